@@ -1,0 +1,293 @@
+"""A mock device: one scenario, its state, its TLS identity and its port.
+
+>>> with mockfgt.FortiGate() as fgt:                      # a healthy FortiGate on an ephemeral port
+...     requests.get(f"{fgt.url}/api/v2/monitor/system/status",
+...                  headers={"Authorization": f"Bearer {fgt.token}"}, verify=fgt.ca_bundle)
+>>> fgt.use("expired-cert")                               # same port, new fault, in milliseconds
+>>> fgt.remedy()                                          # the documented fix, applied for real
+"""
+
+from __future__ import annotations
+
+import atexit
+import itertools
+import shutil
+import ssl
+import tempfile
+import threading
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+
+from . import scenario as scenarios
+from .listener import ConnectionPlan, Listener
+from .scenario import Scenario
+from .tls import HarnessCA, server_tls
+
+_device_numbers = itertools.count(1)
+
+
+@cache
+def default_ca() -> HarnessCA:
+    """The harness CA devices share unless given their own: made once per process in a temp folder."""
+    folder = tempfile.mkdtemp(prefix="mockfgt-")
+    atexit.register(shutil.rmtree, folder, True)
+    return HarnessCA(folder)
+
+
+@dataclass(frozen=True)
+class ClientSettings:
+    """How the agent under test is configured in this scenario (after any remedy).
+
+    ``verify`` is a CA bundle path, ``False`` (Insecure) or ``True`` (the system store). Use
+    :meth:`request_kwargs` with requests, :meth:`ssl_context` with httpx or urllib.
+    """
+
+    url: str
+    token: str | None
+    token_in: str
+    verify: str | bool
+    cert: tuple[str, str] | None
+    vdom: str | None
+    write: bool
+
+    def headers(self) -> dict[str, str]:
+        if self.token and self.token_in == "header":
+            return {"Authorization": f"Bearer {self.token}"}
+        return {}
+
+    def params(self) -> dict[str, str]:
+        params = {}
+        if self.token and self.token_in == "query":
+            params["access_token"] = self.token
+        if self.vdom:
+            params["vdom"] = self.vdom
+        return params
+
+    def request_kwargs(self) -> dict:
+        """Keyword arguments for ``requests`` (pass them per request: they beat REQUESTS_CA_BUNDLE)."""
+        return {"headers": self.headers(), "params": self.params(), "verify": self.verify, "cert": self.cert}
+
+    def ssl_context(self) -> ssl.SSLContext:
+        """A client context that trusts exactly what the agent trusts here (for httpx and urllib)."""
+        if self.verify is False:
+            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+            ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
+        elif self.verify is True:
+            ctx = ssl.create_default_context()
+        else:
+            ctx = ssl.create_default_context(cafile=self.verify)
+        if self.cert:
+            ctx.load_cert_chain(*self.cert)
+        return ctx
+
+
+class Device:
+    """A mock Fortinet device serving one scenario on a real HTTPS port.
+
+    ``scenario`` is a catalogue name, a path to a TOML file or a loaded :class:`Scenario`. The device
+    binds at construction (``port=0`` picks a free port) and serves after :meth:`start` or ``with``.
+    """
+
+    default_scenario = "fgt-healthy"
+    kind: str | None = None  # None: any kind
+
+    def __init__(
+        self,
+        scenario: str | Path | Scenario | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        name: str | None = None,
+        ca: HarnessCA | None = None,
+        certs_dir: str | Path | None = None,
+        scenario_dirs: list[Path] | None = None,
+    ) -> None:
+        self._scenario_dirs = [Path(p) for p in scenario_dirs or []]
+        self.ca = ca or (HarnessCA(certs_dir) if certs_dir else default_ca())
+        first = self._load(scenario or self.default_scenario)
+        self.name = name or f"{first.name}-{next(_device_numbers)}"
+        self.material_dir = self.ca.certs_dir / self.name
+        self._lock = threading.RLock()
+        self._apps: dict[str, object] = {}
+        self._listener: Listener | None = None
+        self._install(first)
+        self._listener = Listener(self._wsgi, self._plan, host=host, port=port)
+        self.host = host
+        self._client_config = dict(first.client)
+        self._client = self._resolve_client()
+        self._started = False
+
+    # -- life cycle ---------------------------------------------------------------------------
+    def start(self) -> "Device":
+        if not self._started:
+            self._listener.start()
+            self._started = True
+        return self
+
+    def stop(self) -> None:
+        """Stop serving and release the port, at once."""
+        if self._started:
+            self._listener.stop()
+            self._started = False
+
+    def __enter__(self) -> "Device":
+        return self.start()
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__} {self.name} scenario={self.scenario.name} url={self.url}>"
+
+    # -- scenarios ----------------------------------------------------------------------------
+    def use(self, scenario: str | Path | Scenario) -> "Device":
+        """Switch to another scenario in place: new state, certificate and faults; same port."""
+        loaded = self._load(scenario)
+        with self._lock:
+            self._install(loaded)
+            self._client_config = dict(loaded.client)
+            self._client = self._resolve_client()
+        return self
+
+    def reset(self) -> "Device":
+        """Back to the scenario's initial state (objects, keys, lockouts, certificate)."""
+        return self.use(self.scenario)
+
+    def remedy(self) -> ClientSettings:
+        """Apply the scenario's documented remedy: device operations here, client changes returned."""
+        with self._lock:
+            for op in self.scenario.remedy["device"]:
+                self._apply(op)
+            changes = {k: v for k, v in self.scenario.remedy["client"].items() if v is not None}
+            self._client_config.update(changes)
+            self._client = self._resolve_client()
+            return self._client
+
+    def apply(self, op: dict) -> None:
+        """Run one device operation, e.g. ``{"op": "regenerate-key", "user": "agent"}``."""
+        checked = scenarios.scenario_spec(self._kind).fields["setup"].item.check(op, "op")
+        with self._lock:
+            self._apply(checked)
+            self._client = self._resolve_client()
+
+    # -- what tests read ----------------------------------------------------------------------
+    @property
+    def scenario(self) -> Scenario:
+        return self._scenario
+
+    @property
+    def state(self):
+        """The device's live state (``mockfgt.fortios.models.FortiOSState`` for a FortiGate)."""
+        return self._state
+
+    @property
+    def port(self) -> int:
+        return self._listener.port
+
+    @property
+    def url(self) -> str:
+        """The device's own HTTPS URL (the agent may be configured otherwise: see :attr:`client`)."""
+        return f"https://{_url_host(self.host)}:{self.port}"
+
+    @property
+    def token(self) -> str | None:
+        """The current API key of the scenario's API user."""
+        return self._kind.token_for(self._state, self._client_user(), "current")
+
+    @property
+    def ca_bundle(self) -> str:
+        """Path of the harness CA certificate: what a correctly configured client trusts."""
+        return str(self.ca.cert_path)
+
+    @property
+    def client(self) -> ClientSettings:
+        """How the agent under test is configured in this scenario."""
+        return self._client
+
+    @property
+    def expect(self) -> str:
+        return self._scenario.expect
+
+    @property
+    def expect_insecure(self) -> str:
+        return self._scenario.expect_insecure
+
+    # -- internals ----------------------------------------------------------------------------
+    def _load(self, scenario) -> Scenario:
+        loaded = scenario if isinstance(scenario, Scenario) else scenarios.load(scenario, search=self._scenario_dirs)
+        if self.kind is not None and loaded.kind != self.kind:
+            raise ValueError(f"{type(self).__name__} cannot serve {loaded.name!r}: it is a {loaded.kind} scenario")
+        return loaded
+
+    def _install(self, loaded: Scenario) -> None:
+        """Build state, TLS and connection plan for a scenario; the listener picks up the plan."""
+        kind = scenarios.kinds()[loaded.kind]
+        state = kind.build_state(loaded.device)
+        self._scenario, self._kind, self._state = loaded, kind, state
+        self._tls_settings, self._connection = dict(loaded.tls), dict(loaded.connection)
+        if loaded.kind not in self._apps:
+            self._apps[loaded.kind] = kind.create_app(lambda: self._state)
+        self._app = self._apps[loaded.kind]
+        for op in loaded.setup:
+            self._apply(op)
+        self._rebuild_plan()
+
+    def _apply(self, op: dict) -> None:
+        changes = {k: v for k, v in op.items() if k != "op" and v is not None}
+        if op["op"] == "set-tls":
+            self._tls_settings.update(changes)
+            self._rebuild_plan()
+        elif op["op"] == "set-connection":
+            self._connection.update(changes)
+            self._rebuild_plan()
+        else:
+            self._kind.apply(self._state, op)
+
+    def _rebuild_plan(self) -> None:
+        tls = self._tls_settings
+        material = server_tls(
+            self.ca, self.material_dir, shape=tls["certificate"], versions=tls["versions"],
+            client_certificate=tls["client_certificate"] == "required",
+            hostname=self._scenario.device["hostname"], serial=self._scenario.device["serial"],
+            kind=self._scenario.kind,
+        )
+        self._plan = ConnectionPlan(material.context, self._connection["fault"], self._connection["stall_seconds"])
+        if self._listener is not None:
+            self._listener.set_plan(self._plan)
+
+    def _client_user(self) -> str:
+        return self._client_config.get("user") or self._kind.users(self._state)[0]
+
+    def _resolve_client(self) -> ClientSettings:
+        c = self._client_config
+        verify: str | bool = {"harness": self.ca_bundle, "private": str(self.ca.private_ca_path), "system": True}[c["ca"]]
+        cert = None
+        if c["certificate"]:
+            cert = tuple(str(p) for p in self.ca.issue_client_cert(self.material_dir))
+        return ClientSettings(
+            url=f"{c['scheme']}://{_url_host(c['host'])}:{self.port}",
+            token=self._kind.token_for(self._state, self._client_user(), c["token"]),
+            token_in=c["token_in"],
+            verify=False if c["insecure"] else verify,
+            cert=cert,
+            vdom=c["vdom"],
+            write=c["write"],
+        )
+
+    def _wsgi(self, environ, start_response):
+        plan = environ.get("mockfgt.plan")
+        if plan is not None and plan.fault == "stall-response":
+            plan.ended.wait(plan.stall_seconds)  # ends early when the scenario changes or the device stops
+        return self._app(environ, start_response)
+
+
+def _url_host(host: str) -> str:
+    return f"[{host}]" if ":" in host else host
+
+
+class FortiGate(Device):
+    """A mock FortiGate (FortiOS REST API v2). Default scenario: ``fgt-healthy``."""
+
+    default_scenario = "fgt-healthy"
+    kind = "fortigate"

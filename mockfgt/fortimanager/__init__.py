@@ -1,0 +1,1 @@
+"""FortiManager emulation (JSON-RPC)."""

@@ -1,0 +1,208 @@
+"""The FortiGate device kind: its scenario ``[device]`` section, its state builder and its operations.
+
+The generic scenario engine (:mod:`mockfgt.scenario`) and :class:`mockfgt.Device` know nothing about
+FortiOS; they ask this module.
+"""
+
+from __future__ import annotations
+
+from .. import schema as s
+from .models import ACCESS_GROUPS, ACCESS_LEVELS, AccProfile, ApiUser, FortiOSError, FortiOSState, new_token, parse_trusthost, parse_version
+from .tables import TABLES
+from .wire import create_app
+
+NAME = "fortigate"
+DEFAULT_SCENARIO = "fgt-healthy"
+
+# Builds seen in captures (reference A.2); other versions get a plausible number.
+KNOWN_BUILDS = {"6.0.4": 231, "6.2.3": 1066, "6.2.4": 1112, "7.2.4": 1396, "7.2.6": 1575, "7.4.5": 2702}
+
+BUILTIN_PROFILES = {
+    "super_admin": {g: "read-write" for g in ACCESS_GROUPS},
+    "prof_admin": {g: "read-write" for g in ACCESS_GROUPS},
+    "super_admin_readonly": {g: "read" for g in ACCESS_GROUPS},
+    "admin_no_access": {},
+}
+
+
+def _check_version(value, key):
+    try:
+        parse_version(value)
+    except ValueError:
+        raise s.SchemaError(key, f"'{value}' is not a FortiOS version like 7.4.5") from None
+
+
+def _check_trusthost(value, key):
+    try:
+        parse_trusthost(value)
+    except ValueError as exc:
+        raise s.SchemaError(key, f"'{value}' is not a usable trusted host: {exc}") from None
+
+
+class _Version(s.Str):
+    def check(self, value, key):
+        value = super().check(value, key)
+        _check_version(value, key)
+        return value
+
+
+class _Trusthost(s.Str):
+    def check(self, value, key):
+        value = super().check(value, key)
+        _check_trusthost(value, key)
+        return value
+
+
+def _check_device(device: dict, key: str) -> None:
+    profiles = {**BUILTIN_PROFILES, **DEFAULT_PROFILES, **device["accprofiles"]}
+    names = [u["name"] for u in device["api_users"]]
+    if len(set(names)) != len(names):
+        raise s.SchemaError(f"{key}.api_users", "two API users share a name")
+    for i, user in enumerate(device["api_users"]):
+        if user["accprofile"] not in profiles:
+            raise s.SchemaError(f"{key}.api_users[{i}].accprofile",
+                                f"'{user['accprofile']}' is not a profile; known: {', '.join(profiles)}"
+                                f"{s.suggest(user['accprofile'], profiles)}")
+        for vdom in user["vdoms"]:
+            if vdom not in device["vdoms"]:
+                raise s.SchemaError(f"{key}.api_users[{i}].vdoms", f"'{vdom}' is not in device.vdoms ({', '.join(device['vdoms'])})")
+    for path, rows in device["cmdb"].items():
+        if path not in TABLES:
+            raise s.SchemaError(f"{key}.cmdb.{path}", f"unknown table; emulated: {', '.join(TABLES)}{s.suggest(path, TABLES)}")
+
+
+_ACCESS = s.MapOf(value=s.Str(choices=ACCESS_LEVELS))
+
+DEVICE = s.Table(
+    fields={
+        "kind": s.Str("fortigate", choices=("fortigate", "fortimanager")),
+        "version": _Version("7.4.5", doc="emulated FortiOS version, e.g. 7.4.5"),
+        "build": s.Int(None, min=1),
+        "hostname": s.Str("fgt-mock"),
+        "serial": s.Str("FGVM02TM24000001"),
+        "vdoms": s.List(lambda: ["root"], item=s.Str(), unique=True, nonempty=True),
+        "settings": s.Table(fields={
+            "rest_api_key_url_query": s.Bool(None, doc="accept ?access_token= (default: on before 7.4.5, off from 7.4.5)"),
+            "admin_lockout_threshold": s.Int(3, min=0, max=10, doc="failed logins before a source is locked out; 0 = never"),
+            "admin_lockout_duration": s.Int(60, min=1),
+        }),
+        "accprofiles": s.MapOf(value=_ACCESS),
+        "api_users": s.List(
+            lambda: [{"name": "agent", "accprofile": "agent_rw", "vdoms": ["root"], "trusthosts": [],
+                      "enabled": True, "token": None, "comments": ""}],
+            item=s.Table(
+                fields={
+                    "name": s.Str(),
+                    "accprofile": s.Str("agent_rw"),
+                    "vdoms": s.List(lambda: ["root"], item=s.Str(), nonempty=True),
+                    "trusthosts": s.List(list, item=_Trusthost()),
+                    "enabled": s.Bool(True),
+                    "token": s.Str(None, doc="fixed API key; by default a fresh 30-character key at every start"),
+                    "comments": s.Str(""),
+                },
+                required=("name",),
+            ),
+        ),
+        "cmdb": s.MapOf(value=s.List(item=s.MapOf(value=s.Any_()))),
+        "external_resources": s.List(list, item=s.Str(), unique=True),
+    },
+    validate=_check_device,
+)
+
+# The profile the default API user has: what an address-managing agent needs.
+DEFAULT_PROFILES = {"agent_rw": {"fwgrp": "read-write", "sysgrp": "read"}}
+
+_USER = s.Str(doc="API user name")
+OPERATIONS = {
+    "regenerate-key": s.Table(fields={"user": _USER}, required=("user",)),
+    "delete-api-user": s.Table(fields={"user": _USER}, required=("user",)),
+    "recreate-api-user": s.Table(fields={"user": _USER}, required=("user",)),
+    "set-trusthosts": s.Table(fields={"user": _USER, "trusthosts": s.List(item=_Trusthost())},
+                              required=("user", "trusthosts")),
+    "set-access": s.Table(fields={"profile": s.Str(), "group": s.Str(choices=ACCESS_GROUPS),
+                                  "access": s.Str(choices=ACCESS_LEVELS)}, required=("profile", "group", "access")),
+    "assign-vdom": s.Table(fields={"user": _USER, "vdom": s.Str()}, required=("user", "vdom")),
+    "set-query-token": s.Table(fields={"enabled": s.Bool()}, required=("enabled",)),
+    "lock-out": s.Table(fields={"address": s.Str()}, required=("address",)),
+    "clear-lockouts": s.Table(),
+}
+
+
+def build_state(device: dict) -> FortiOSState:
+    version = parse_version(device["version"])
+    settings = dict(device["settings"])
+    if settings["rest_api_key_url_query"] is None:
+        settings["rest_api_key_url_query"] = version < (7, 4, 5)
+    profiles = {**BUILTIN_PROFILES, **DEFAULT_PROFILES, **device["accprofiles"]}
+    state = FortiOSState(
+        hostname=device["hostname"],
+        serial=device["serial"],
+        version=device["version"],
+        build=device["build"] or KNOWN_BUILDS.get(device["version"], 1000 + 100 * version[1] + version[2]),
+        settings=settings,
+        accprofiles={name: AccProfile(name, dict(access)) for name, access in profiles.items()},
+        api_users=[
+            ApiUser(
+                name=u["name"], accprofile=u["accprofile"], vdoms=list(u["vdoms"]),
+                token=u["token"] or new_token(), trusthosts=[parse_trusthost(t) for t in u["trusthosts"]],
+                enabled=u["enabled"], comments=u["comments"],
+            )
+            for u in device["api_users"]
+        ],
+        vdoms=device["vdoms"],
+        external_resources=device["external_resources"],
+    )
+    for path, rows in device["cmdb"].items():
+        for row in rows:
+            row = dict(row)
+            vdom = row.pop("vdom", device["vdoms"][0])
+            state.create(vdom, path, row)
+    return state
+
+
+def apply(state: FortiOSState, op: dict) -> None:
+    """Run one device operation from a scenario's setup or remedy (or the control API)."""
+    name = op["op"]
+    try:
+        if name == "regenerate-key":
+            state.regenerate_key(op["user"])
+        elif name == "delete-api-user":
+            state.delete_api_user(op["user"])
+        elif name == "recreate-api-user":
+            state.recreate_api_user(op["user"])
+        elif name == "set-trusthosts":
+            state.set_trusthosts(op["user"], op["trusthosts"])
+        elif name == "set-access":
+            state.set_access(op["profile"], op["group"], op["access"])
+        elif name == "assign-vdom":
+            state.assign_vdom(op["user"], op["vdom"])
+        elif name == "set-query-token":
+            with state.lock:
+                state.settings["rest_api_key_url_query"] = op["enabled"]
+        elif name == "lock-out":
+            state.lock_out(op["address"])
+        elif name == "clear-lockouts":
+            state.clear_lockouts()
+        else:
+            raise ValueError(f"unknown operation {name!r}")
+    except (KeyError, FortiOSError) as exc:
+        raise ValueError(f"operation {name}: no such user or profile ({exc})") from None
+
+
+def users(state: FortiOSState) -> list[str]:
+    return list(state.api_users) + list(state.deleted_users)
+
+
+def token_for(state: FortiOSState, user: str, which: str) -> str | None:
+    """The key an agent holds: the user's current one, the one it had before a change, or a stranger's."""
+    if which == "none":
+        return None
+    if which == "unknown":
+        return new_token()
+    if which == "stale":
+        return state.retired_tokens.get(user)
+    live = state.api_users.get(user)
+    return live.token if live else state.retired_tokens.get(user)
+
+
+__all__ = ["NAME", "DEVICE", "OPERATIONS", "build_state", "apply", "create_app", "token_for", "users"]

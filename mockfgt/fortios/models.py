@@ -1,0 +1,385 @@
+"""The state of a mock FortiGate: identity, REST API users, access profiles, VDOMs and their CMDB.
+
+Plain Python objects behind one lock. The wire layer (:mod:`mockfgt.fortios.wire`) only translates
+HTTP to calls here and back; everything FortiOS decides (who may do what, which write is refused and
+with which error code) is decided here, so the control API, the remedies and the HTTP requests all
+change the same state.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import ipaddress
+import itertools
+import secrets
+import string
+import threading
+import time
+import uuid
+from dataclasses import dataclass, field
+
+from .tables import TABLES, TableSpec
+
+ACCESS_LEVELS = ("none", "read", "read-write")
+#: Access groups of a FortiOS accprofile that the emulation checks.
+ACCESS_GROUPS = ("fwgrp", "sysgrp", "netgrp", "loggrp", "authgrp", "utmgrp", "vpngrp", "wanoptgrp", "wifi")
+TOKEN_ALPHABET = string.ascii_letters + string.digits
+
+
+class FortiOSError(Exception):
+    """A refusal the device answers with an error envelope (status, FortiOS error code, CLI text)."""
+
+    def __init__(self, http_status: int, error: int | None = None, cli_error: str | None = None, mkey=None):
+        super().__init__(f"HTTP {http_status} error {error}")
+        self.http_status, self.error, self.cli_error, self.mkey = http_status, error, cli_error, mkey
+
+
+class AuthFailure(Exception):
+    """The request is refused before any handler runs: 401 (credential or trusthost) or 429 (lockout)."""
+
+    def __init__(self, http_status: int, reason: str):
+        super().__init__(reason)
+        self.http_status, self.reason = http_status, reason
+
+
+def new_token() -> str:
+    """An API key shaped like the device's: 30 characters of [A-Za-z0-9]."""
+    return "".join(secrets.choice(TOKEN_ALPHABET) for _ in range(30))
+
+
+def parse_version(text: str) -> tuple[int, int, int]:
+    parts = [int(p) for p in text.lstrip("v").split(".")]
+    return tuple((parts + [0, 0, 0])[:3])  # type: ignore[return-value]
+
+
+@dataclass
+class AccProfile:
+    name: str
+    access: dict[str, str] = field(default_factory=dict)
+
+    def level(self, group: str) -> str:
+        if group == "any":
+            return "read-write"
+        return self.access.get(group, "none")
+
+
+@dataclass
+class ApiUser:
+    name: str
+    accprofile: str
+    vdoms: list[str]
+    token: str
+    trusthosts: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = field(default_factory=list)
+    enabled: bool = True
+    comments: str = ""
+
+    def trusts(self, address: str) -> bool:
+        """No trusthost entries means any source may use the key."""
+        if not self.trusthosts:
+            return True
+        ip = ipaddress.ip_address(address.split("%")[0])
+        if ip.version == 6 and ip.ipv4_mapped:
+            ip = ip.ipv4_mapped
+        return any(ip in net for net in self.trusthosts if net.version == ip.version)
+
+
+def parse_trusthost(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
+    """Accept '10.0.0.0/8', '10.0.0.0 255.0.0.0' or a bare address; 0.0.0.0/0 is refused as on the device."""
+    text = text.strip()
+    if " " in text:
+        addr, mask = text.split()
+        text = f"{addr}/{mask}"
+    net = ipaddress.ip_network(text, strict=False)
+    if net.prefixlen == 0:
+        raise ValueError("allow-all (0.0.0.0/0 or ::/0) is not allowed for REST API users")
+    return net
+
+
+class Vdom:
+    """One VDOM's CMDB: tables keyed by path ('firewall/address'), rows keyed by name."""
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.tables: dict[str, dict[str, dict]] = {path: {} for path in TABLES}
+
+
+class FortiOSState:
+    """Everything a mock FortiGate remembers. Thread-safe: every public method takes the lock."""
+
+    def __init__(
+        self,
+        *,
+        hostname: str,
+        serial: str,
+        version: str,
+        build: int,
+        settings: dict,
+        accprofiles: dict[str, AccProfile],
+        api_users: list[ApiUser],
+        vdoms: list[str],
+        external_resources: list[str],
+    ) -> None:
+        self.lock = threading.RLock()
+        self.hostname, self.serial, self.build = hostname, serial, build
+        self.version = parse_version(version)
+        self.settings = dict(settings)
+        self.accprofiles = dict(accprofiles)
+        self.api_users: dict[str, ApiUser] = {u.name: u for u in api_users}
+        self.deleted_users: dict[str, ApiUser] = {}
+        self.retired_tokens: dict[str, str] = {}
+        self.vdoms: dict[str, Vdom] = {name: Vdom(name) for name in vdoms}
+        self.external_resources: dict[str, list[str]] = {name: [] for name in external_resources}
+        self._failures: dict[str, list[float]] = {}
+        self._locked_until: dict[str, float] = {}
+        self._revision_seed = secrets.token_hex(8)
+        self._revisions = itertools.count(1)
+        self.revision = self._next_revision()
+
+    # -- identity -----------------------------------------------------------------------------
+    @property
+    def version_string(self) -> str:
+        return "v{}.{}.{}".format(*self.version)
+
+    def _next_revision(self) -> str:
+        return hashlib.md5(f"{self._revision_seed}{next(self._revisions)}".encode()).hexdigest()
+
+    def bump_revision(self) -> tuple[str, str]:
+        """Every CMDB write changes the revision; returns (old, new)."""
+        old, self.revision = self.revision, self._next_revision()
+        return old, self.revision
+
+    # -- authentication -----------------------------------------------------------------------
+    def query_token_allowed(self) -> bool:
+        """``?access_token=`` works only where ``rest-api-key-url-query`` is enabled (off from 7.4.5)."""
+        return bool(self.settings["rest_api_key_url_query"])
+
+    def authenticate(self, token: str | None, peer: str) -> ApiUser:
+        """Map a token and the real peer address to an API user, or refuse as FortiOS does."""
+        with self.lock:
+            now = time.monotonic()
+            if self._locked_until.get(peer, 0) > now:
+                raise AuthFailure(429, f"source {peer} is locked out after repeated failures")
+            user = self._user_for_token(token) if token else None
+            if user is None:
+                self._count_failure(peer, now)
+                raise AuthFailure(401, "no API key" if not token else "unknown API key")
+            if not user.trusts(peer):
+                self._count_failure(peer, now)
+                raise AuthFailure(401, f"Peer not trusted: {peer}")
+            self._failures.pop(peer, None)
+            return user
+
+    def _user_for_token(self, token: str) -> ApiUser | None:
+        found = None
+        for user in self.api_users.values():  # compare against every key: constant time per key
+            if hmac.compare_digest(user.token.encode(), token.encode()) and user.enabled:
+                found = user
+        return found
+
+    def _count_failure(self, peer: str, now: float) -> None:
+        threshold = self.settings["admin_lockout_threshold"]
+        if threshold <= 0:
+            return
+        duration = self.settings["admin_lockout_duration"]
+        recent = [t for t in self._failures.get(peer, []) if now - t < duration] + [now]
+        self._failures[peer] = recent
+        if len(recent) >= threshold:
+            self._locked_until[peer] = now + duration
+            self._failures.pop(peer, None)
+
+    def lock_out(self, address: str) -> None:
+        with self.lock:
+            self._locked_until[address] = time.monotonic() + self.settings["admin_lockout_duration"]
+
+    def clear_lockouts(self) -> None:
+        with self.lock:
+            self._locked_until.clear()
+            self._failures.clear()
+
+    def access(self, user: ApiUser, group: str) -> str:
+        profile = self.accprofiles.get(user.accprofile)
+        return profile.level(group) if profile else "none"
+
+    # -- API user administration ---------------------------------------------------------------
+    def user(self, name: str) -> ApiUser:
+        try:
+            return self.api_users[name]
+        except KeyError:
+            raise FortiOSError(404, -3, mkey=name) from None
+
+    def regenerate_key(self, name: str) -> str:
+        """Replace a user's key; the old one stops working at once. Returns the new key."""
+        with self.lock:
+            user = self.user(name)
+            self.retired_tokens[name] = user.token
+            user.token = new_token()
+            return user.token
+
+    def delete_api_user(self, name: str) -> None:
+        with self.lock:
+            user = self.api_users.pop(name)
+            self.deleted_users[name] = user
+            self.retired_tokens[name] = user.token
+
+    def recreate_api_user(self, name: str) -> str:
+        """Bring back a deleted user with its old settings and a new key."""
+        with self.lock:
+            user = self.deleted_users.pop(name)
+            user.token = new_token()
+            self.api_users[name] = user
+            return user.token
+
+    def set_trusthosts(self, name: str, trusthosts: list[str]) -> None:
+        with self.lock:
+            self.user(name).trusthosts = [parse_trusthost(t) for t in trusthosts]
+
+    def assign_vdom(self, name: str, vdom: str) -> None:
+        with self.lock:
+            user = self.user(name)
+            self.vdoms.setdefault(vdom, Vdom(vdom))
+            if vdom not in user.vdoms:
+                user.vdoms.append(vdom)
+
+    def set_access(self, profile: str, group: str, access: str) -> None:
+        with self.lock:
+            self.accprofiles[profile].access[group] = access
+
+    # -- VDOM scoping ---------------------------------------------------------------------------
+    def vdoms_for(self, user: ApiUser, requested: str | None) -> list[str]:
+        """The VDOMs a request addresses; 403 for one the user may not use (or that does not exist)."""
+        if requested is None:
+            return [user.vdoms[0]]
+        if requested == "*":
+            return [v for v in user.vdoms if v in self.vdoms]
+        names = [v for v in requested.split(",") if v]
+        for name in names:
+            if name not in user.vdoms or name not in self.vdoms:
+                raise FortiOSError(403)
+        return names
+
+    # -- CMDB ---------------------------------------------------------------------------------
+    def table(self, vdom: str, path: str) -> dict[str, dict]:
+        return self.vdoms[vdom].tables[path]
+
+    def list_rows(self, vdom: str, path: str) -> list[dict]:
+        with self.lock:
+            return [dict(row) for row in self.table(vdom, path).values()]
+
+    def get_row(self, vdom: str, path: str, name: str) -> dict:
+        with self.lock:
+            row = self.table(vdom, path).get(name)
+            if row is None:
+                raise FortiOSError(404, mkey=name)
+            return dict(row)
+
+    def create(self, vdom: str, path: str, data: dict) -> str:
+        spec = TABLES[path]
+        with self.lock:
+            rows = self.table(vdom, path)
+            name = data.get("name")
+            if not isinstance(name, str) or not name:
+                raise FortiOSError(500, -651, "name: Input value is invalid")
+            if name in rows:
+                raise FortiOSError(500, -5, mkey=name)
+            row = spec.build(data, self._version_allows_empty_groups())
+            self._check_members(vdom, spec, row)
+            rows[name] = row
+            return name
+
+    def update(self, vdom: str, path: str, name: str, data: dict) -> str:
+        spec = TABLES[path]
+        with self.lock:
+            rows = self.table(vdom, path)
+            if name not in rows:
+                raise FortiOSError(404, mkey=name)
+            row = spec.merge(rows[name], data, self._version_allows_empty_groups())
+            self._check_members(vdom, spec, row)
+            new_name = row["name"]
+            if new_name != name:
+                if new_name in rows:
+                    raise FortiOSError(500, -5, mkey=name)
+                self._rename_references(vdom, path, name, new_name)
+                del rows[name]
+            rows[new_name] = row
+            return new_name
+
+    def delete(self, vdom: str, path: str, name: str) -> None:
+        with self.lock:
+            rows = self.table(vdom, path)
+            if name not in rows:
+                raise FortiOSError(404, mkey=name)
+            if self._referenced(vdom, path, name):
+                raise FortiOSError(500, -23, mkey=name)
+            del rows[name]
+
+    def purge(self, vdom: str, path: str) -> None:
+        """DELETE on the table URL: remove every row nothing refers to."""
+        with self.lock:
+            rows = self.table(vdom, path)
+            for name in [n for n in rows if not self._referenced(vdom, path, n)]:
+                del rows[name]
+
+    def _version_allows_empty_groups(self) -> bool:
+        return self.version >= (7, 2, 0)
+
+    def _check_members(self, vdom: str, spec: TableSpec, row: dict) -> None:
+        if not spec.member_tables:
+            return
+        for member in row.get("member", []):
+            if not any(member["name"] in self.table(vdom, t) for t in spec.member_tables):
+                raise FortiOSError(
+                    500, -3, f"entry not found in datasource\n\nvalue parse error before '{member['name']}'\n"
+                    "Command fail. Return code -3\n", mkey=row["name"],
+                )
+
+    def _groups_referring(self, vdom: str, path: str):
+        for group_path, spec in TABLES.items():
+            if path in spec.member_tables:
+                yield from self.table(vdom, group_path).values()
+
+    def _referenced(self, vdom: str, path: str, name: str) -> bool:
+        return any(m["name"] == name for g in self._groups_referring(vdom, path) for m in g.get("member", []))
+
+    def _rename_references(self, vdom: str, path: str, old: str, new: str) -> None:
+        for group in self._groups_referring(vdom, path):
+            for member in group.get("member", []):
+                if member["name"] == old:
+                    member["name"] = member["q_origin_key"] = new
+
+    # -- monitor ------------------------------------------------------------------------------
+    def push_external_resource(self, commands: list) -> list[dict]:
+        """``monitor/system/external-resource/dynamic``: add / remove / snapshot entries."""
+        with self.lock:
+            if not isinstance(commands, list) or not commands:
+                raise FortiOSError(400)
+            for command in commands:
+                if not isinstance(command, dict) or command.get("command") not in ("add", "remove", "snapshot"):
+                    raise FortiOSError(400)
+                if command.get("name") not in self.external_resources:
+                    raise FortiOSError(500, -3, "entry not found in datasource", mkey=command.get("name"))
+                if not isinstance(command.get("entries", []), list):
+                    raise FortiOSError(400)
+            for command in commands:
+                entries = self.external_resources[command["name"]]
+                new = [str(e) for e in command.get("entries", [])]
+                if command["command"] == "snapshot":
+                    entries[:] = list(dict.fromkeys(new))
+                elif command["command"] == "add":
+                    entries.extend(e for e in dict.fromkeys(new) if e not in entries)
+                else:
+                    entries[:] = [e for e in entries if e not in new]
+            return [{"name": c["name"], "entries": len(self.external_resources[c["name"]])} for c in commands]
+
+    def status(self) -> dict:
+        return {
+            "model_name": "FortiGate",
+            "model_number": "VM64",
+            "model": "FGVM64",
+            "hostname": self.hostname,
+            "log_disk_status": "available",
+        }
+
+
+def new_uuid() -> str:
+    return str(uuid.uuid4())

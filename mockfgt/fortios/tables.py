@@ -1,0 +1,196 @@
+"""CMDB tables the mock FortiGate emulates: their defaults, value checks and access group.
+
+A row is stored the way the device answers it: every field present (defaults included), lists of
+names as ``[{"name": ..., "q_origin_key": ...}]``, subnets in the dotted-mask form. Values that the
+device would refuse raise :class:`~mockfgt.fortios.models.FortiOSError` with its error code.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import uuid
+from dataclasses import dataclass, field
+from typing import Callable
+
+
+def _error(code: int, text: str):
+    from .models import FortiOSError  # late import: models imports this module
+
+    return FortiOSError(500, code, text)
+
+
+def _ipv4_subnet(value) -> str:
+    """'10.0.0.1/32', '10.0.0.1 255.255.255.255' or ['10.0.0.1', '255.255.255.255'] -> dotted form."""
+    if isinstance(value, list) and len(value) == 2:
+        value = " ".join(str(v) for v in value)
+    if not isinstance(value, str):
+        raise _error(-651, "subnet: Input value is invalid")
+    text = value.strip().replace(" ", "/", 1) if " " in value.strip() else value.strip()
+    try:
+        net = ipaddress.IPv4Network(text, strict=False)
+        host = ipaddress.IPv4Address(text.split("/")[0])
+    except ValueError:
+        raise _error(-8, "subnet: Invalid IP Address") from None
+    return f"{host} {net.netmask}"
+
+
+def _ipv6_prefix(value) -> str:
+    try:
+        iface = ipaddress.IPv6Interface(str(value).strip())
+    except ValueError:
+        raise _error(-8, "ip6: Invalid IP Address") from None
+    return f"{iface.ip}/{iface.network.prefixlen}"
+
+
+def _enum(*allowed: str) -> Callable:
+    def check(value, name):
+        if value not in allowed:
+            raise _error(-651, f"{name}: Input value is invalid")
+        return value
+
+    return check
+
+
+def _text(limit: int) -> Callable:
+    def check(value, name):
+        if not isinstance(value, str) or len(value) > limit:
+            raise _error(-72 if isinstance(value, str) else -651, f"{name}: Input value is invalid")
+        return value
+
+    return check
+
+
+def _color(value, name):
+    if not isinstance(value, int) or isinstance(value, bool) or not 0 <= value <= 32:
+        raise _error(-650, f"{name}: The integer value is not within valid range")
+    return value
+
+
+def _names(value, name):
+    """Member lists: [{"name": "a"}], ["a"] or "a b" (the CLI form) all become [{"name", "q_origin_key"}]."""
+    if isinstance(value, str):
+        value = value.split()
+    if not isinstance(value, list):
+        raise _error(-651, f"{name}: Input value is invalid")
+    names = []
+    for item in value:
+        item_name = item.get("name") if isinstance(item, dict) else item
+        if not isinstance(item_name, str) or not item_name:
+            raise _error(-651, f"{name}: Input value is invalid")
+        if item_name not in names:
+            names.append(item_name)
+    return [{"name": n, "q_origin_key": n} for n in names]
+
+
+@dataclass(frozen=True)
+class TableSpec:
+    """One CMDB table: its access group, default row, per-field checks and member datasources."""
+
+    path: str
+    group: str
+    defaults: dict
+    checks: dict[str, Callable] = field(default_factory=dict)
+    member_tables: tuple[str, ...] = ()
+    finish: Callable[[dict], None] = lambda row: None
+
+    def build(self, data: dict, allow_empty_members: bool) -> dict:
+        row = {"name": None, "q_origin_key": None, "uuid": str(uuid.uuid4()), **_deep_copy(self.defaults)}
+        return self.merge(row, data, allow_empty_members)
+
+    def merge(self, row: dict, data: dict, allow_empty_members: bool) -> dict:
+        row = _deep_copy(row)
+        for key, value in data.items():
+            if key in ("q_origin_key", "uuid"):
+                continue
+            if key == "name":
+                row["name"] = _text(79)(value, "name")
+                if not value:
+                    raise _error(-651, "name: Input value is invalid")
+            elif key in self.checks:
+                row[key] = self.checks[key](value, key)
+            elif key in self.defaults:
+                row[key] = value
+            # Unknown attributes are ignored, as the device ignores fields of other versions.
+        row["q_origin_key"] = row["name"]
+        if self.member_tables and not row["member"] and not allow_empty_members:
+            raise _error(-651, "member: Empty values are not allowed")
+        self.finish(row)
+        return row
+
+
+def _deep_copy(value):
+    if isinstance(value, dict):
+        return {k: _deep_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_deep_copy(v) for v in value]
+    return value
+
+
+def _finish_address(row: dict) -> None:
+    # For ipmask objects the device mirrors the subnet into start-ip/end-ip and wildcard.
+    if row["type"] == "ipmask":
+        address, mask = row["subnet"].split()
+        row["start-ip"], row["end-ip"] = address, mask
+        row["wildcard"] = row["subnet"]
+
+
+_COMMON = {"comment": "", "color": 0, "fabric-object": "disable", "tagging": []}
+_COMMON_CHECKS = {"comment": _text(255), "color": _color, "fabric-object": _enum("enable", "disable")}
+
+TABLES: dict[str, TableSpec] = {
+    "firewall/address": TableSpec(
+        path="firewall/address",
+        group="fwgrp",
+        defaults={
+            "subnet": "0.0.0.0 0.0.0.0", "type": "ipmask", "route-tag": 0, "sub-type": "sdn",
+            "clearpass-spt": "unknown", "macaddr": [], "start-ip": "0.0.0.0", "end-ip": "0.0.0.0",
+            "fqdn": "", "country": "", "wildcard-fqdn": "", "cache-ttl": 0, "wildcard": "0.0.0.0 0.0.0.0",
+            "sdn": "", "fsso-group": [], "interface": "", "tag-detection-level": "", "tag-type": "",
+            "hw-vendor": "", "hw-model": "", "os": "", "sw-version": "", "obj-type": "ip",
+            "sdn-addr-type": "private", "node-ip-only": "disable", "obj-id": "", "list": [],
+            "associated-interface": "", "filter": "", "allow-routing": "disable", **_COMMON,
+        },
+        checks={
+            "subnet": lambda v, n: _ipv4_subnet(v),
+            "type": _enum("ipmask", "iprange", "fqdn", "geography", "wildcard", "dynamic",
+                          "interface-subnet", "mac", "route-tag"),
+            "fqdn": _text(255),
+            "allow-routing": _enum("enable", "disable"),
+            **_COMMON_CHECKS,
+        },
+        finish=_finish_address,
+    ),
+    "firewall/address6": TableSpec(
+        path="firewall/address6",
+        group="fwgrp",
+        defaults={
+            "type": "ipprefix", "route-tag": 0, "macaddr": [], "sdn": "", "ip6": "::/0",
+            "start-ip": "::", "end-ip": "::", "fqdn": "", "country": "", "cache-ttl": 0,
+            "obj-id": "", "list": [], "template": "", "subnet-segment": [], "host-type": "any",
+            "host": "::", **_COMMON,
+        },
+        checks={
+            "ip6": lambda v, n: _ipv6_prefix(v),
+            "type": _enum("ipprefix", "iprange", "fqdn", "geography", "dynamic", "template", "mac", "route-tag"),
+            "fqdn": _text(255),
+            **_COMMON_CHECKS,
+        },
+    ),
+    "firewall/addrgrp": TableSpec(
+        path="firewall/addrgrp",
+        group="fwgrp",
+        defaults={
+            "type": "default", "category": "default", "member": [], "exclude": "disable",
+            "exclude-member": [], "allow-routing": "disable", **_COMMON,
+        },
+        checks={"member": _names, "exclude-member": _names, "type": _enum("default", "folder"), **_COMMON_CHECKS},
+        member_tables=("firewall/address", "firewall/addrgrp"),
+    ),
+    "firewall/addrgrp6": TableSpec(
+        path="firewall/addrgrp6",
+        group="fwgrp",
+        defaults={"member": [], "exclude": "disable", "exclude-member": [], **_COMMON},
+        checks={"member": _names, "exclude-member": _names, **_COMMON_CHECKS},
+        member_tables=("firewall/address6", "firewall/addrgrp6"),
+    ),
+}

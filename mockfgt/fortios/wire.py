@@ -1,0 +1,332 @@
+"""The FortiOS REST API v2 on the wire: parse a request, call the state, answer the device's envelope.
+
+Nothing here decides policy; :mod:`mockfgt.fortios.models` does. This module knows URLs, query
+parameters, JSON envelopes and the Apache-style HTML pages that httpsd sends for refused credentials.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Callable
+from urllib.parse import parse_qs, unquote
+
+from flask import Flask, Response, request
+
+from .models import AuthFailure, FortiOSError, FortiOSState
+from .tables import TABLES
+
+# The 7.4.x page, byte for byte as captured (reference A.1.4).
+UNAUTHORIZED_HTML = (
+    '<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN"><html><head><title>401 Unauthorized</title></head>'
+    "<body><h1>Unauthorized</h1><p>This server could not verify that you are authorized to access the "
+    "document requested. Either you supplied the wrong credentials (e.g., bad password), or your browser "
+    "doesn't understand how to supply the credentials required.</p><p>Additionally, a 401 Unauthorized "
+    "error was encountered while trying to use an ErrorDocument to handle the request.</p></body></html>"
+)
+# Builds before 7.x used Apache's older title; reconstructed from the captured text (A.1.4).
+UNAUTHORIZED_HTML_6X = (
+    '<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN"><html><head><title>401 Authorization Required'
+    "</title></head><body><h1>Authorization Required</h1><p>This server could not verify that you are "
+    "authorized to access the document requested. Either you supplied the wrong credentials (e.g., bad "
+    "password), or your browser doesn't understand how to supply the credentials required.</p></body></html>"
+)
+LOCKOUT_HTML = (
+    '<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN"><html><head><title>429 Too Many Requests</title>'
+    "</head><body><h1>Too Many Requests</h1><p>Access temporarily blocked: Maximum failed authentications "
+    "reached. The offended source is temporarily blocked for certain amount of time.</p></body></html>"
+)
+NOT_FOUND_HTML = (
+    '<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN"><html><head><title>404 Not Found</title></head>'
+    "<body><h1>Not Found</h1><p>The requested URL was not found on this server.</p></body></html>"
+)
+HTML_TYPE = "text/html; charset=iso-8859-1"
+MAX_BODY = 16 * 1024 * 1024  # larger bodies get 413, as the vendor table lists
+
+WRITE_METHODS = ("POST", "PUT", "DELETE")
+
+
+def create_app(get_state: Callable[[], FortiOSState]) -> Flask:
+    """A Flask app answering the FortiOS REST API from whatever state ``get_state()`` returns now.
+
+    The state is looked up per request, so a device can swap scenarios without a new app.
+    """
+    app = Flask("mockfgt.fortios")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    app.url_map.merge_slashes = False  # '//' is normalised by us, never redirected
+
+    @app.route("/", defaults={"_path": ""}, methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"])
+    @app.route("/<path:_path>", methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"])
+    def dispatch(_path):
+        return handle(get_state(), request)
+
+    @app.errorhandler(413)
+    def too_large(_exc):
+        return _json({"http_method": request.method, "status": "error", "http_status": 413}, 413)
+
+    @app.errorhandler(Exception)
+    def unexpected(exc):
+        # Never a traceback on the wire: the device's own internal-error envelope instead.
+        app.logger.exception("unhandled error for %s %s", request.method, request.path)
+        return _json({"http_method": request.method, "status": "error", "http_status": 500, "error": -1}, 500)
+
+    return app
+
+
+# -- request parsing ----------------------------------------------------------------------------
+def path_segments(environ) -> list[str]:
+    """Split the raw URI so %2F inside a name stays inside it; '//' and a trailing '/' vanish."""
+    raw = environ.get("RAW_URI") or environ.get("REQUEST_URI") or environ.get("PATH_INFO", "")
+    raw = raw.split("?", 1)[0]
+    if "://" in raw:  # absolute-form request target
+        raw = "/" + raw.split("://", 1)[1].partition("/")[2]
+    return [unquote(s) for s in raw.split("/") if s]
+
+
+def query_params(environ) -> dict[str, list[str]]:
+    return parse_qs(environ.get("QUERY_STRING", ""), keep_blank_values=True)
+
+
+def bearer_token(req, query: dict[str, list[str]], state: FortiOSState) -> str | None:
+    header = req.headers.get("Authorization", "")
+    scheme, _, value = header.partition(" ")
+    if scheme.lower() == "bearer" and value.strip():
+        return value.strip()
+    if "access_token" in query and state.query_token_allowed():
+        return query["access_token"][0]
+    return None
+
+
+def json_body(req) -> dict | list | None:
+    """The JSON body whatever the Content-Type says (clients send none, 'json' or the real one)."""
+    data = req.get_data(cache=True)
+    if not data.strip():
+        return None
+    try:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError):
+        raise FortiOSError(400) from None
+
+
+# -- responses --------------------------------------------------------------------------------
+def _json(payload, status: int) -> Response:
+    return Response(json.dumps(payload, separators=(",", ":")), status=status, mimetype="application/json")
+
+
+def _html(body: str, status: int) -> Response:
+    return Response(body, status=status, content_type=HTML_TYPE)
+
+
+def _identity(state: FortiOSState) -> dict:
+    return {"serial": state.serial, "version": state.version_string, "build": state.build}
+
+
+class Call:
+    """One parsed API call: what every envelope repeats about the request."""
+
+    def __init__(self, method: str, tree: str, path: str, name: str, mkey: str | None, action: str = ""):
+        self.method, self.tree, self.path, self.name, self.mkey, self.action = method, tree, path, name, mkey, action
+
+    def where(self, vdom: str) -> dict:
+        return {"vdom": vdom, "path": self.path, "name": self.name}
+
+
+def error_envelope(state: FortiOSState, call: Call, vdom: str, exc: FortiOSError) -> dict:
+    env: dict = {"http_method": call.method}
+    if call.tree == "cmdb":
+        env["revision"] = state.revision
+        if call.method in WRITE_METHODS:
+            env["revision_changed"] = False
+    mkey = exc.mkey if exc.mkey is not None else call.mkey
+    if mkey is not None:
+        env["mkey"] = mkey
+    env.update(status="error", http_status=exc.http_status)
+    if exc.error is not None:
+        env["error"] = exc.error
+    if exc.cli_error:
+        env["cli_error"] = exc.cli_error
+    env.update(call.where(vdom))
+    env.update(_identity(state))
+    return env
+
+
+def vdom_forbidden(call: Call, vdom: str) -> Response:
+    # Captured shape (KB ta-p/344460): no identity fields on this one.
+    return _json({"http_method": call.method, "status": "error", "http_status": 403, **call.where(vdom),
+                  "action": call.action}, 403)
+
+
+# -- dispatch ---------------------------------------------------------------------------------
+def handle(state: FortiOSState, req) -> Response:
+    segments = path_segments(req.environ)
+    if segments[:2] != ["api", "v2"] or len(segments) < 3:
+        return _html(NOT_FOUND_HTML, 404)
+    query = query_params(req.environ)
+    try:
+        user = state.authenticate(bearer_token(req, query, state), req.remote_addr or "")
+    except AuthFailure as exc:
+        if exc.http_status == 429:
+            return _html(LOCKOUT_HTML, 429)
+        return _html(UNAUTHORIZED_HTML if state.version >= (7, 0, 0) else UNAUTHORIZED_HTML_6X, 401)
+
+    tree, rest = segments[2], segments[3:]
+    if tree == "cmdb" and len(rest) >= 2:
+        call = Call(req.method, "cmdb", rest[0], rest[1], rest[2] if len(rest) > 2 else None)
+        handler = _cmdb if f"{rest[0]}/{rest[1]}" in TABLES and len(rest) <= 3 else None
+    elif tree == "monitor" and len(rest) >= 2:
+        call = Call(req.method, "monitor", rest[0], rest[1], None, "/".join(rest[2:]))
+        handler = _monitor
+    else:
+        call, handler = Call(req.method, tree, "/".join(rest[:-1]), rest[-1] if rest else "", None), None
+
+    requested = "*" if query.get("global", ["0"])[0] in ("1", "true") else query.get("vdom", [None])[0]
+    try:
+        vdoms = state.vdoms_for(user, requested)
+    except FortiOSError:
+        return vdom_forbidden(call, requested or "")
+    if handler is None:
+        return _json(error_envelope(state, call, vdoms[0], FortiOSError(404)), 404)
+
+    answers = []
+    for vdom in vdoms:
+        try:
+            payload, status = handler(state, user, call, vdom, req, query)
+        except FortiOSError as exc:
+            payload, status = error_envelope(state, call, vdom, exc), exc.http_status
+        answers.append((payload, status))
+    if requested is not None and (requested == "*" or "," in requested):
+        return _json([a[0] for a in answers], answers[0][1] if answers else 200)
+    return _json(*answers[0])
+
+
+def _require(state: FortiOSState, user, group: str, method: str) -> None:
+    level = state.access(user, group)
+    if level == "none" or (method in WRITE_METHODS and level != "read-write"):
+        raise FortiOSError(403)
+
+
+def _cmdb(state: FortiOSState, user, call: Call, vdom: str, req, query) -> tuple[dict, int]:
+    table = f"{call.path}/{call.name}"
+    spec = TABLES[table]
+    _require(state, user, spec.group, call.method)
+    if call.method == "GET":
+        return _cmdb_get(state, call, vdom, table, query)
+    if call.method not in WRITE_METHODS:
+        raise FortiOSError(405)
+    body = json_body(req) if call.method != "DELETE" else None
+    if call.method != "DELETE" and not isinstance(body, dict):
+        raise FortiOSError(400 if body is not None else 500, None if body is not None else -651)
+    with state.lock:
+        if call.method == "POST":
+            if call.mkey is not None:
+                raise FortiOSError(405)
+            mkey = state.create(vdom, table, body)
+        elif call.mkey is None and call.method == "DELETE":
+            state.purge(vdom, table)
+            mkey = None
+        elif call.mkey is None:
+            raise FortiOSError(405)
+        elif call.method == "PUT":
+            mkey = state.update(vdom, table, call.mkey, body)
+        else:
+            state.delete(vdom, table, call.mkey)
+            mkey = call.mkey
+        old, new = state.bump_revision()
+    env = {"http_method": call.method, "revision": new, "old_revision": old, "revision_changed": True}
+    if mkey is not None:
+        env["mkey"] = mkey
+    env.update(status="success", http_status=200, **call.where(vdom), **_identity(state))
+    return env, 200
+
+
+def _cmdb_get(state: FortiOSState, call: Call, vdom: str, table: str, query) -> tuple[dict, int]:
+    if call.mkey is not None:
+        rows = [state.get_row(vdom, table, call.mkey)]
+    else:
+        rows = [r for r in state.list_rows(vdom, table) if _matches(r, query.get("filter", []))]
+    start = _int(query, "start", 0)
+    count = _int(query, "count", len(rows))
+    page = rows[start:start + count]
+    fields = [f for f in query.get("format", [""])[0].split("|") if f]
+    if fields:
+        page = [{k: r[k] for k in ["q_origin_key", *fields] if k in r} for r in page]
+    env = {
+        "http_method": "GET", "size": len(page), "matched_count": len(rows),
+        "next_idx": start + len(page) - 1, "revision": state.revision, "results": page,
+    }
+    if call.mkey is not None:
+        env["mkey"] = call.mkey
+    env.update(**call.where(vdom), status="success", http_status=200, **_identity(state))
+    return env, 200
+
+
+def _int(query, name: str, default: int) -> int:
+    try:
+        return max(0, int(query[name][0]))
+    except (KeyError, ValueError):
+        return default
+
+
+FILTER_OPERATORS = ("==", "!=", "=@", "!@", "<=", ">=", "<", ">")
+
+
+def _matches(row: dict, filters: list[str]) -> bool:
+    """FortiOS filters: repeated ``filter`` params are ANDed, comma-separated terms inside one are ORed."""
+    return all(any(_term(row, term) for term in f.split(",")) for f in filters if f)
+
+
+def _term(row: dict, term: str) -> bool:
+    for op in FILTER_OPERATORS:
+        field, found, wanted = term.partition(op)
+        if found:
+            break
+    else:
+        return False
+    value = row.get(field)
+    if isinstance(value, list):
+        value = " ".join(v.get("name", "") if isinstance(v, dict) else str(v) for v in value)
+    text = "" if value is None else str(value)
+    if op == "==":
+        return text == wanted
+    if op == "!=":
+        return text != wanted
+    if op == "=@":
+        return wanted in text
+    if op == "!@":
+        return wanted not in text
+    try:
+        left, right = float(text), float(wanted)
+    except ValueError:
+        left, right = text, wanted
+    return {"<=": left <= right, ">=": left >= right, "<": left < right, ">": left > right}[op]
+
+
+def _monitor(state: FortiOSState, user, call: Call, vdom: str, req, query) -> tuple[dict, int]:
+    endpoint = (call.path, call.name, call.action)
+    if endpoint == ("system", "status", ""):
+        if call.method != "GET":
+            raise FortiOSError(405)
+        results = state.status()
+    elif endpoint == ("system", "api-user", "generate-key"):
+        if call.method != "POST":
+            raise FortiOSError(405)
+        _require(state, user, "sysgrp", "POST")
+        body = json_body(req)
+        name = body.get("api-user") if isinstance(body, dict) else None
+        if not isinstance(name, str):
+            raise FortiOSError(500, -651, "api-user: Input value is invalid")
+        key = state.regenerate_key(name)
+        # Field name unconfirmed (reference A.1.1): both spellings carry the one-time key.
+        results = {"access_token": key, "api_key": key}
+    elif endpoint == ("system", "external-resource", "dynamic"):
+        if call.method != "POST":
+            raise FortiOSError(405)
+        _require(state, user, "sysgrp", "POST")
+        body = json_body(req)
+        results = state.push_external_resource(body.get("commands") if isinstance(body, dict) else None)
+    else:
+        raise FortiOSError(404)
+    env = {"http_method": call.method, "results": results, **call.where(vdom)}
+    if call.action:
+        env["action"] = call.action
+    env.update(status="success", **_identity(state))
+    return env, 200

@@ -1,0 +1,257 @@
+"""Scenario files: one TOML file per customer fault, validated with errors that say file, key and fix.
+
+A scenario names what the device is (``[device]``), how it speaks TLS (``[tls]``), what happens to a
+connection before HTTP (``[connection]``), how the agent under test is configured (``[client]``),
+which operations brought the device to its state (``setup``), what a correct client reports
+(``expect``, ``expect_insecure``) and the documented remedy (``[remedy]``).
+
+A file may ``extends = "other-scenario"`` and change one thing: tables merge key by key, everything
+else (lists included) replaces.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field, replace
+from importlib import resources
+from pathlib import Path
+
+from . import schema as s
+from .codes import CODES
+from .listener import CONNECTION_FAULTS
+from .tls import CERTIFICATE_SHAPES, TLS_VERSIONS
+
+
+class ScenarioError(ValueError):
+    """A scenario file that cannot be used; the message names the file and the key."""
+
+    def __init__(self, source: str, key: str, message: str):
+        super().__init__(f"{source}: {key}: {message}" if key else f"{source}: {message}")
+        self.source, self.key, self.message = source, key, message
+
+
+def kinds() -> dict:
+    """Device kinds by name; each module provides DEVICE, OPERATIONS, build_state, apply, create_app."""
+    from .fortios import kind as fortigate
+
+    found = {fortigate.NAME: fortigate}
+    try:
+        from .fortimanager import kind as fortimanager
+    except ImportError:
+        return found
+    found[fortimanager.NAME] = fortimanager
+    return found
+
+
+TLS = s.Table(fields={
+    "certificate": s.Str("valid", choices=CERTIFICATE_SHAPES, doc="certificate shape"),
+    "versions": s.List(lambda: ["TLSv1.2", "TLSv1.3"], item=s.Str(choices=tuple(TLS_VERSIONS)), unique=True, nonempty=True),
+    "client_certificate": s.Str("none", choices=("none", "required")),
+})
+
+CONNECTION = s.Table(fields={
+    "fault": s.Str("none", choices=CONNECTION_FAULTS),
+    "stall_seconds": s.Float(60.0, doc="how long a stall lasts at most (it ends early on swap or stop)"),
+})
+
+CLIENT_FIELDS = {
+    "host": s.Str("127.0.0.1", doc="host name or address the agent connects to"),
+    "scheme": s.Str("https", choices=("https", "http")),
+    "user": s.Str(None, doc="which API user's key the agent holds (default: the first)"),
+    "token": s.Str("current", choices=("current", "stale", "unknown", "none"),
+                   doc="current key, the key before the last regeneration/deletion, a stranger's key, or none"),
+    "token_in": s.Str("header", choices=("header", "query")),
+    "ca": s.Str("harness", choices=("harness", "private", "system")),
+    "insecure": s.Bool(False, doc="the agent's Insecure option: skip certificate verification"),
+    "certificate": s.Bool(False, doc="the agent presents a client certificate from the harness CA"),
+    "vdom": s.Str(None),
+    "write": s.Bool(True, doc="the agent's job includes writes (creating address objects)"),
+}
+CLIENT = s.Table(fields=CLIENT_FIELDS)
+# A remedy's client part changes only what it names.
+CLIENT_CHANGE = s.Table(fields={k: replace(v, default=None) for k, v in CLIENT_FIELDS.items()})
+
+GENERIC_OPERATIONS = {
+    "set-tls": s.Table(fields={
+        "certificate": s.Str(None, choices=CERTIFICATE_SHAPES),
+        "versions": s.List(None, item=s.Str(choices=tuple(TLS_VERSIONS)), unique=True, nonempty=True),
+        "client_certificate": s.Str(None, choices=("none", "required")),
+    }),
+    "set-connection": s.Table(fields={"fault": s.Str(None, choices=CONNECTION_FAULTS), "stall_seconds": s.Float(None)}),
+}
+
+TOP_LEVEL = ("summary", "symptom", "extends", "expect", "expect_insecure", "device", "tls", "connection",
+             "client", "setup", "remedy")
+
+
+def scenario_spec(kind) -> s.Table:
+    ops = s.OneOf(variants={**GENERIC_OPERATIONS, **kind.OPERATIONS})
+    return s.Table(
+        fields={
+            "summary": s.Str(doc="one line: what the device does"),
+            "symptom": s.Str("", doc="what the customer saw"),
+            "extends": s.Str(None),
+            "expect": s.Code(choices=CODES, doc="what a verifying client reports: ok or 202000..202004"),
+            "expect_insecure": s.Code(None, choices=CODES),
+            "device": kind.DEVICE,
+            "tls": TLS,
+            "connection": CONNECTION,
+            "client": CLIENT,
+            "setup": s.List(list, item=ops),
+            "remedy": s.Table(fields={
+                "summary": s.Str("", doc="the documented fix in words"),
+                "device": s.List(list, item=ops),
+                "client": CLIENT_CHANGE,
+            }),
+        },
+        required=("summary", "expect"),
+    )
+
+
+@dataclass(frozen=True)
+class Scenario:
+    """A validated scenario. ``raw`` keeps the merged file content for display."""
+
+    name: str
+    source: str
+    summary: str
+    symptom: str
+    expect: str
+    expect_insecure: str
+    device: dict
+    tls: dict
+    connection: dict
+    client: dict
+    setup: list
+    remedy: dict
+    raw: dict = field(repr=False, compare=False)
+
+    @property
+    def kind(self) -> str:
+        return self.device["kind"]
+
+
+# -- finding files -----------------------------------------------------------------------------
+def catalogue_dir() -> Path:
+    """The shipped catalogue: inside the installed package, or the repository's scenarios/ folder."""
+    try:
+        packaged = Path(str(resources.files("mockfgt.scenarios")))
+        if packaged.is_dir():
+            return packaged
+    except ModuleNotFoundError:
+        pass
+    return Path(__file__).resolve().parent.parent / "scenarios"
+
+
+def search_path(extra: list[Path] | None = None) -> list[Path]:
+    """Where names are looked up: given folders, then $MOCKFGT_SCENARIOS (os.pathsep-separated), then the catalogue."""
+    env = [Path(p) for p in os.environ.get("MOCKFGT_SCENARIOS", "").split(os.pathsep) if p]
+    return [*(extra or []), *env, catalogue_dir()]
+
+
+def _locate(ref: str, search: list[Path]) -> Path:
+    candidate = Path(ref)
+    if candidate.suffix == ".toml" or os.sep in ref or "/" in ref:
+        if candidate.is_file():
+            return candidate
+        raise ScenarioError(ref, "", "no such scenario file")
+    for folder in search:
+        path = folder / f"{ref}.toml"
+        if path.is_file():
+            return path
+    known = sorted({p.stem for folder in search if folder.is_dir() for p in folder.glob("*.toml")})
+    raise ScenarioError(ref, "", f"no scenario of that name{s.suggest(ref, known)} (see `mockfgt scenarios`)")
+
+
+def _read(path: Path) -> dict:
+    try:
+        with path.open("rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(str(path), "", f"not valid TOML: {exc}") from None
+    except OSError as exc:
+        raise ScenarioError(str(path), "", f"cannot read: {exc.strerror}") from None
+
+
+def merge(base: dict, over: dict) -> dict:
+    out = dict(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = merge(out[key], value)
+        else:
+            out[key] = value
+    return out
+
+
+def _resolve(path: Path, search: list[Path], chain: tuple[Path, ...] = ()) -> dict:
+    if path.resolve() in chain:
+        names = " -> ".join(p.stem for p in (*chain, path.resolve()))
+        raise ScenarioError(str(path), "extends", f"circular: {names}")
+    data = _read(path)
+    parent = data.get("extends")
+    if parent is None:
+        return data
+    if not isinstance(parent, str):
+        raise ScenarioError(str(path), "extends", "expected the name of another scenario")
+    try:
+        parent_path = _locate(parent, [path.parent, *search])
+    except ScenarioError as exc:
+        raise ScenarioError(str(path), "extends", exc.message) from None
+    return merge(_resolve(parent_path, search, (*chain, path.resolve())), data)
+
+
+def load(ref: str | os.PathLike, *, search: list[Path] | None = None) -> Scenario:
+    """Load a scenario by catalogue name ('expired-cert') or by file path, with extends resolved."""
+    folders = search_path(search)
+    path = _locate(str(ref), folders)
+    data = _resolve(path, folders)
+    data.pop("extends", None)
+    return validate(data, name=path.stem, source=str(path))
+
+
+def validate(data: dict, *, name: str, source: str) -> Scenario:
+    device_kind = data.get("device", {}).get("kind", "fortigate") if isinstance(data.get("device"), dict) else "fortigate"
+    known = kinds()
+    if device_kind not in known:
+        raise ScenarioError(source, "device.kind", f"'{device_kind}' is not a device kind; allowed: {', '.join(known)}")
+    kind = known[device_kind]
+    try:
+        checked = scenario_spec(kind).check(data, "")
+        if checked["expect_insecure"] is None:
+            checked["expect_insecure"] = checked["expect"]
+        _dry_run(kind, checked)
+    except s.SchemaError as exc:
+        raise ScenarioError(source, exc.key, exc.message) from None
+    checked.pop("extends")
+    return Scenario(name=name, source=source, raw=data, **checked)
+
+
+def _dry_run(kind, checked: dict) -> None:
+    """Build the state and replay setup and remedy once, so a bad seed or operation fails at load time."""
+    try:
+        state = kind.build_state(checked["device"])
+    except Exception as exc:  # a seed object the device would refuse
+        raise s.SchemaError("device", f"the device refuses this configuration: {exc}") from None
+    known_users = kind.users(state)
+    user = checked["client"]["user"]
+    if user is not None and user not in known_users:
+        raise s.SchemaError("client.user", f"'{user}' is not a user of this device; known: {', '.join(known_users)}")
+    for section, ops in (("setup", checked["setup"]), ("remedy.device", checked["remedy"]["device"])):
+        for i, op in enumerate(ops):
+            if op["op"] in GENERIC_OPERATIONS:
+                continue
+            try:
+                kind.apply(state, op)
+            except ValueError as exc:
+                raise s.SchemaError(f"{section}[{i}]", str(exc)) from None
+
+
+def catalogue(search: list[Path] | None = None) -> list[Scenario]:
+    """Every scenario found on the search path (earlier folders win on equal names), sorted by name."""
+    seen: dict[str, Path] = {}
+    for folder in search_path(search):
+        if folder.is_dir():
+            for path in sorted(folder.glob("*.toml")):
+                seen.setdefault(path.stem, path)
+    return [load(path) for _, path in sorted(seen.items())]

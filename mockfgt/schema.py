@@ -1,0 +1,195 @@
+"""A small declarative checker for scenario files: every error names the file, the key and what is allowed.
+
+Specs are plain objects (:class:`Str`, :class:`Int`, :class:`Table`...). ``spec.check(value, key)``
+returns the value with defaults filled in, or raises :class:`SchemaError` with the dotted key.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+
+class SchemaError(ValueError):
+    def __init__(self, key: str, message: str):
+        super().__init__(f"{key}: {message}" if key else message)
+        self.key, self.message = key, message
+
+
+def _join(key: str, name: str | int) -> str:
+    if isinstance(name, int):
+        return f"{key}[{name}]"
+    return f"{key}.{name}" if key else name
+
+
+def suggest(word: str, options) -> str:
+    close = difflib.get_close_matches(str(word), [str(o) for o in options], n=1, cutoff=0.6)
+    return f"; did you mean '{close[0]}'?" if close else ""
+
+
+def _type_name(value) -> str:
+    return {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list",
+            dict: "a table"}.get(type(value), type(value).__name__)
+
+
+@dataclass
+class Spec:
+    default: Any = None
+    doc: str = ""
+
+    def check(self, value, key: str):
+        raise NotImplementedError
+
+    def fill(self):
+        """The value used when the key is absent."""
+        return self.default() if callable(self.default) else self.default
+
+
+@dataclass
+class Any_(Spec):
+    """Anything TOML can hold; checked later by whoever uses it."""
+
+    def check(self, value, key):
+        return value
+
+
+@dataclass
+class Str(Spec):
+    choices: dict | tuple | None = None
+
+    def check(self, value, key):
+        if not isinstance(value, str):
+            raise SchemaError(key, f"expected a string, got {_type_name(value)}")
+        if self.choices is not None and value not in self.choices:
+            allowed = ", ".join(self.choices)
+            raise SchemaError(key, f"'{value}' is not allowed; allowed: {allowed}{suggest(value, self.choices)}")
+        return value
+
+
+@dataclass
+class Int(Spec):
+    min: int | None = None
+    max: int | None = None
+
+    def check(self, value, key):
+        if not isinstance(value, int) or isinstance(value, bool):
+            raise SchemaError(key, f"expected an integer, got {_type_name(value)}")
+        if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
+            raise SchemaError(key, f"{value} is out of range {self.min}..{self.max}")
+        return value
+
+
+@dataclass
+class Float(Spec):
+    min: float = 0.0
+
+    def check(self, value, key):
+        if not isinstance(value, (int, float)) or isinstance(value, bool):
+            raise SchemaError(key, f"expected a number, got {_type_name(value)}")
+        if value < self.min:
+            raise SchemaError(key, f"{value} is below the minimum {self.min}")
+        return float(value)
+
+
+@dataclass
+class Bool(Spec):
+    def check(self, value, key):
+        if not isinstance(value, bool):
+            raise SchemaError(key, f"expected true or false, got {_type_name(value)}")
+        return value
+
+
+@dataclass
+class Code(Spec):
+    """An expected outcome: 'ok' or one of the error families (written as a number or a string)."""
+
+    choices: tuple = ()
+
+    def check(self, value, key):
+        text = str(value) if isinstance(value, (int, str)) and not isinstance(value, bool) else None
+        if text not in self.choices:
+            allowed = ", ".join(self.choices)
+            raise SchemaError(key, f"'{value}' is not an expected code; allowed: {allowed}{suggest(value, self.choices)}")
+        return text
+
+
+@dataclass
+class List(Spec):
+    item: Spec = field(default_factory=Spec)
+    unique: bool = False
+    nonempty: bool = False
+
+    def check(self, value, key):
+        if not isinstance(value, list):
+            raise SchemaError(key, f"expected a list, got {_type_name(value)}")
+        if self.nonempty and not value:
+            raise SchemaError(key, "must not be empty")
+        items = [self.item.check(v, _join(key, i)) for i, v in enumerate(value)]
+        if self.unique and len(set(map(str, items))) != len(items):
+            raise SchemaError(key, "lists the same value twice")
+        return items
+
+
+@dataclass
+class Table(Spec):
+    """A TOML table with known keys. ``required`` keys must be present after defaults."""
+
+    fields: dict[str, Spec] = field(default_factory=dict)
+    required: tuple[str, ...] = ()
+    validate: Callable[[dict, str], None] | None = None
+
+    def check(self, value, key):
+        if not isinstance(value, dict):
+            raise SchemaError(key, f"expected a table, got {_type_name(value)}")
+        for name in value:
+            if name not in self.fields:
+                allowed = ", ".join(self.fields)
+                raise SchemaError(_join(key, name), f"unknown key; allowed here: {allowed}{suggest(name, self.fields)}")
+        out = {}
+        for name, spec in self.fields.items():
+            if name in value:
+                out[name] = spec.check(value[name], _join(key, name))
+            elif name in self.required:
+                raise SchemaError(_join(key, name), f"is required{': ' + spec.doc if spec.doc else ''}")
+            else:
+                out[name] = spec.fill()
+        if self.validate:
+            self.validate(out, key)
+        return out
+
+    def fill(self):
+        return self.check({}, "") if self.default is None else super().fill()
+
+
+@dataclass
+class MapOf(Spec):
+    """A table whose keys are names the user chooses, each value checked by ``value``."""
+
+    value: Spec = field(default_factory=Spec)
+
+    def check(self, value, key):
+        if not isinstance(value, dict):
+            raise SchemaError(key, f"expected a table, got {_type_name(value)}")
+        return {name: self.value.check(v, _join(key, name)) for name, v in value.items()}
+
+    def fill(self):
+        return {} if self.default is None else super().fill()
+
+
+@dataclass
+class OneOf(Spec):
+    """A table chosen by its ``op`` key (used for device operations in setup and remedies)."""
+
+    variants: dict[str, Table] = field(default_factory=dict)
+    tag: str = "op"
+
+    def check(self, value, key):
+        if not isinstance(value, dict):
+            raise SchemaError(key, f"expected a table with '{self.tag}', got {_type_name(value)}")
+        op = value.get(self.tag)
+        if op not in self.variants:
+            allowed = ", ".join(self.variants)
+            raise SchemaError(_join(key, self.tag), f"'{op}' is not a known operation; allowed: {allowed}{suggest(op, self.variants)}")
+        body = {k: v for k, v in value.items() if k != self.tag}
+        return {self.tag: op, **self.variants[op].check(body, key)}
