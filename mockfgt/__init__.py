@@ -13,12 +13,12 @@ The public surface fits on one page:
 
 from .classify import classify
 from .codes import AUTHENTICATION, AUTHORIZATION, CONNECTION, OK, TIMEOUT, TLS
-from .device import ClientSettings, Device, FortiGate
+from .device import ClientSettings, Device, FortiGate, FortiManager
 from .scenario import Scenario, ScenarioError, catalogue
 from .scenario import load as load_scenario
 
 __all__ = [
     "AUTHENTICATION", "AUTHORIZATION", "CONNECTION", "OK", "TIMEOUT", "TLS",
-    "ClientSettings", "Device", "FortiGate", "Scenario", "ScenarioError",
+    "ClientSettings", "Device", "FortiGate", "FortiManager", "Scenario", "ScenarioError",
     "catalogue", "classify", "load_scenario",
 ]

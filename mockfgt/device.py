@@ -291,3 +291,10 @@ class FortiGate(Device):
 
     default_scenario = "fgt-healthy"
     kind = "fortigate"
+
+
+class FortiManager(Device):
+    """A mock FortiManager (JSON-RPC on /jsonrpc). Default scenario: ``fmg-healthy``."""
+
+    default_scenario = "fmg-healthy"
+    kind = "fortimanager"

@@ -14,6 +14,7 @@ import datetime as dt
 import os
 import ssl
 import threading
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -65,7 +66,7 @@ class HarnessCA:
     """
 
     def __init__(self, certs_dir: str | os.PathLike) -> None:
-        self.certs_dir = Path(certs_dir)
+        self.certs_dir = Path(certs_dir).resolve()
         self.certs_dir.mkdir(parents=True, exist_ok=True)
         self._ca = trustme.CA(organization_name="mockfgt", organization_unit_name="harness CA")
         self.cert_pem: bytes = self._ca.cert_pem.bytes()
@@ -205,7 +206,9 @@ def server_context(
     if min(wanted) < ssl.TLSVersion.TLSv1_2:
         # Legacy protocol scenarios: only this server lowers OpenSSL's security level, never a client.
         ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
-    ctx.minimum_version, ctx.maximum_version = min(wanted), max(wanted)
+    with warnings.catch_warnings():  # Python deprecates TLS 1.0/1.1; reproducing them is the point
+        warnings.simplefilter("ignore", DeprecationWarning)
+        ctx.minimum_version, ctx.maximum_version = min(wanted), max(wanted)
     ctx.load_cert_chain(chain_path, key_path)
     if client_ca is not None:
         ctx.verify_mode = ssl.CERT_REQUIRED

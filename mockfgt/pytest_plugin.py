@@ -1,0 +1,129 @@
+"""pytest fixtures for mockfgt (registered through the ``pytest11`` entry point).
+
+Fixtures, named for what they give:
+
+- ``fortigate``: a healthy mock FortiGate, reset before each test. One server per session (per
+  xdist worker), so a test pays for a reset (milliseconds), not for a start.
+- ``fortimanager``: the same for a FortiManager.
+- ``make_fortigate`` / ``make_fortimanager``: factories for extra devices of any scenario, stopped
+  when the test ends: ``fgt = make_fortigate("expired-cert")``.
+- ``catalogue_device``: parametrises a test over the scenario catalogue, one run per scenario (ids are
+  the scenario names, so ``-k expired`` works). Narrow it with the marker
+  ``@pytest.mark.mockfgt_catalogue(kind="fortigate", expect=["202003"], names=[...])`` or the option
+  ``--mockfgt-expect=202003``. The device has ``url``, ``token``, ``ca_bundle``, ``client``,
+  ``expect``, ``expect_insecure`` and ``remedy()``.
+- ``mockfgt_ca``: the session's harness CA (``.cert_path`` to trust).
+
+Ports are always ephemeral, and every worker has its own CA folder, so the plugin is xdist-safe.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from .codes import CODES
+from .device import Device, FortiGate, FortiManager
+from .scenario import catalogue
+from .tls import HarnessCA
+
+
+def pytest_addoption(parser):
+    group = parser.getgroup("mockfgt")
+    group.addoption("--mockfgt-expect", action="append", default=[], choices=CODES,
+                    help="run catalogue_device tests only for scenarios expecting this code (repeatable)")
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "mockfgt_catalogue(kind=None, expect=None, names=None): narrow the catalogue_device parametrisation"
+    )
+
+
+def pytest_generate_tests(metafunc):
+    if "catalogue_device" not in metafunc.fixturenames:
+        return
+    marker = metafunc.definition.get_closest_marker("mockfgt_catalogue")
+    options = marker.kwargs if marker else {}
+    wanted_codes = set(options.get("expect") or []) | set(metafunc.config.getoption("--mockfgt-expect"))
+    names = options.get("names")
+    chosen = [
+        sc.name for sc in catalogue()
+        if (options.get("kind") in (None, sc.kind))
+        and (not wanted_codes or sc.expect in {str(c) for c in wanted_codes})
+        and (names is None or sc.name in names)
+    ]
+    metafunc.parametrize("catalogue_device", chosen, ids=chosen, indirect=True)
+
+
+@pytest.fixture(scope="session")
+def mockfgt_ca(tmp_path_factory) -> HarnessCA:
+    return HarnessCA(tmp_path_factory.mktemp("mockfgt-certs"))
+
+
+def _session_device(cls, ca):
+    device = cls(ca=ca).start()
+    yield device
+    device.stop()
+
+
+@pytest.fixture(scope="session")
+def _mockfgt_fortigate(mockfgt_ca):
+    yield from _session_device(FortiGate, mockfgt_ca)
+
+
+@pytest.fixture(scope="session")
+def _mockfgt_fortimanager(mockfgt_ca):
+    yield from _session_device(FortiManager, mockfgt_ca)
+
+
+@pytest.fixture(scope="session")
+def _mockfgt_catalogue_device(mockfgt_ca):
+    yield from _session_device(Device, mockfgt_ca)
+
+
+@pytest.fixture
+def fortigate(_mockfgt_fortigate) -> FortiGate:
+    """A healthy mock FortiGate (scenario ``fgt-healthy``), fresh for this test."""
+    return _mockfgt_fortigate.use("fgt-healthy")
+
+
+@pytest.fixture
+def fortimanager(_mockfgt_fortimanager) -> FortiManager:
+    """A healthy mock FortiManager (scenario ``fmg-healthy``), fresh for this test."""
+    return _mockfgt_fortimanager.use("fmg-healthy")
+
+
+@pytest.fixture
+def catalogue_device(request, _mockfgt_catalogue_device) -> Device:
+    """The session's catalogue device switched to this test's scenario."""
+    return _mockfgt_catalogue_device.use(request.param)
+
+
+def _factory(cls, ca):
+    made = []
+
+    def make(scenario=None, **kwargs):
+        kwargs.setdefault("ca", ca)
+        device = cls(scenario, **kwargs).start()
+        made.append(device)
+        return device
+
+    return make, made
+
+
+@pytest.fixture
+def make_fortigate(mockfgt_ca):
+    """Start extra FortiGates: ``make_fortigate("expired-cert", host="::1")``; stopped after the test."""
+    make, made = _factory(FortiGate, mockfgt_ca)
+    yield make
+    for device in made:
+        device.stop()
+
+
+@pytest.fixture
+def make_fortimanager(mockfgt_ca):
+    """Start extra FortiManagers; stopped after the test."""
+    make, made = _factory(FortiManager, mockfgt_ca)
+    yield make
+    for device in made:
+        device.stop()
