@@ -15,11 +15,13 @@ import shutil
 import ssl
 import tempfile
 import threading
+import time
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
 
 from . import scenario as scenarios
+from .journal import Journal, buffer_body, request_event
 from .listener import ConnectionPlan, Listener
 from .scenario import Scenario
 from .tls import HarnessCA, server_tls
@@ -111,8 +113,10 @@ class Device:
         self._lock = threading.RLock()
         self._apps: dict[str, object] = {}
         self._listener: Listener | None = None
+        #: Every connection outcome and request on this device's port (see :mod:`mockfgt.journal`).
+        self.journal = Journal()
         self._install(first)
-        self._listener = Listener(self._wsgi, self._plan, host=host, port=port)
+        self._listener = Listener(self._wsgi, self._plan, host=host, port=port, journal=self.journal.record)
         self.host = host
         self._client_config = dict(first.client)
         self._client = self._resolve_client()
@@ -196,6 +200,16 @@ class Device:
         return self._kind.token_for(self._state, self._client_user(), "current")
 
     @property
+    def tokens(self) -> dict[str, str]:
+        """Every existing user's current API key, by user name."""
+        return self._kind.live_tokens(self._state)
+
+    @property
+    def client_user(self) -> str:
+        """The user the agent authenticates as in this scenario."""
+        return self._client_user()
+
+    @property
     def ca_bundle(self) -> str:
         """Path of the harness CA certificate: what a correctly configured client trusts."""
         return str(self.ca.cert_path)
@@ -204,6 +218,22 @@ class Device:
     def client(self) -> ClientSettings:
         """How the agent under test is configured in this scenario."""
         return self._client
+
+    @property
+    def requests(self) -> list[dict]:
+        """The HTTP requests answered so far (journal entries, credentials redacted)."""
+        return self.journal.requests()
+
+    def assert_request_made(self, method: str | None = None, path: str | None = None, *,
+                            status: int | None = None, count: int | None = None) -> list[dict]:
+        """Assert the agent made such a request (``count`` times, if given); returns the matches."""
+        found = self.journal.requests(method=method, path=path, status=status)
+        if (count is None and not found) or (count is not None and len(found) != count):
+            wanted = " ".join(str(x) for x in (method, path, status and f"-> {status}") if x)
+            seen = "\n".join(f"  {r['method']} {r['path']} -> {r['status']}" for r in self.journal.requests())
+            raise AssertionError(f"expected {count if count is not None else 'at least one'} request(s) "
+                                 f"{wanted or '(any)'}, found {len(found)}; requests seen:\n{seen or '  none'}")
+        return found
 
     @property
     def expect(self) -> str:
@@ -276,10 +306,25 @@ class Device:
         )
 
     def _wsgi(self, environ, start_response):
+        started = time.perf_counter()
+        body = buffer_body(environ)
         plan = environ.get("mockfgt.plan")
         if plan is not None and plan.fault == "stall-response":
             plan.ended.wait(plan.stall_seconds)  # ends early when the scenario changes or the device stops
-        return self._app(environ, start_response)
+        status = []
+
+        def capture(line, headers, exc_info=None):
+            status.append(int(line.split(" ", 1)[0]))
+            return start_response(line, headers, exc_info)
+
+        answer = self._app(environ, capture)
+        try:
+            chunks = list(answer)  # the emulations answer small bodies; the journal wants them whole
+        finally:
+            if hasattr(answer, "close"):
+                answer.close()
+        self.journal.record(request_event(environ, body, status[0] if status else 0, b"".join(chunks), started))
+        return chunks
 
 
 def _url_host(host: str) -> str:

@@ -23,6 +23,8 @@ from typing import Callable
 
 from werkzeug.serving import WSGIRequestHandler
 
+from .tls import SNI_ATTRIBUTE
+
 log = logging.getLogger("mockfgt")
 
 #: Connection faults a scenario's ``connection.fault`` may name.
@@ -253,7 +255,10 @@ class Listener:
             try:
                 tls_conn.do_handshake()
             except (ssl.SSLError, OSError) as exc:
-                self._journal({**client, "event": "tls-failed", "error": _tls_failure(exc)})
+                error = _tls_failure(exc)
+                self._journal({**client, "event": "tls-failed",
+                               "tls": {"sni": getattr(tls_conn, SNI_ATTRIBUTE, None), "error": error,
+                                       "alert": _alert(error)}})
                 return
             tls_info = _tls_summary(tls_conn)
             conn = tls_conn
@@ -279,8 +284,14 @@ def _tls_summary(conn: ssl.SSLSocket) -> dict:
     return {
         "version": conn.version(),
         "cipher": cipher[0] if cipher else None,
+        "sni": getattr(conn, SNI_ATTRIBUTE, None),
         "client_certificate": conn.getpeercert(binary_form=True) is not None,
     }
+
+
+def _alert(error: str) -> str | None:
+    """The alert in an OpenSSL reason: 'tlsv1 alert unknown ca' -> 'unknown ca'."""
+    return error.split("alert ", 1)[1].strip() if "alert " in error else None
 
 
 def _tls_failure(exc: BaseException) -> str:

@@ -81,22 +81,28 @@ def _mockfgt_catalogue_device(mockfgt_ca):
     yield from _session_device(Device, mockfgt_ca)
 
 
+def _fresh(device: Device, scenario: str) -> Device:
+    device.use(scenario)
+    device.journal.clear()
+    return device
+
+
 @pytest.fixture
 def fortigate(_mockfgt_fortigate) -> FortiGate:
-    """A healthy mock FortiGate (scenario ``fgt-healthy``), fresh for this test."""
-    return _mockfgt_fortigate.use("fgt-healthy")
+    """A healthy mock FortiGate (scenario ``fgt-healthy``), fresh state and empty journal for this test."""
+    return _fresh(_mockfgt_fortigate, "fgt-healthy")
 
 
 @pytest.fixture
 def fortimanager(_mockfgt_fortimanager) -> FortiManager:
-    """A healthy mock FortiManager (scenario ``fmg-healthy``), fresh for this test."""
-    return _mockfgt_fortimanager.use("fmg-healthy")
+    """A healthy mock FortiManager (scenario ``fmg-healthy``), fresh state and empty journal for this test."""
+    return _fresh(_mockfgt_fortimanager, "fmg-healthy")
 
 
 @pytest.fixture
 def catalogue_device(request, _mockfgt_catalogue_device) -> Device:
     """The session's catalogue device switched to this test's scenario."""
-    return _mockfgt_catalogue_device.use(request.param)
+    return _fresh(_mockfgt_catalogue_device, request.param)
 
 
 def _factory(cls, ca):

@@ -193,6 +193,13 @@ class ServerTLS:
     key_path: Path
 
 
+SNI_ATTRIBUTE = "mockfgt_sni"  # where the server name a client asked for is kept on its SSLSocket
+
+
+def _remember_sni(tls_socket, server_name, _context) -> None:
+    setattr(tls_socket, SNI_ATTRIBUTE, server_name)
+
+
 def server_context(
     chain_path: Path,
     key_path: Path,
@@ -210,6 +217,7 @@ def server_context(
         warnings.simplefilter("ignore", DeprecationWarning)
         ctx.minimum_version, ctx.maximum_version = min(wanted), max(wanted)
     ctx.load_cert_chain(chain_path, key_path)
+    ctx.sni_callback = _remember_sni  # for the journal: which name the agent asked for
     if client_ca is not None:
         ctx.verify_mode = ssl.CERT_REQUIRED
         ctx.load_verify_locations(cadata=client_ca.decode())
