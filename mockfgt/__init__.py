@@ -7,18 +7,22 @@ The public surface fits on one page:
   applies the documented fix.
 - :func:`load_scenario` and :func:`catalogue`: the scenario files.
 - :func:`classify`: what a correct client reports for an exception or a response.
+- :class:`Harness`: many devices, a JSON manifest and a control API (what ``mockfgt serve`` runs).
 - The pytest plugin (installed with the package): ``fortigate``, ``make_fortigate`` and the
   catalogue parametrisation.
 """
 
+__version__ = "0.1.0"
+
 from .classify import classify
 from .codes import AUTHENTICATION, AUTHORIZATION, CONNECTION, OK, TIMEOUT, TLS
 from .device import ClientSettings, Device, FortiGate, FortiManager
+from .harness import Harness
 from .scenario import Scenario, ScenarioError, catalogue
 from .scenario import load as load_scenario
 
 __all__ = [
     "AUTHENTICATION", "AUTHORIZATION", "CONNECTION", "OK", "TIMEOUT", "TLS",
-    "ClientSettings", "Device", "FortiGate", "FortiManager", "Scenario", "ScenarioError",
+    "ClientSettings", "Device", "FortiGate", "FortiManager", "Harness", "Scenario", "ScenarioError",
     "catalogue", "classify", "load_scenario",
 ]

@@ -193,6 +193,12 @@ def users(state: FortiOSState) -> list[str]:
     return list(state.api_users) + list(state.deleted_users)
 
 
+def live_tokens(state: FortiOSState) -> dict[str, str]:
+    """The API users that exist now and their keys (deleted users are gone, with their keys)."""
+    with state.lock:
+        return {name: user.token for name, user in state.api_users.items()}
+
+
 def token_for(state: FortiOSState, user: str, which: str) -> str | None:
     """The key an agent holds: the user's current one, the one it had before a change, or a stranger's."""
     if which == "none":
@@ -205,4 +211,4 @@ def token_for(state: FortiOSState, user: str, which: str) -> str | None:
     return live.token if live else state.retired_tokens.get(user)
 
 
-__all__ = ["NAME", "DEVICE", "OPERATIONS", "build_state", "apply", "create_app", "token_for", "users"]
+__all__ = ["NAME", "DEVICE", "OPERATIONS", "build_state", "apply", "create_app", "live_tokens", "token_for", "users"]

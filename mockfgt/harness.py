@@ -1,0 +1,194 @@
+"""Many devices in one process, a manifest that describes them, and a control API to steer them.
+
+This is what ``mockfgt serve`` runs, and what agents written in any language use: start it, read the
+manifest (JSON: every device's URL, tokens, CA bundle, expectations and control URL), drive the
+devices, steer them over the control API (plain HTTP on loopback, so a device whose TLS is broken on
+purpose stays steerable), read their journals, stop it.
+
+>>> with Harness(certs_dir="certs") as harness:
+...     harness.add("fgt-healthy"); harness.add("expired-cert")
+...     harness.start(manifest="mockfgt.json")
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import ipaddress
+import json
+import os
+import tempfile
+import threading
+from pathlib import Path
+
+from . import __version__
+from .device import Device, _url_host
+from .listener import ConnectionPlan, Listener
+from .scenario import Scenario, catalogue, load
+from .tls import HarnessCA
+
+
+class Harness:
+    """A set of devices sharing one harness CA, plus the control API and the manifest."""
+
+    def __init__(
+        self,
+        *,
+        certs_dir: str | Path | None = None,
+        ca: HarnessCA | None = None,
+        host: str = "127.0.0.1",
+        base_port: int | None = None,
+        control_host: str = "127.0.0.1",
+        control_port: int | None = 0,
+        allow_remote_control: bool = False,
+        scenario_dirs: list[Path] | None = None,
+    ) -> None:
+        if control_port is not None and not allow_remote_control and not _is_loopback(control_host):
+            raise ValueError(f"the control API would listen on {control_host}, which is not loopback; "
+                             "anyone who reaches it can change the devices. Pass allow_remote_control "
+                             "(--allow-remote-control) if that is really wanted")
+        self.ca = ca or HarnessCA(certs_dir or tempfile.mkdtemp(prefix="mockfgt-"))
+        self.host = host
+        self.base_port = base_port
+        self.scenario_dirs = [Path(p) for p in scenario_dirs or []]
+        self.devices: dict[str, Device] = {}
+        self.manifest_path: Path | None = None
+        self._lock = threading.RLock()
+        self._control: Listener | None = None
+        if control_port is not None:
+            from .control import create_control_app
+
+            self._control = Listener(create_control_app(self), ConnectionPlan(None, "plaintext"),
+                                     host=control_host, port=control_port, server_version=f"mockfgt/{__version__}")
+
+    # -- devices ------------------------------------------------------------------------------
+    def add(self, scenario: str | Path | Scenario, *, name: str | None = None, port: int | None = None) -> Device:
+        """Create a device for ``scenario``; named after it (``-2``, ``-3`` for repeats)."""
+        loaded = scenario if isinstance(scenario, Scenario) else load(scenario, search=self.scenario_dirs)
+        with self._lock:
+            name = name or self._free_name(loaded.name)
+            if name in self.devices:
+                raise ValueError(f"a device named {name!r} already exists")
+            if port is None:
+                port = self.base_port + len(self.devices) if self.base_port else 0
+            device = Device(loaded, host=self.host, port=port, name=name, ca=self.ca,
+                            scenario_dirs=self.scenario_dirs)
+            self.devices[name] = device
+        return device
+
+    def add_catalogue(self, kind: str | None = None) -> list[Device]:
+        """One device per catalogue scenario (of ``kind``, or all)."""
+        return [self.add(sc) for sc in catalogue(self.scenario_dirs) if kind in (None, sc.kind)]
+
+    def device(self, name: str) -> Device:
+        try:
+            return self.devices[name]
+        except KeyError:
+            raise KeyError(f"no device {name!r}; devices: {', '.join(self.devices) or 'none'}") from None
+
+    def _free_name(self, base: str) -> str:
+        name, n = base, 1
+        while name in self.devices:
+            n += 1
+            name = f"{base}-{n}"
+        return name
+
+    # -- life cycle ---------------------------------------------------------------------------
+    def start(self, manifest: str | Path | None = None) -> "Harness":
+        """Start every device and the control API; then write the manifest (atomically)."""
+        if manifest is not None:
+            self.manifest_path = Path(manifest).resolve()
+            self.manifest_path.unlink(missing_ok=True)  # a reader must never see a previous run's file
+        for device in self.devices.values():
+            device.start()
+        if self._control is not None:
+            self._control.start()
+        self.write_manifest()
+        return self
+
+    def stop(self) -> None:
+        """Stop everything at once and remove the manifest (its ports are gone)."""
+        if self._control is not None:
+            self._control.stop()
+        for device in self.devices.values():
+            device.stop()
+        if self.manifest_path is not None:
+            self.manifest_path.unlink(missing_ok=True)
+
+    def __enter__(self) -> "Harness":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    # -- manifest -----------------------------------------------------------------------------
+    @property
+    def control_url(self) -> str | None:
+        if self._control is None:
+            return None
+        host, port = self._control.address
+        return f"http://{_url_host(host)}:{port}"
+
+    def manifest(self) -> dict:
+        return {
+            "mockfgt": __version__,
+            "pid": os.getpid(),
+            "control_url": self.control_url,
+            "ca_bundle": str(self.ca.cert_path),
+            "devices": [self.describe(d) for d in self.devices.values()],
+        }
+
+    def describe(self, device: Device) -> dict:
+        """A device as the manifest and the control API show it."""
+        sc = device.scenario
+        entry = {
+            "name": device.name,
+            "kind": sc.kind,
+            "scenario": sc.name,
+            "summary": sc.summary,
+            "url": device.url,
+            "host": device.host,
+            "port": device.port,
+            "token": device.token,
+            "tokens": device.tokens,
+            "ca_bundle": device.ca_bundle,
+            "client": _jsonable(dataclasses.asdict(device.client)),
+            "expect": sc.expect,
+            "expect_insecure": sc.expect_insecure,
+            "remedy": sc.remedy["summary"],
+            "control_url": f"{self.control_url}/devices/{device.name}" if self.control_url else None,
+        }
+        if "private-ca" in (sc.tls["certificate"], device.client.verify) or sc.client.get("ca") == "private":
+            entry["private_ca_bundle"] = str(self.ca.private_ca_path)
+        if sc.tls["client_certificate"] == "required":
+            cert, key = device.ca.issue_client_cert(device.material_dir)
+            entry["client_certificate"] = {"cert": str(cert), "key": str(key)}
+        return entry
+
+    def write_manifest(self) -> None:
+        """Write the manifest next to its final name, then rename: readers see all of it or nothing."""
+        if self.manifest_path is None:
+            return
+        with self._lock:
+            data = json.dumps(self.manifest(), indent=2) + "\n"
+            self.manifest_path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.manifest_path.parent, prefix=".mockfgt-manifest-")
+            with os.fdopen(fd, "w") as handle:
+                handle.write(data)
+            os.replace(tmp, self.manifest_path)
+
+
+def _jsonable(value):
+    if isinstance(value, tuple):
+        return [_jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {k: _jsonable(v) for k, v in value.items()}
+    return value
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
