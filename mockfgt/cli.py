@@ -1,6 +1,7 @@
-"""The ``mockfgt`` command: serve a scenario, list and check scenario files.
+"""The ``mockfgt`` command: serve scenarios, steer a running harness, list and check scenario files.
 
-    mockfgt serve [--scenario NAME|FILE] [--host H] [--port P] [--certs-dir DIR]
+    mockfgt serve [--scenario NAME|FILE|DIR]... [--all] [--port P | --base-port P] [--manifest FILE]
+    mockfgt ctl [--control URL | --manifest FILE] VERB ...
     mockfgt scenarios [--json]
     mockfgt scenarios show NAME
     mockfgt scenarios check FILE...
@@ -18,7 +19,9 @@ import threading
 from pathlib import Path
 
 from . import codes
+from .ctl import add_ctl_parser
 from .device import Device
+from .harness import Harness
 from .scenario import Scenario, ScenarioError, catalogue, load
 from .tls import HarnessCA
 
@@ -27,12 +30,24 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="mockfgt", description="Mock FortiGate / FortiManager over real HTTPS.")
     sub = parser.add_subparsers(dest="command", required=True)
 
-    serve = sub.add_parser("serve", help="run a mock device until Ctrl+C")
-    serve.add_argument("--scenario", default="fgt-healthy", help="catalogue name or TOML file (default: fgt-healthy)")
-    serve.add_argument("--host", default="127.0.0.1")
-    serve.add_argument("--port", type=int, default=8443, help="0 picks a free port (default: 8443)")
+    serve = sub.add_parser("serve", help="run mock devices until Ctrl+C or SIGTERM")
+    serve.add_argument("--scenario", action="append", default=[], metavar="NAME|FILE|DIR",
+                       help="scenario to serve (repeatable; a directory serves every file in it); default fgt-healthy")
+    serve.add_argument("--all", action="store_true", help="serve the whole catalogue, one device per scenario")
+    serve.add_argument("--host", default="127.0.0.1", help="address the devices listen on (default 127.0.0.1)")
+    serve.add_argument("--port", type=int, default=None,
+                       help="port of a single device (default 8443; 0 picks a free one)")
+    serve.add_argument("--base-port", type=int, default=None,
+                       help="with several devices: ports BASE, BASE+1, ... (default: free ports)")
+    serve.add_argument("--manifest", metavar="FILE", help="write a JSON manifest of the devices once all are ready")
+    serve.add_argument("--control-host", default="127.0.0.1", help="address of the control API (default 127.0.0.1)")
+    serve.add_argument("--control-port", type=int, default=0, help="port of the control API (default: a free one)")
+    serve.add_argument("--allow-remote-control", action="store_true",
+                       help="let the control API listen on a non-loopback address")
     serve.add_argument("--certs-dir", default="certs", help="where the CA and device certificates are written")
     serve.set_defaults(run=cmd_serve)
+
+    add_ctl_parser(sub)
 
     scen = sub.add_parser("scenarios", help="list, explain or check scenario files")
     scen.add_argument("--json", action="store_true", help="machine-readable list")
@@ -53,23 +68,65 @@ def main(argv: list[str] | None = None) -> int:
 
 # -- serve ------------------------------------------------------------------------------------
 def cmd_serve(args) -> int:
-    ca = HarnessCA(Path(args.certs_dir))
+    refs = _scenario_refs(args)
+    if len(refs) > 1 and args.port not in (None, 0):
+        print("mockfgt: --port is for a single device; with several use --base-port or leave ports free",
+              file=sys.stderr)
+        return 2
+    single_port = 8443 if args.port is None else args.port
     try:
-        device = Device(args.scenario, host=args.host, port=args.port, ca=ca)
+        harness = Harness(certs_dir=Path(args.certs_dir), host=args.host, base_port=args.base_port,
+                          control_host=args.control_host, control_port=args.control_port,
+                          allow_remote_control=args.allow_remote_control)
+        for ref in refs:
+            harness.add(ref, port=single_port if len(refs) == 1 else None)
     except OSError as exc:
         if exc.errno == errno.EADDRINUSE:
-            print(f"mockfgt: port {args.port} on {args.host} is already in use; choose another with "
-                  f"--port (make serve PORT=...) or --port 0 for a free one", file=sys.stderr)
+            print(f"mockfgt: a port on {args.host} is already in use ({exc.strerror}); choose another with "
+                  f"--port / --base-port (make serve PORT=...), or --port 0 for a free one", file=sys.stderr)
             return 1
         raise
+    except ValueError as exc:
+        print(f"mockfgt: {exc}", file=sys.stderr)
+        return 2
     stop = threading.Event()
     for sig in (signal.SIGINT, signal.SIGTERM):
         signal.signal(sig, lambda *_: stop.set())
-    with device:
-        print(describe(device), flush=True)
+    with harness:
+        harness.start(manifest=args.manifest)
+        print(ready_text(harness), flush=True)
         stop.wait()
     print("mockfgt: stopped", flush=True)
     return 0
+
+
+def _scenario_refs(args) -> list:
+    """Scenario names/files to serve: --all, directories expanded, fgt-healthy when none given."""
+    refs: list = [sc for sc in catalogue()] if args.all else []
+    for ref in args.scenario:
+        path = Path(ref)
+        refs += sorted(path.glob("*.toml")) if path.is_dir() else [ref]
+    return refs or ["fgt-healthy"]
+
+
+def ready_text(harness: Harness) -> str:
+    devices = list(harness.devices.values())
+    lines = [describe(devices[0])] if len(devices) == 1 else [_device_table(devices)]
+    lines.append("")
+    if harness.control_url:
+        lines.append(f"  Control API  {harness.control_url}   (mockfgt ctl --control {harness.control_url} devices)")
+    if harness.manifest_path:
+        lines.append(f"  Manifest     {harness.manifest_path}")
+    lines.append("\nPress Ctrl+C to stop.")
+    return "\n".join(lines)
+
+
+def _device_table(devices: list[Device]) -> str:
+    width = max(len(d.name) for d in devices)
+    lines = [f"mockfgt: {len(devices)} devices ready (CA bundle {devices[0].ca_bundle})",
+             f"  {'device':<{width}}  {'url':<28}  {'expect':<7}  insecure"]
+    lines += [f"  {d.name:<{width}}  {d.url:<28}  {d.expect:<7}  {d.expect_insecure}" for d in devices]
+    return "\n".join(lines)
 
 
 def curl_line(device: Device) -> str:
@@ -110,7 +167,6 @@ def describe(device: Device) -> str:
     ]
     if sc.expect != codes.OK or sc.expect_insecure != codes.OK:
         lines.append(f"  Remedy: {sc.remedy['summary']}")
-    lines.append("\nPress Ctrl+C to stop.")
     return "\n".join(lines)
 
 

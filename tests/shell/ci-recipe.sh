@@ -1,0 +1,74 @@
+#!/usr/bin/env bash
+# The README's CI recipe, run for real: start mockfgt in the background, wait for its manifest, drive
+# devices with curl using only what the manifest says, steer them with `mockfgt ctl`, read a journal,
+# stop, and check nothing is left listening. Needs: bash, curl, python3 (to read JSON), mockfgt on PATH.
+set -euo pipefail
+
+work=$(mktemp -d)
+manifest="$work/mockfgt.json"
+trap 'kill "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
+unset REQUESTS_CA_BUNDLE CURL_CA_BUNDLE SSL_CERT_FILE SSL_CERT_DIR  # trust only what the manifest says
+
+fail() { echo "FAIL: $*" >&2; exit 1; }
+# field DEVICE KEY: one value from the manifest (KEY may be dotted: client.token)
+field() {
+  python3 - "$manifest" "$1" "$2" <<'PY'
+import json, sys
+doc = json.load(open(sys.argv[1]))
+value = next(d for d in doc["devices"] if d["name"] == sys.argv[2])
+for part in sys.argv[3].split("."):
+    value = value[part]
+print(value)
+PY
+}
+status_of() { # status_of DEVICE TOKEN: HTTP status of the status call, trusting the harness CA
+  curl -sS -o /dev/null -w '%{http_code}' --max-time 5 --cacert "$(field "$1" ca_bundle)" \
+    -H "Authorization: Bearer $2" "$(field "$1" url)/api/v2/monitor/system/status"
+}
+
+# 1. start, wait for the manifest (written atomically once every device is ready)
+mockfgt serve --all --manifest "$manifest" --certs-dir "$work/certs" >"$work/serve.log" 2>&1 &
+server=$!
+for _ in $(seq 100); do [ -s "$manifest" ] && break; sleep 0.1; done
+[ -s "$manifest" ] || { cat "$work/serve.log"; fail "no manifest after 10 s"; }
+export MOCKFGT_MANIFEST="$manifest"
+
+# 2. three devices, driven with curl and the manifest only
+[ "$(status_of fgt-healthy "$(field fgt-healthy token)")" = 200 ] || fail "healthy device did not answer 200"
+[ "$(status_of invalid-token "$(field invalid-token client.token)")" = 401 ] || fail "invalid-token did not answer 401"
+set +e
+curl -sS -o /dev/null --max-time 5 --cacert "$(field expired-cert ca_bundle)" \
+  -H "Authorization: Bearer $(field expired-cert token)" "$(field expired-cert url)/api/v2/monitor/system/status" 2>/dev/null
+rc=$?
+set -e
+[ "$rc" = 60 ] || fail "curl should refuse the expired certificate (exit 60), got $rc"
+
+# 3. the journal proves curl aborted the handshake because it did not trust the certificate
+journal=$(mockfgt ctl journal expired-cert)
+echo "$journal" | grep -q '"event": "tls-failed"' || fail "journal has no failed handshake: $journal"
+echo "$journal" | grep -q '"alert": "certificate expired"' || fail "journal does not name the alert: $journal"
+
+# 4. remedy through ctl: the expired certificate is renewed, curl now gets 200 on the same port
+mockfgt ctl remedy expired-cert >/dev/null
+[ "$(status_of expired-cert "$(field expired-cert token)")" = 200 ] || fail "expired-cert not fixed by its remedy"
+
+# 5. key regeneration through ctl: the old key gets 401 at once, the new one (from ctl) works
+old=$(field fgt-healthy token)
+new=$(mockfgt ctl regenerate-key fgt-healthy | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+[ "$new" != "$old" ] || fail "regenerate-key returned the old key"
+[ "$(status_of fgt-healthy "$old")" = 401 ] || fail "old key still accepted"
+[ "$(status_of fgt-healthy "$new")" = 200 ] || fail "new key refused"
+[ "$(field fgt-healthy token)" = "$new" ] || fail "manifest not rewritten with the new key"
+
+# 6. stop: SIGTERM ends the process quickly and nothing listens any more
+url=$(field fgt-healthy url)
+control=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["control_url"])' "$manifest")
+kill -TERM "$server"
+for _ in $(seq 50); do kill -0 "$server" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$server" 2>/dev/null && fail "mockfgt still running 5 s after SIGTERM"
+wait "$server" || fail "mockfgt exited with an error after SIGTERM"
+for target in "$url" "$control"; do
+  if curl -s -k -o /dev/null --max-time 2 "$target"; then fail "$target still answers after stop"; fi
+done
+[ -e "$manifest" ] && fail "manifest left behind after stop"
+echo "ci-recipe: ok"
