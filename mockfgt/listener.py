@@ -11,6 +11,7 @@ device replaces atomically on a scenario swap; the socket itself stays.
 
 from __future__ import annotations
 
+import io
 import logging
 import selectors
 import socket
@@ -37,6 +38,7 @@ CONNECTION_FAULTS = {
     "plaintext": "speak plain HTTP on the HTTPS port",
 }
 
+MAX_BODY = 16 * 1024 * 1024  # the device's request size limit; larger bodies are refused unread
 HANDSHAKE_TIMEOUT = 10.0  # a client that opens TCP and never finishes the handshake is dropped
 IDLE_TIMEOUT = 30.0  # keep-alive connections idle for longer are closed
 
@@ -53,7 +55,13 @@ class ConnectionPlan:
 
 
 class _Handler(WSGIRequestHandler):
-    """Werkzeug's handler with keep-alive, quiet logs and the connection's plan in the environ."""
+    """Werkzeug's request parsing with our own response writing, so connections are kept alive.
+
+    Werkzeug's server closes every connection after one response (it cannot drain a request body it
+    did not read). Devices keep HTTPS connections alive, and clients with sessions rely on it, so this
+    handler reads each request body whole before the app runs (bounded by ``MAX_BODY``) and sends each
+    answer in one write with its length: the next request line is then always where it belongs.
+    """
 
     protocol_version = "HTTP/1.1"
     timeout = IDLE_TIMEOUT
@@ -62,7 +70,67 @@ class _Handler(WSGIRequestHandler):
         environ = super().make_environ()
         environ["mockfgt.plan"] = self.server.plan
         environ["mockfgt.tls"] = self.server.tls_info
+        if not self._buffer_body(environ):
+            self.close_connection = True  # the unread rest of the body would be taken for a request
         return environ
+
+    @staticmethod
+    def _buffer_body(environ) -> bool:
+        """Read the body into memory; False when it is too large to read (the app refuses it by length)."""
+        try:
+            length = int(environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            return False
+        if length > MAX_BODY:
+            return False
+        if environ.get("wsgi.input_terminated"):  # chunked: read until the last chunk, or the limit
+            body = environ["wsgi.input"].read(MAX_BODY + 1)
+            if len(body) > MAX_BODY:
+                return False
+        else:
+            body = environ["wsgi.input"].read(length) if length > 0 else b""
+        environ["wsgi.input"] = io.BytesIO(body)
+        environ["CONTENT_LENGTH"] = str(len(body)) if body or length else environ.get("CONTENT_LENGTH", "")
+        environ["wsgi.input_terminated"] = False
+        return True
+
+    def run_wsgi(self) -> None:
+        if self.headers.get("Expect", "").lower().strip() == "100-continue":
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        environ = self.make_environ()
+        status, headers, body = self._call_app(environ)
+        code, _, reason = status.partition(" ")
+        names = {name.lower() for name, _ in headers}
+        if "content-length" not in names:
+            headers.append(("Content-Length", str(len(body))))
+        if self.close_connection:
+            headers.append(("Connection", "close"))
+        lines = [f"{self.protocol_version} {code} {reason}",
+                 f"Server: {self.version_string()}", f"Date: {self.date_time_string()}"]
+        lines += [f"{name}: {value}" for name, value in headers]
+        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        self.wfile.write(head if environ["REQUEST_METHOD"] == "HEAD" else head + body)
+        self.wfile.flush()
+
+    def _call_app(self, environ) -> tuple[str, list, bytes]:
+        answer: dict = {}
+
+        def start_response(status, headers, exc_info=None):
+            answer["status"], answer["headers"] = status, list(headers)
+            return answer.setdefault("written", []).append  # the legacy write() callable
+
+        try:
+            iterable = self.server.app(environ, start_response)
+            try:
+                chunks = [*answer.get("written", []), *iterable]
+            finally:
+                if hasattr(iterable, "close"):
+                    iterable.close()
+            return answer["status"], answer["headers"], b"".join(chunks)
+        except Exception:  # the device's apps answer errors themselves; this is the last resort
+            log.exception("unhandled error for %s %s", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
+            self.close_connection = True
+            return "500 Internal Server Error", [("Content-Type", "text/plain")], b"Internal Server Error"
 
     def version_string(self) -> str:
         return self.server._server_version  # the device's Server header, without "Python/3.x"
@@ -225,18 +293,19 @@ class Listener:
 
     # -- one connection -----------------------------------------------------------------------
     def _serve_connection(self, conn: socket.socket, addr, plan: ConnectionPlan) -> None:
+        live = [conn]  # the socket in use: the TLS socket replaces the raw one after wrapping
         with self._conn_lock:
             self._connections.add(conn)
         try:
-            self._handle(conn, addr, plan)
+            self._handle(conn, addr, plan, live)
         except Exception:  # the listener outlives every client, however it misbehaves
             log.exception("connection from %s failed", addr[0])
         finally:
             with self._conn_lock:
-                self._connections.discard(conn)
-            conn.close()
+                self._connections.difference_update((conn, live[0]))
+            live[0].close()
 
-    def _handle(self, conn: socket.socket, addr, plan: ConnectionPlan) -> None:
+    def _handle(self, conn: socket.socket, addr, plan: ConnectionPlan, live: list) -> None:
         client = {"client": addr[0], "client_port": addr[1]}
         if plan.fault == "reset":
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
@@ -250,7 +319,9 @@ class Listener:
         if plan.fault != "plaintext":
             conn.settimeout(HANDSHAKE_TIMEOUT)
             tls_conn = plan.ssl_context.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
+            live[0] = tls_conn  # wrapping detached the raw socket: closing must go through this one
             with self._conn_lock:
+                self._connections.discard(conn)
                 self._connections.add(tls_conn)
             try:
                 tls_conn.do_handshake()
