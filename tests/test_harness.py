@@ -238,3 +238,40 @@ def test_ci_recipe_shell_script(curl):
                           text=True, env=_clean_env(), timeout=120)
     assert done.returncode == 0, done.stdout + done.stderr
     assert "ci-recipe: ok" in done.stdout
+
+
+def test_serve_refuses_a_single_port_for_several_devices():
+    done = subprocess.run([str(BIN / "mockfgt"), "serve", "--scenario", "fgt-healthy", "--scenario",
+                           "expired-cert", "--port", "8443"], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2 and "--base-port" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_serve_refuses_a_remote_control_api_without_the_flag(tmp_path):
+    done = subprocess.run([str(BIN / "mockfgt"), "serve", "--port", "0", "--control-host", "0.0.0.0",
+                           "--certs-dir", str(tmp_path)], capture_output=True, text=True, timeout=30)
+    assert done.returncode == 2 and "--allow-remote-control" in done.stderr and "Traceback" not in done.stderr
+
+
+def test_serve_a_directory_with_base_ports(tmp_path, mockfgt_ca):
+    folder = tmp_path / "mine"
+    folder.mkdir()
+    (folder / "one.toml").write_text('extends = "fgt-healthy"\nsummary = "one"\n')
+    (folder / "two.toml").write_text('extends = "expired-cert"\nsummary = "two"\n')
+    manifest = tmp_path / "m.json"
+    server = subprocess.Popen([str(BIN / "mockfgt"), "serve", "--scenario", str(folder), "--base-port", "0",
+                               "--manifest", str(manifest), "--certs-dir", str(tmp_path / "certs")],
+                              stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_clean_env())
+    try:
+        for _ in range(100):
+            if manifest.exists():
+                break
+            server.poll()
+            assert server.returncode is None, server.stdout.read()
+            import time
+            time.sleep(0.1)
+        devices = {d["name"]: d for d in json.loads(manifest.read_text())["devices"]}
+        assert set(devices) == {"one", "two"} and devices["two"]["expect"] == "202003"
+        assert status(devices["one"], devices["one"]["token"]).status_code == 200
+    finally:
+        server.terminate()
+        assert server.wait(timeout=10) == 0
