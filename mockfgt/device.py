@@ -22,7 +22,7 @@ from pathlib import Path
 
 from . import scenario as scenarios
 from .journal import Journal, buffer_body, request_event
-from .listener import ConnectionPlan, Listener
+from .listener import REQUEST_TIMEOUT, ConnectionPlan, Listener
 from .scenario import Scenario
 from .tls import HarnessCA, server_tls
 
@@ -89,6 +89,8 @@ class Device:
 
     ``scenario`` is a catalogue name, a path to a TOML file or a loaded :class:`Scenario`. The device
     binds at construction (``port=0`` picks a free port) and serves after :meth:`start` or ``with``.
+    ``request_timeout`` bounds how long a client may take over a handshake or a request before it
+    is dropped (and how long an idle keep-alive connection stays open).
     """
 
     default_scenario = "fgt-healthy"
@@ -104,6 +106,7 @@ class Device:
         ca: HarnessCA | None = None,
         certs_dir: str | Path | None = None,
         scenario_dirs: list[Path] | None = None,
+        request_timeout: float = REQUEST_TIMEOUT,
     ) -> None:
         self._scenario_dirs = [Path(p) for p in scenario_dirs or []]
         self.ca = ca or (HarnessCA(certs_dir) if certs_dir else default_ca())
@@ -116,7 +119,8 @@ class Device:
         #: Every connection outcome and request on this device's port (see :mod:`mockfgt.journal`).
         self.journal = Journal()
         self._install(first)
-        self._listener = Listener(self._wsgi, self._plan, host=host, port=port, journal=self.journal.record)
+        self._listener = Listener(self._wsgi, self._plan, host=host, port=port, journal=self.journal.record,
+                                  request_timeout=request_timeout)
         self.host = host
         self._client_config = dict(first.client)
         self._client = self._resolve_client()

@@ -39,8 +39,9 @@ CONNECTION_FAULTS = {
 }
 
 MAX_BODY = 16 * 1024 * 1024  # the device's request size limit; larger bodies are refused unread
-HANDSHAKE_TIMEOUT = 10.0  # a client that opens TCP and never finishes the handshake is dropped
-IDLE_TIMEOUT = 30.0  # keep-alive connections idle for longer are closed
+#: A client has this long to finish the TLS handshake, and then each request (line, headers, body),
+#: however slowly it trickles bytes; an idle keep-alive connection is closed after it too.
+REQUEST_TIMEOUT = 10.0
 
 
 @dataclass(frozen=True)
@@ -64,7 +65,14 @@ class _Handler(WSGIRequestHandler):
     """
 
     protocol_version = "HTTP/1.1"
-    timeout = IDLE_TIMEOUT
+    timeout = None  # the listener's deadlines bound reading; see Listener.arm
+
+    def handle_one_request(self):
+        self.server.listener.arm(self.connection)
+        try:
+            super().handle_one_request()
+        finally:
+            self.server.listener.disarm(self.connection)
 
     def make_environ(self):
         environ = super().make_environ()
@@ -72,6 +80,7 @@ class _Handler(WSGIRequestHandler):
         environ["mockfgt.tls"] = self.server.tls_info
         if not self._buffer_body(environ):
             self.close_connection = True  # the unread rest of the body would be taken for a request
+        self.server.listener.disarm(self.connection)  # the request is in; answering may take long (stalls)
         return environ
 
     @staticmethod
@@ -148,6 +157,7 @@ class _ConnectionServer:
     multithread, multiprocess, passthrough_errors = True, False, False
 
     def __init__(self, listener: "Listener", plan: ConnectionPlan, tls_info: dict | None) -> None:
+        self.listener = listener
         self.app = listener.app
         self.server_address = listener.address
         self._server_version = listener.server_version
@@ -176,8 +186,10 @@ class Listener:
         port: int = 0,
         server_version: str = "xxxxxxxx-xxxxx",
         journal: Callable[[dict], None] | None = None,
+        request_timeout: float = REQUEST_TIMEOUT,
     ) -> None:
         self.app = app
+        self.request_timeout = request_timeout
         self.server_version = server_version
         self._plan = plan
         self._journal = journal or (lambda event: None)
@@ -191,6 +203,7 @@ class Listener:
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._connections: set[socket.socket] = set()
+        self._deadlines: dict[socket.socket, float] = {}  # connections that must finish reading by then
         self._conn_lock = threading.Lock()
 
     # -- life cycle ---------------------------------------------------------------------------
@@ -237,6 +250,35 @@ class Listener:
             self._wake()
             self._pending.wait(2.0)
 
+    def arm(self, sock: socket.socket) -> None:
+        """Drop ``sock`` unless it finishes what it is sending within ``request_timeout``."""
+        with self._conn_lock:
+            was_idle = not self._deadlines
+            self._deadlines[sock] = time.monotonic() + self.request_timeout
+        if was_idle:
+            self._wake()  # the accept loop sleeps without a timeout while nothing is armed
+
+    def disarm(self, sock: socket.socket) -> None:
+        with self._conn_lock:
+            self._deadlines.pop(sock, None)
+
+    def _drop_late_connections(self) -> float | None:
+        """Shut connections past their deadline; return seconds until the next deadline (None: none)."""
+        now = time.monotonic()
+        with self._conn_lock:
+            late = [sock for sock, deadline in self._deadlines.items() if deadline <= now]
+            for sock in late:
+                del self._deadlines[sock]
+            upcoming = min(self._deadlines.values(), default=None)
+        for sock in late:
+            try:
+                self._journal({"client": sock.getpeername()[0], "client_port": sock.getpeername()[1],
+                               "event": "dropped", "reason": f"nothing complete within {self.request_timeout:g} s"})
+                sock.shutdown(socket.SHUT_RDWR)  # the connection's thread sees end of file and closes it
+            except OSError:
+                pass
+        return None if upcoming is None else max(upcoming - now, 0.0)
+
     # -- accept loop --------------------------------------------------------------------------
     def _bind(self, sockaddr) -> socket.socket:
         sock = socket.socket(self._family, socket.SOCK_STREAM)
@@ -272,7 +314,7 @@ class Listener:
             if self._listening:
                 selector.register(self._sock, selectors.EVENT_READ)
             while not self._stopping:
-                for key, _ in selector.select():
+                for key, _ in selector.select(self._drop_late_connections()):
                     if key.fileobj is self._wake_r:
                         self._wake_r.recv(64)
                         if not self._stopping:
@@ -303,6 +345,7 @@ class Listener:
         finally:
             with self._conn_lock:
                 self._connections.difference_update((conn, live[0]))
+                self._deadlines.pop(live[0], None)
             live[0].close()
 
     def _handle(self, conn: socket.socket, addr, plan: ConnectionPlan, live: list) -> None:
@@ -317,23 +360,26 @@ class Listener:
             return
         tls_info = None
         if plan.fault != "plaintext":
-            conn.settimeout(HANDSHAKE_TIMEOUT)
+            conn.settimeout(self.request_timeout)
             tls_conn = plan.ssl_context.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
             live[0] = tls_conn  # wrapping detached the raw socket: closing must go through this one
             with self._conn_lock:
                 self._connections.discard(conn)
                 self._connections.add(tls_conn)
+            self.arm(tls_conn)
             try:
                 tls_conn.do_handshake()
             except (ssl.SSLError, OSError) as exc:
+                self.disarm(tls_conn)
                 error = _tls_failure(exc)
                 self._journal({**client, "event": "tls-failed",
                                "tls": {"sni": getattr(tls_conn, SNI_ATTRIBUTE, None), "error": error,
                                        "alert": _alert(error)}})
                 return
+            self.disarm(tls_conn)
             tls_info = _tls_summary(tls_conn)
             conn = tls_conn
-        conn.settimeout(IDLE_TIMEOUT)
+        conn.settimeout(None)  # deadlines bound the reading from here on
         _Handler(conn, addr, _ConnectionServer(self, plan, tls_info))
 
     def _drain_until_closed(self, conn: socket.socket, plan: ConnectionPlan) -> None:
