@@ -30,6 +30,11 @@ class LoginRefused(Exception):
     """Wrong name or password, or a source outside the admin's trusted hosts (the device does not say which)."""
 
 
+def _bytes(text: str) -> bytes:
+    # JSON may carry lone surrogates ("\ud800"); they must compare unequal, not crash.
+    return text.encode("utf-8", "surrogatepass")
+
+
 def parse_admin_trusthost(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     """'10.0.0.0/8', '10.0.0.0 255.0.0.0' or an address. Unlike API users, admins may trust 0.0.0.0/0."""
     text = text.strip()
@@ -103,7 +108,7 @@ class AdminSessions:
         if not isinstance(username, str) or not isinstance(password, str):
             return None
         admin = self.admins.get(username)
-        if admin is None or not hmac.compare_digest(admin.password.encode(), password.encode()):
+        if admin is None or not hmac.compare_digest(_bytes(admin.password), _bytes(password)):
             return None
         return admin
 
@@ -140,12 +145,15 @@ class AdminSessions:
         """Who a REST call runs as: ``(principal, session)``; the session is None for API tokens.
 
         A Bearer value is a session key or an API key; without one, the session cookie decides.
-        Everything that matches no live session goes to the API-token check, which counts the
-        failure toward the lockout as it does for a bad key.
+        A Bearer value that is no live session key goes to the API-token check, which counts the
+        failure toward the lockout as for any bad key. A dead session cookie (expired, logged out)
+        is refused without counting: it is no login attempt.
         """
         with self.state.lock:
             self.state.refuse_if_locked_out(peer)
             session = self.find(bearer, by_key=True) if bearer else self.find(cookie_secret, by_key=False)
+            if session is None and cookie_secret and not bearer:
+                raise AuthFailure(401, "session expired or logged out")
             if session is None:
                 return self.state.authenticate(bearer, peer), None
             if session.banner_pending:
@@ -161,7 +169,7 @@ class AdminSessions:
         """The header may carry the token bare or with the quotes the cookie has."""
         if header is None:
             return False
-        return hmac.compare_digest(header.strip().strip('"').encode(), session.csrf_token.encode())
+        return hmac.compare_digest(_bytes(header.strip().strip('"')), _bytes(session.csrf_token))
 
     # -- what scenarios and remedies change ---------------------------------------------------
     def set_password(self, name: str, password: str) -> None:
