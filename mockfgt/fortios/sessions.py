@@ -187,12 +187,13 @@ class AdminSessions:
     def expired_session_key(self, name: str) -> str:
         """A session key from an earlier login of ``name`` that has idled out since (for stale agents)."""
         with self.state.lock:
-            admin = self.admins[name]
-            secret = new_token()
-            self._sessions[secret] = Session(secret, admin, secrets.token_hex(16).upper(), True, -float("inf"))
-            return secret
+            session = Session(secret=new_token(), admin=self.admins[name], csrf_token=secrets.token_hex(16).upper(),
+                              by_key=True, last_used=-float("inf"))
+            self._sessions[session.secret] = session
+            return session.secret
 
     def live_count(self) -> int:
+        """Sessions still usable now (tests check that agents log out)."""
         with self.state.lock:
             now, timeout = time.monotonic(), self._timeout()
             return sum(1 for s in self._sessions.values() if now - s.last_used <= timeout)
