@@ -43,6 +43,12 @@ class ClientSettings:
 
     ``verify`` is a CA bundle path, ``False`` (Insecure) or ``True`` (the system store). Use
     :meth:`request_kwargs` with requests, :meth:`ssl_context` with httpx or urllib.
+
+    With ``auth == "password"`` the agent logs in as ``username`` first (see :attr:`needs_login`):
+    ``login`` says how ("authentication": ``POST /api/v2/authentication`` for a session key, falling
+    back to ``/logincheck`` on 401/404; "logincheck": the form login with cookies), ``csrf`` whether
+    it echoes the CSRF token on writes, ``accept_banner`` whether it accepts the post-login
+    disclaimer. ``session_key`` is a key kept from an earlier login, sent instead of logging in.
     """
 
     url: str
@@ -52,8 +58,22 @@ class ClientSettings:
     cert: tuple[str, str] | None
     vdom: str | None
     write: bool
+    auth: str = "token"
+    username: str | None = None
+    password: str | None = None
+    login: str = "authentication"
+    csrf: bool = True
+    accept_banner: bool = False
+    session_key: str | None = None
+
+    @property
+    def needs_login(self) -> bool:
+        """The agent logs in with its password before its first call."""
+        return self.auth == "password" and self.session_key is None
 
     def headers(self) -> dict[str, str]:
+        if self.auth == "password":
+            return {"Authorization": f"Bearer {self.session_key}"} if self.session_key else {}
         if self.token and self.token_in == "header":
             return {"Authorization": f"Bearer {self.token}"}
         return {}
@@ -291,7 +311,21 @@ class Device:
             self._listener.set_plan(self._plan)
 
     def _client_user(self) -> str:
+        """The API user whose key the agent holds (a password agent names an admin instead)."""
+        if self._client_config.get("auth", "token") == "password":
+            return self._kind.users(self._state)[0]
         return self._client_config.get("user") or self._kind.users(self._state)[0]
+
+    def _password_settings(self) -> dict:
+        """The ClientSettings fields of an agent that logs in as an admin."""
+        c = self._client_config
+        if c.get("auth", "token") != "password":
+            return {}
+        admin = c.get("user") or self._kind.admins(self._state)[0]
+        password = c["password"] if c["password"] is not None else self._kind.password_for(self._state, admin)
+        stale = self._kind.expired_session_for(self._state, admin) if c["session"] == "expired" else None
+        return dict(auth="password", username=admin, password=password, login=c["login"], csrf=c["csrf"],
+                    accept_banner=c["accept_banner"], session_key=stale)
 
     def _resolve_client(self) -> ClientSettings:
         c = self._client_config
@@ -301,12 +335,14 @@ class Device:
             cert = tuple(str(p) for p in self.ca.issue_client_cert(self.material_dir))
         return ClientSettings(
             url=f"{c['scheme']}://{_url_host(c['host'])}:{self.port}",
-            token=self._kind.token_for(self._state, self._client_user(), c["token"]),
+            token=None if c.get("auth") == "password" else self._kind.token_for(self._state, self._client_user(),
+                                                                                 c["token"]),
             token_in=c["token_in"],
             verify=False if c["insecure"] else verify,
             cert=cert,
             vdom=c["vdom"],
             write=c["write"],
+            **self._password_settings(),
         )
 
     def _wsgi(self, environ, start_response):

@@ -58,7 +58,8 @@ CONNECTION = s.Table(fields={
 CLIENT_FIELDS = {
     "host": s.Str("127.0.0.1", doc="host name or address the agent connects to"),
     "scheme": s.Str("https", choices=("https", "http")),
-    "user": s.Str(None, doc="which API user's key the agent holds (default: the first)"),
+    "user": s.Str(None, doc="which API user's key the agent holds, or with auth = 'password' which admin it "
+                            "logs in as (default: the first)"),
     "token": s.Str("current", choices=("current", "stale", "unknown", "none"),
                    doc="current key, the key before the last regeneration/deletion, a stranger's key, or none"),
     "token_in": s.Str("header", choices=("header", "query")),
@@ -67,8 +68,27 @@ CLIENT_FIELDS = {
     "certificate": s.Bool(False, doc="the agent presents a client certificate from the harness CA"),
     "vdom": s.Str(None),
     "write": s.Bool(True, doc="the agent's job includes writes (creating address objects)"),
+    # Agents that log in as an administrator instead of holding an API token.
+    "auth": s.Str("token", choices=("token", "password"), doc="API token, or a password login as an admin"),
+    "password": s.Str(None, doc="the password the agent sends (default: the admin's current one)"),
+    "login": s.Str("authentication", choices=("authentication", "logincheck"),
+                   doc="POST /api/v2/authentication for a session key (falling back to /logincheck on 401/404), "
+                       "or only the legacy /logincheck form with cookies"),
+    "csrf": s.Bool(True, doc="with cookie sessions, the agent echoes the CSRF token in X-CSRFTOKEN on writes"),
+    "accept_banner": s.Bool(False, doc="the agent accepts the post-login disclaimer"),
+    "session": s.Str("fresh", choices=("fresh", "expired"),
+                     doc="log in at start, or keep using a session key the device has since timed out"),
 }
-CLIENT = s.Table(fields=CLIENT_FIELDS)
+
+
+def _check_client(client: dict, key: str) -> None:
+    if client["session"] == "expired" and (client["auth"], client["login"]) != ("password", "authentication"):
+        raise s.SchemaError(f"{key}.session" if key else "session",
+                            "'expired' is a session key the agent kept, so it needs auth = 'password' and "
+                            "login = 'authentication'")
+
+
+CLIENT = s.Table(fields=CLIENT_FIELDS, validate=_check_client)
 # A remedy's client part changes only what it names.
 CLIENT_CHANGE = s.Table(fields={k: replace(v, default=None) for k, v in CLIENT_FIELDS.items()})
 
@@ -235,7 +255,9 @@ def _dry_run(kind, checked: dict) -> None:
         raise s.SchemaError("device", f"the device refuses this configuration: {exc}") from None
     known_users = kind.users(state)
     user = checked["client"]["user"]
-    if user is not None and user not in known_users:
+    if checked["client"]["auth"] == "password":
+        _check_admin(kind, state, user)
+    elif user is not None and user not in known_users:
         raise s.SchemaError("client.user", f"'{user}' is not a user of this device; known: {', '.join(known_users)}")
     for section, ops in (("setup", checked["setup"]), ("remedy.device", checked["remedy"]["device"])):
         for i, op in enumerate(ops):
@@ -245,6 +267,18 @@ def _dry_run(kind, checked: dict) -> None:
                 kind.apply(state, op)
             except ValueError as exc:
                 raise s.SchemaError(f"{section}[{i}]", str(exc)) from None
+
+
+def _check_admin(kind, state, user: str | None) -> None:
+    """A password agent needs an admin to log in as (kinds without password logins have no ``admins``)."""
+    if not hasattr(kind, "admins"):
+        raise s.SchemaError("client.auth", f"a {kind.NAME} here has no password logins; allowed: token")
+    admins = kind.admins(state)
+    if not admins:
+        raise s.SchemaError("client.auth", "'password' needs an administrator in device.admins to log in as")
+    if user is not None and user not in admins:
+        raise s.SchemaError("client.user", f"'{user}' is not an admin of this device; admins: {', '.join(admins)}"
+                                           f"{s.suggest(user, admins)}")
 
 
 def catalogue(search: list[Path] | None = None) -> list[Scenario]:

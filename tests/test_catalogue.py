@@ -1,7 +1,8 @@
 """Every catalogue scenario, walked by a real client over real sockets.
 
 For each scenario: the agent as configured gets ``expect``; the same agent with verification off
-("Insecure") gets ``expect_insecure``; after the documented remedy it works (``ok``).
+("Insecure") gets ``expect_insecure``; after the documented remedy it works (``ok``). An agent that
+uses a password logs in first, with requests here and with urllib in the reference probe.
 """
 
 from __future__ import annotations
@@ -15,7 +16,7 @@ import requests
 import urllib3
 
 import mockfgt
-from mockfgt.probe import probe
+from mockfgt.probe import authentication_body, logincheck_succeeded, probe, session_key_from
 
 TIMEOUT = 1.0  # the timeout rows stall for a minute; a client that waits 1 s reports 202004
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "fault-catalogue.md"
@@ -23,13 +24,49 @@ REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "faul
 pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 
 
+class LoginFailed(Exception):
+    def __init__(self, code: str):
+        super().__init__(code)
+        self.code = code
+
+
+def refused(response: requests.Response) -> LoginFailed:
+    """A login answered with an error status is classified by it; one refused in its body is 202001."""
+    code = mockfgt.classify(response)
+    return LoginFailed(code if code != mockfgt.OK else mockfgt.AUTHENTICATION)
+
+
+def log_in(http: requests.Session, client: mockfgt.ClientSettings) -> dict[str, str]:
+    """Log in as a password agent does; returns the headers its calls carry (cookies stay in ``http``)."""
+    kwargs = {"verify": client.verify, "cert": client.cert, "timeout": TIMEOUT}
+    if client.login == "authentication":
+        response = http.post(f"{client.url}/api/v2/authentication", json=authentication_body(client), **kwargs)
+        if response.status_code not in (401, 404):  # those mean: no such endpoint here, use /logincheck
+            key = session_key_from(response.text)
+            if key is None:
+                raise refused(response)
+            return {"Authorization": f"Bearer {key}"}
+    form = {"username": client.username, "secretkey": client.password, "ajax": "1"}
+    response = http.post(f"{client.url}/logincheck", data=form, **kwargs)
+    if not logincheck_succeeded(response.text):
+        raise refused(response)
+    if client.accept_banner:
+        http.post(f"{client.url}/logindisclaimer", data={"confirm": "1"}, **kwargs)
+    return {}
+
+
 def fetch_status(client: mockfgt.ClientSettings) -> str:
-    """What an agent using requests reports for its first call."""
-    try:
-        response = requests.get(f"{client.url}/api/v2/monitor/system/status", timeout=TIMEOUT,
-                                **client.request_kwargs())
-    except requests.RequestException as exc:
-        return mockfgt.classify(exc)
+    """What an agent using requests reports for its first call (after its login, if it has one)."""
+    kwargs = client.request_kwargs()
+    with requests.Session() as http:
+        try:
+            if client.needs_login:
+                kwargs["headers"] = {**kwargs["headers"], **log_in(http, client)}
+            response = http.get(f"{client.url}/api/v2/monitor/system/status", timeout=TIMEOUT, **kwargs)
+        except LoginFailed as exc:
+            return exc.code
+        except requests.RequestException as exc:
+            return mockfgt.classify(exc)
     return mockfgt.classify(response)
 
 

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from .. import schema as s
 from .models import ACCESS_GROUPS, ACCESS_LEVELS, AccProfile, ApiUser, FortiOSError, FortiOSState, new_token, parse_trusthost, parse_version
+from .sessions import DEFAULT_ADMIN_TIMEOUT, Admin, parse_admin_trusthost
 from .tables import TABLES
 from .wire import create_app
 
@@ -53,6 +54,16 @@ class _Trusthost(s.Str):
         return value
 
 
+class _AdminTrusthost(s.Str):
+    def check(self, value, key):
+        value = super().check(value, key)
+        try:
+            parse_admin_trusthost(value)
+        except ValueError as exc:
+            raise s.SchemaError(key, f"'{value}' is not a usable trusted host: {exc}") from None
+        return value
+
+
 def _check_device(device: dict, key: str) -> None:
     profiles = {**BUILTIN_PROFILES, **DEFAULT_PROFILES, **device["accprofiles"]}
     names = [u["name"] for u in device["api_users"]]
@@ -66,9 +77,28 @@ def _check_device(device: dict, key: str) -> None:
         for vdom in user["vdoms"]:
             if vdom not in device["vdoms"]:
                 raise s.SchemaError(f"{key}.api_users[{i}].vdoms", f"'{vdom}' is not in device.vdoms ({', '.join(device['vdoms'])})")
+    _check_admins(device, key, profiles)
     for path, rows in device["cmdb"].items():
         if path not in TABLES:
             raise s.SchemaError(f"{key}.cmdb.{path}", f"unknown table; emulated: {', '.join(TABLES)}{s.suggest(path, TABLES)}")
+
+
+def _check_admins(device: dict, key: str, profiles: dict) -> None:
+    names = [a["name"] for a in device["admins"]]
+    if len(set(names)) != len(names):
+        raise s.SchemaError(f"{key}.admins", "two admins share a name")
+    api_names = {u["name"] for u in device["api_users"]}
+    for i, admin in enumerate(device["admins"]):
+        if admin["name"] in api_names:
+            raise s.SchemaError(f"{key}.admins[{i}].name",
+                                f"'{admin['name']}' is already an API user; admins and API users need distinct names")
+        if admin["accprofile"] not in profiles:
+            raise s.SchemaError(f"{key}.admins[{i}].accprofile",
+                                f"'{admin['accprofile']}' is not a profile; known: {', '.join(profiles)}"
+                                f"{s.suggest(admin['accprofile'], profiles)}")
+        for vdom in admin["vdoms"]:
+            if vdom not in device["vdoms"]:
+                raise s.SchemaError(f"{key}.admins[{i}].vdoms", f"'{vdom}' is not in device.vdoms ({', '.join(device['vdoms'])})")
 
 
 _ACCESS = s.MapOf(value=s.Str(choices=ACCESS_LEVELS))
@@ -85,6 +115,9 @@ DEVICE = s.Table(
             "rest_api_key_url_query": s.Bool(None, doc="accept ?access_token= (default: on before 7.4.5, off from 7.4.5)"),
             "admin_lockout_threshold": s.Int(3, min=0, max=10, doc="failed logins before a source is locked out; 0 = never"),
             "admin_lockout_duration": s.Int(60, min=1),
+            "admin_timeout": s.Int(DEFAULT_ADMIN_TIMEOUT, min=1, max=480 * 60,
+                                   doc="seconds of idleness before an admin session ends (FortiOS admintimeout, 5 min)"),
+            "post_login_banner": s.Bool(False, doc="admins must accept the post-login disclaimer before any API call"),
         }),
         "accprofiles": s.MapOf(value=_ACCESS),
         "api_users": s.List(
@@ -101,6 +134,19 @@ DEVICE = s.Table(
                     "comments": s.Str(""),
                 },
                 required=("name",),
+            ),
+        ),
+        "admins": s.List(
+            list,
+            item=s.Table(
+                fields={
+                    "name": s.Str(doc="administrator name (logs in with a password)"),
+                    "password": s.Str(doc="the admin's password"),
+                    "accprofile": s.Str("agent_rw"),
+                    "vdoms": s.List(lambda: ["root"], item=s.Str(), nonempty=True),
+                    "trusthosts": s.List(list, item=_AdminTrusthost()),
+                },
+                required=("name", "password"),
             ),
         ),
         "cmdb": s.MapOf(value=s.List(item=s.MapOf(value=s.Any_()))),
@@ -125,6 +171,10 @@ OPERATIONS = {
     "set-query-token": s.Table(fields={"enabled": s.Bool()}, required=("enabled",)),
     "lock-out": s.Table(fields={"address": s.Str()}, required=("address",)),
     "clear-lockouts": s.Table(),
+    "set-admin-password": s.Table(fields={"admin": s.Str(doc="admin name"), "password": s.Str()},
+                                  required=("admin", "password")),
+    "set-banner": s.Table(fields={"post_login": s.Bool()}, required=("post_login",)),
+    "expire-sessions": s.Table(),
 }
 
 
@@ -151,6 +201,11 @@ def build_state(device: dict) -> FortiOSState:
         ],
         vdoms=device["vdoms"],
         external_resources=device["external_resources"],
+        admins=[
+            Admin(name=a["name"], password=a["password"], accprofile=a["accprofile"], vdoms=list(a["vdoms"]),
+                  trusthosts=[parse_admin_trusthost(t) for t in a["trusthosts"]])
+            for a in device["admins"]
+        ],
     )
     for path, rows in device["cmdb"].items():
         for row in rows:
@@ -183,10 +238,17 @@ def apply(state: FortiOSState, op: dict) -> None:
             state.lock_out(op["address"])
         elif name == "clear-lockouts":
             state.clear_lockouts()
+        elif name == "set-admin-password":
+            state.sessions.set_password(op["admin"], op["password"])
+        elif name == "set-banner":
+            with state.lock:
+                state.settings["post_login_banner"] = op["post_login"]
+        elif name == "expire-sessions":
+            state.sessions.expire_all()
         else:
             raise ValueError(f"unknown operation {name!r}")
     except (KeyError, FortiOSError) as exc:
-        raise ValueError(f"operation {name}: no such user or profile ({exc})") from None
+        raise ValueError(f"operation {name}: no such user, admin or profile ({exc})") from None
 
 
 def users(state: FortiOSState) -> list[str]:
@@ -211,4 +273,21 @@ def token_for(state: FortiOSState, user: str, which: str) -> str | None:
     return live.token if live else state.retired_tokens.get(user)
 
 
-__all__ = ["NAME", "DEVICE", "OPERATIONS", "build_state", "apply", "create_app", "live_tokens", "token_for", "users"]
+# -- password logins (optional part of the kind contract) -------------------------------------------
+def admins(state: FortiOSState) -> list[str]:
+    """Administrators who can log in with a password, in scenario order."""
+    return list(state.sessions.admins)
+
+
+def password_for(state: FortiOSState, admin: str) -> str:
+    """The admin's current password (what a correctly configured agent sends)."""
+    return state.sessions.admins[admin].password
+
+
+def expired_session_for(state: FortiOSState, admin: str) -> str:
+    """The session key an agent kept from an earlier login that the device has since timed out."""
+    return state.sessions.expired_session_key(admin)
+
+
+__all__ = ["NAME", "DEVICE", "OPERATIONS", "build_state", "apply", "create_app", "live_tokens", "token_for", "users",
+           "admins", "password_for", "expired_session_for"]

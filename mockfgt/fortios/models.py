@@ -119,7 +119,9 @@ class FortiOSState:
         api_users: list[ApiUser],
         vdoms: list[str],
         external_resources: list[str],
+        admins: list | None = None,
     ) -> None:
+        from .sessions import AdminSessions  # late import: sessions builds on this module
         self.lock = threading.RLock()
         self.hostname, self.serial, self.build = hostname, serial, build
         self.version = parse_version(version)
@@ -132,6 +134,7 @@ class FortiOSState:
         self.external_resources: dict[str, list[str]] = {name: [] for name in external_resources}
         self._failures: dict[str, list[float]] = {}
         self._locked_until: dict[str, float] = {}
+        self.sessions = AdminSessions(self, admins or [])
         self._revision_seed = secrets.token_hex(8)
         self._revisions = itertools.count(1)
         self.revision = self._next_revision()
@@ -157,18 +160,32 @@ class FortiOSState:
     def authenticate(self, token: str | None, peer: str) -> ApiUser:
         """Map a token and the real peer address to an API user, or refuse as FortiOS does."""
         with self.lock:
-            now = time.monotonic()
-            if self._locked_until.get(peer, 0) > now:
-                raise AuthFailure(429, f"source {peer} is locked out after repeated failures")
+            self.refuse_if_locked_out(peer)
             user = self._user_for_token(token) if token else None
             if user is None:
-                self._count_failure(peer, now)
+                self.count_failure(peer)
                 raise AuthFailure(401, "no API key" if not token else "unknown API key")
             if not user.trusts(peer):
-                self._count_failure(peer, now)
+                self.count_failure(peer)
                 raise AuthFailure(401, f"Peer not trusted: {peer}")
-            self._failures.pop(peer, None)
+            self.forget_failures(peer)
             return user
+
+    def refuse_if_locked_out(self, peer: str) -> None:
+        """429 for a source still inside its lockout, whatever credential it brings."""
+        with self.lock:
+            if self._locked_until.get(peer, 0) > time.monotonic():
+                raise AuthFailure(429, f"source {peer} is locked out after repeated failures")
+
+    def count_failure(self, peer: str) -> None:
+        """One failed authentication (API key or password) from ``peer``."""
+        with self.lock:
+            self._count_failure(peer, time.monotonic())
+
+    def forget_failures(self, peer: str) -> None:
+        """A success resets the source's count of recent failures."""
+        with self.lock:
+            self._failures.pop(peer, None)
 
     def _user_for_token(self, token: str) -> ApiUser | None:
         found = None

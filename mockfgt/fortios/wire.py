@@ -12,6 +12,7 @@ from urllib.parse import parse_qs, unquote
 
 from flask import Flask, Response, request
 
+from . import logins
 from .models import AuthFailure, FortiOSError, FortiOSState
 from .tables import TABLES
 
@@ -156,17 +157,28 @@ def vdom_forbidden(call: Call, vdom: str) -> Response:
 
 
 # -- dispatch ---------------------------------------------------------------------------------
+def auth_refused(state: FortiOSState, exc: AuthFailure) -> Response:
+    """httpsd's own pages: 429 for a locked-out source, the version's 401 page otherwise."""
+    if exc.http_status == 429:
+        return _html(LOCKOUT_HTML, 429)
+    return _html(UNAUTHORIZED_HTML if state.version >= (7, 0, 0) else UNAUTHORIZED_HTML_6X, 401)
+
+
 def handle(state: FortiOSState, req) -> Response:
     segments = path_segments(req.environ)
+    try:
+        login_answer = logins.answer(state, req, segments)  # /logincheck, /api/v2/authentication, ...
+    except AuthFailure as exc:
+        return auth_refused(state, exc)
+    if login_answer is not None:
+        return login_answer
     if segments[:2] != ["api", "v2"] or len(segments) < 3:
         return _html(NOT_FOUND_HTML, 404)
     query = query_params(req.environ)
     try:
-        user = state.authenticate(bearer_token(req, query, state), req.remote_addr or "")
+        user, session = logins.authenticate(state, req, bearer_token(req, query, state))
     except AuthFailure as exc:
-        if exc.http_status == 429:
-            return _html(LOCKOUT_HTML, 429)
-        return _html(UNAUTHORIZED_HTML if state.version >= (7, 0, 0) else UNAUTHORIZED_HTML_6X, 401)
+        return auth_refused(state, exc)
 
     tree, rest = segments[2], segments[3:]
     if tree == "cmdb" and len(rest) >= 2:
@@ -183,6 +195,8 @@ def handle(state: FortiOSState, req) -> Response:
         vdoms = state.vdoms_for(user, requested)
     except FortiOSError:
         return vdom_forbidden(call, requested or "")
+    if logins.csrf_refused(session, req):  # httpsd: "no valid CSRF token found", API error 403
+        return _json(error_envelope(state, call, vdoms[0], FortiOSError(403)), 403)
     if handler is None:
         return _json(error_envelope(state, call, vdoms[0], FortiOSError(404)), 404)
 
