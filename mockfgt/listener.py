@@ -360,7 +360,7 @@ class Listener:
             return
         tls_info = None
         if plan.fault != "plaintext":
-            conn.settimeout(self.request_timeout)
+            conn.settimeout(self.request_timeout + 1)  # a backstop: the deadline below drops it first
             tls_conn = plan.ssl_context.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
             live[0] = tls_conn  # wrapping detached the raw socket: closing must go through this one
             with self._conn_lock:
