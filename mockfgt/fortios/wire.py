@@ -11,6 +11,7 @@ from typing import Callable
 from urllib.parse import parse_qs, unquote
 
 from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
 
 from .models import AuthFailure, FortiOSError, FortiOSState
 from .tables import TABLES
@@ -59,15 +60,16 @@ def create_app(get_state: Callable[[], FortiOSState]) -> Flask:
     def dispatch(_path):
         return handle(get_state(), request)
 
-    @app.errorhandler(413)
-    def too_large(_exc):
-        return _json({"http_method": request.method, "status": "error", "http_status": 413}, 413)
+    @app.errorhandler(HTTPException)
+    def refused_by_http_layer(exc):
+        # 413 for an oversize body, 405 for a method no route knows (PROPFIND...): the device's envelope.
+        return _bare_error(get_state(), exc.code or 400)
 
     @app.errorhandler(Exception)
     def unexpected(exc):
         # Never a traceback on the wire: the device's own internal-error envelope instead.
         app.logger.exception("unhandled error for %s %s", request.method, request.path)
-        return _json({"http_method": request.method, "status": "error", "http_status": 500, "error": -1}, 500)
+        return _bare_error(get_state(), 500, error=-1)
 
     return app
 
@@ -118,6 +120,14 @@ def _html(body: str, status: int) -> Response:
 
 def _identity(state: FortiOSState) -> dict:
     return {"serial": state.serial, "version": state.version_string, "build": state.build}
+
+
+def _bare_error(state: FortiOSState, status: int, error: int | None = None) -> Response:
+    """An error raised before the request was parsed: still status, http_status and identity."""
+    env = {"http_method": request.method, "status": "error", "http_status": status}
+    if error is not None:
+        env["error"] = error
+    return _json({**env, **_identity(state)}, status)
 
 
 class Call:
@@ -178,7 +188,8 @@ def handle(state: FortiOSState, req) -> Response:
     else:
         call, handler = Call(req.method, tree, "/".join(rest[:-1]), rest[-1] if rest else "", None), None
 
-    requested = "*" if query.get("global", ["0"])[0] in ("1", "true") else query.get("vdom", [None])[0]
+    # An empty ?vdom= means the default VDOM, as if it were absent.
+    requested = "*" if query.get("global", ["0"])[0] in ("1", "true") else (query.get("vdom", [""])[0] or None)
     try:
         vdoms = state.vdoms_for(user, requested)
     except FortiOSError:
