@@ -14,6 +14,7 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from .models import AuthFailure, FortiOSError, FortiOSState
+from . import system
 from .tables import TABLES
 
 # The 7.4.x page, byte for byte as captured (reference A.1.4).
@@ -178,16 +179,7 @@ def handle(state: FortiOSState, req) -> Response:
             return _html(LOCKOUT_HTML, 429)
         return _html(UNAUTHORIZED_HTML if state.version >= (7, 0, 0) else UNAUTHORIZED_HTML_6X, 401)
 
-    tree, rest = segments[2], segments[3:]
-    if tree == "cmdb" and len(rest) >= 2:
-        call = Call(req.method, "cmdb", rest[0], rest[1], rest[2] if len(rest) > 2 else None)
-        handler = _cmdb if f"{rest[0]}/{rest[1]}" in TABLES and len(rest) <= 3 else None
-    elif tree == "monitor" and len(rest) >= 2:
-        call = Call(req.method, "monitor", rest[0], rest[1], None, "/".join(rest[2:]))
-        handler = _monitor
-    else:
-        call, handler = Call(req.method, tree, "/".join(rest[:-1]), rest[-1] if rest else "", None), None
-
+    call, handler = route(req.method, segments[2], segments[3:])
     # An empty ?vdom= means the default VDOM, as if it were absent.
     requested = "*" if query.get("global", ["0"])[0] in ("1", "true") else (query.get("vdom", [""])[0] or None)
     try:
@@ -209,6 +201,18 @@ def handle(state: FortiOSState, req) -> Response:
     return _json(*answers[0])
 
 
+def route(method: str, tree: str, rest: list[str]) -> tuple[Call, Callable | None]:
+    """The parsed call and the handler that answers it (None: the device has no such endpoint)."""
+    if tree == "cmdb" and len(rest) >= 2:
+        # A client that does not encode '/' in a name ('10.0.0.0/8') sends it as extra segments.
+        call = Call(method, "cmdb", rest[0], rest[1], "/".join(rest[2:]) or None)
+        table = f"{rest[0]}/{rest[1]}"
+        return call, _cmdb if table in TABLES else _cmdb_system if table in system.CMDB else None
+    if tree == "monitor" and len(rest) >= 2:
+        return Call(method, "monitor", rest[0], rest[1], None, "/".join(rest[2:])), _monitor
+    return Call(method, tree, "/".join(rest[:-1]), rest[-1] if rest else "", None), None
+
+
 def _require(state: FortiOSState, user, group: str, method: str) -> None:
     level = state.access(user, group)
     if level == "none" or (method in WRITE_METHODS and level != "read-write"):
@@ -219,6 +223,12 @@ def _cmdb(state: FortiOSState, user, call: Call, vdom: str, req, query) -> tuple
     table = f"{call.path}/{call.name}"
     spec = TABLES[table]
     _require(state, user, spec.group, call.method)
+    action = query.get("action", [""])[0]
+    if call.method == "GET" and action in ("schema", "default"):
+        results = spec.schema() if action == "schema" else spec.default_row()
+        return _success(state, call, vdom, results, revision=True), 200
+    if action:  # clone, move, ...: not emulated; FortiOS answers an unsupported action as an invalid request
+        raise FortiOSError(400)
     if call.method == "GET":
         return _cmdb_get(state, call, vdom, table, query)
     if call.method not in WRITE_METHODS:
@@ -311,13 +321,54 @@ def _term(row: dict, term: str) -> bool:
     return {"<=": left <= right, ">=": left >= right, "<": left < right, ">": left > right}[op]
 
 
+def _success(state: FortiOSState, call: Call, vdom: str, results, *, revision: bool = False) -> dict:
+    """A success envelope for a GET: CMDB answers carry revision and http_status, monitor answers do not."""
+    env: dict = {"http_method": call.method}
+    if revision:
+        env["revision"] = state.revision
+    env["results"] = results
+    env.update(call.where(vdom))
+    if call.tree == "monitor" and (call.action or state.version >= (7, 0, 0)):
+        env["action"] = call.action  # 7.x monitor answers always name it ("" for a plain GET)
+    env["status"] = "success"
+    if call.tree == "cmdb":
+        env["http_status"] = 200
+    env.update(_identity(state))
+    return env
+
+
+def _cmdb_system(state: FortiOSState, user, call: Call, vdom: str, req, query) -> tuple[dict, int]:
+    """The read-only device-wide CMDB endpoints of :mod:`mockfgt.fortios.system`."""
+    path = f"{call.path}/{call.name}"
+    view = system.CMDB[path]
+    _require(state, user, view.group, call.method)
+    if call.method != "GET":
+        raise FortiOSError(405)
+    action = query.get("action", [""])[0]
+    if action == "schema":
+        return _success(state, call, vdom, system.schema(path, state), revision=True), 200
+    if action:
+        raise FortiOSError(400)
+    results = view.read(state)
+    if call.mkey is not None:
+        if view.singleton:
+            raise FortiOSError(404)
+        results = [row for row in results if row["name"] == call.mkey]
+        if not results:
+            raise FortiOSError(404, mkey=call.mkey)
+    return _success(state, call, vdom, results, revision=True), 200
+
+
 def _monitor(state: FortiOSState, user, call: Call, vdom: str, req, query) -> tuple[dict, int]:
-    endpoint = (call.path, call.name, call.action)
-    if endpoint == ("system", "status", ""):
+    view = system.MONITOR.get((call.path, call.name))
+    if view is not None and call.action in ("", "select"):
         if call.method != "GET":
             raise FortiOSError(405)
-        results = state.status()
-    elif endpoint == ("system", "api-user", "generate-key"):
+        if view.group != "any":
+            _require(state, user, view.group, "GET")
+        return _success(state, call, vdom, view.read(state)), 200
+    endpoint = (call.path, call.name, call.action)
+    if endpoint == ("system", "api-user", "generate-key"):
         if call.method != "POST":
             raise FortiOSError(405)
         _require(state, user, "sysgrp", "POST")
@@ -336,8 +387,4 @@ def _monitor(state: FortiOSState, user, call: Call, vdom: str, req, query) -> tu
         results = state.push_external_resource(body.get("commands") if isinstance(body, dict) else None)
     else:
         raise FortiOSError(404)
-    env = {"http_method": call.method, "results": results, **call.where(vdom)}
-    if call.action:
-        env["action"] = call.action
-    env.update(status="success", **_identity(state))
-    return env, 200
+    return _success(state, call, vdom, results), 200
