@@ -118,7 +118,7 @@ class TableSpec:
             # Unknown attributes are ignored, as the device ignores fields of other versions.
         row["q_origin_key"] = row["name"]
         if self.member_tables and not row["member"] and not allow_empty_members:
-            raise _error(-651, "member: Empty values are not allowed")
+            raise _error(-56, "member: Empty values are not allowed")
         self.finish(row)
         return row
 
