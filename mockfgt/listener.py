@@ -55,6 +55,14 @@ class _Handler(WSGIRequestHandler):
 
     protocol_version = "HTTP/1.1"
     timeout = IDLE_TIMEOUT
+    # A request line too broken to parse is still answered with a status line (the stdlib default,
+    # HTTP/0.9, sends a bare body) and an httpsd-style page rather than Python's.
+    default_request_version = "HTTP/1.0"
+    error_content_type = "text/html; charset=iso-8859-1"
+    error_message_format = (
+        '<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN"><html><head><title>%(code)d %(message)s</title>'
+        "</head><body><h1>%(message)s</h1><p>%(explain)s</p></body></html>"
+    )
 
     def make_environ(self):
         environ = super().make_environ()
