@@ -161,7 +161,7 @@ def _locate(ref: str, search: list[Path]) -> Path:
         if path.is_file():
             return path
     known = sorted({p.stem for folder in search if folder.is_dir() for p in folder.glob("*.toml")})
-    raise ScenarioError(ref, "", f"no scenario of that name{s.suggest(ref, known)} (see `mockfgt scenarios`)")
+    raise ScenarioError(ref, "", f"no scenario named '{ref}'{s.suggest(ref, known)} (see `mockfgt scenarios`)")
 
 
 def _read(path: Path) -> dict:
@@ -231,6 +231,8 @@ def _dry_run(kind, checked: dict) -> None:
     """Build the state and replay setup and remedy once, so a bad seed or operation fails at load time."""
     try:
         state = kind.build_state(checked["device"])
+    except s.SchemaError:  # the kind names the refused object itself
+        raise
     except Exception as exc:  # a seed object the device would refuse
         raise s.SchemaError("device", f"the device refuses this configuration: {exc}") from None
     known_users = kind.users(state)
@@ -243,6 +245,8 @@ def _dry_run(kind, checked: dict) -> None:
                 continue
             try:
                 kind.apply(state, op)
+            except s.SchemaError as exc:
+                raise s.SchemaError(f"{section}[{i}].{exc.key}", exc.message) from None
             except ValueError as exc:
                 raise s.SchemaError(f"{section}[{i}]", str(exc)) from None
 
