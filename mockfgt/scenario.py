@@ -56,7 +56,7 @@ CONNECTION = s.Table(fields={
 })
 
 CLIENT_FIELDS = {
-    "host": s.Str("127.0.0.1", doc="host name or address the agent connects to"),
+    "host": s.Str(None, doc="host name or address the agent connects to (default: the address the device serves on)"),
     "scheme": s.Str("https", choices=("https", "http")),
     "user": s.Str(None, doc="which API user's key the agent holds (default: the first)"),
     "token": s.Str("current", choices=("current", "stale", "unknown", "none"),
