@@ -141,6 +141,13 @@ def test_a_device_on_ipv6_loopback(make_fortigate):
     assert RequestsApi(fgt).get(STATUS).json()["status"] == "success"
 
 
+def test_the_agent_connects_where_the_device_serves(make_fortigate):
+    fgt = make_fortigate(host="::1")
+    assert fgt.client.url == fgt.url
+    response = requests.get(f"{fgt.client.url}/api/v2/{STATUS}", timeout=10, **fgt.client.request_kwargs())
+    assert response.status_code == 200
+
+
 def test_a_fortigate_refuses_a_fortimanager_scenario_file(tmp_path, mockfgt_ca):
     path = tmp_path / "fmg.toml"
     path.write_text('summary = "x"\nexpect = "ok"\n[device]\nkind = "fortimanager"\n')
