@@ -12,8 +12,8 @@ import pytest
 
 from fortios_client import RequestsApi, httpx_client, write_scenario
 
-WRITE_ENVELOPE = {"http_method", "revision", "old_revision", "revision_changed", "mkey", "status", "http_status",
-                  "vdom", "path", "name", "serial", "version", "build"}
+WRITE_ENVELOPE = ["http_method", "revision", "old_revision", "revision_changed", "mkey", "status", "http_status",
+                  "vdom", "path", "name", "serial", "version", "build"]
 NOT_FOUND_ENVELOPE = {"http_method", "revision", "mkey", "status", "http_status", "vdom", "path", "name",
                       "serial", "version", "build"}
 
@@ -61,7 +61,7 @@ def rows(api, path: str, **params) -> list[dict]:
 def test_create_answers_the_write_envelope(api, table):
     before = api.get(table.path).json()["revision"]
     env = create(api, table)
-    assert set(env) == WRITE_ENVELOPE
+    assert list(env) == WRITE_ENVELOPE  # field order of the 7.2.4 capture (reference A.2)
     assert (env["http_method"], env["status"], env["http_status"], env["mkey"]) == ("POST", "success", 200,
                                                                                      table.row["name"])
     assert env["revision_changed"] is True and env["revision"] != env["old_revision"]
@@ -221,6 +221,18 @@ def test_empty_group_is_refused_before_7_2(make_fortigate, tmp_path):
     assert response.status_code == 500
     assert response.json()["error"] == -56
     assert response.json()["version"] == "v7.0.12"
+
+
+def test_6x_write_envelopes_have_no_revision_change_fields(make_fortigate, tmp_path):
+    fgt = make_fortigate(write_scenario(tmp_path, "fgt-604", '[device]\nversion = "6.0.4"\n'))
+    api = RequestsApi(fgt)
+    created = api.post(ADDRESS.path, json=ADDRESS.row).json()
+    assert "old_revision" not in created and "revision_changed" not in created
+    assert (created["version"], created["build"], created["status"]) == ("v6.0.4", 231, "success")
+    missing = api.put(f"{ADDRESS.path}/nosuch", json={}).json()
+    # The 6.0.4 capture of a PUT on a missing object (reference A.2, ansible/ansible #58914).
+    assert set(missing) == {"build", "http_method", "http_status", "mkey", "name", "path", "revision", "serial",
+                            "status", "vdom", "version"}
 
 
 def test_delete_on_the_table_url_purges_unreferenced_objects(api):

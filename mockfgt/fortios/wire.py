@@ -141,11 +141,16 @@ class Call:
         return {"vdom": vdom, "path": self.path, "name": self.name}
 
 
+def _tracks_revision_changes(state: FortiOSState) -> bool:
+    """old_revision and revision_changed appear on CMDB writes from 7.0 (reference A.2; 6.0.4 capture lacks them)."""
+    return state.version >= (7, 0, 0)
+
+
 def error_envelope(state: FortiOSState, call: Call, vdom: str, exc: FortiOSError) -> dict:
     env: dict = {"http_method": call.method}
     if call.tree == "cmdb":
         env["revision"] = state.revision
-        if call.method in WRITE_METHODS:
+        if call.method in WRITE_METHODS and _tracks_revision_changes(state):
             env["revision_changed"] = False
     mkey = exc.mkey if exc.mkey is not None else call.mkey
     if mkey is not None:
@@ -252,7 +257,9 @@ def _cmdb(state: FortiOSState, user, call: Call, vdom: str, req, query) -> tuple
             state.delete(vdom, table, call.mkey)
             mkey = call.mkey
         old, new = state.bump_revision()
-    env = {"http_method": call.method, "revision": new, "old_revision": old, "revision_changed": True}
+    env = {"http_method": call.method, "revision": new}
+    if _tracks_revision_changes(state):
+        env.update(old_revision=old, revision_changed=True)
     if mkey is not None:
         env["mkey"] = mkey
     env.update(status="success", http_status=200, **call.where(vdom), **_identity(state))
