@@ -244,3 +244,17 @@ def test_the_catalogue_ships_in_the_wheel(tmp_path):
     shipped = {Path(n).name for n in names if n.startswith("mockfgt/scenarios/") and n.endswith(".toml")}
     assert shipped == {p.name for p in (REPO / "scenarios").glob("*.toml")}
     assert "mockfgt/fortios/system.py" in names
+
+
+def test_the_documented_example_scenario_works(tmp_path, make_fortigate):
+    text = (REPO / "docs" / "fortios.md").read_text()
+    example = text.split("```toml\n", 1)[1].split("```", 1)[0]
+    path = tmp_path / "branch-example.toml"
+    path.write_text(example)
+    fgt = make_fortigate(path)
+    monitor = RequestsApi(fgt, token=fgt.state.api_users["monitor"].token)
+    assert [r["name"] for r in monitor.get("cmdb/firewall/address").json()["results"]] == ["printer"]
+    assert monitor.post("cmdb/firewall/address", json={"name": "x"}).status_code == 403
+    guest = RequestsApi(fgt).get("cmdb/firewall/address", params={"vdom": "guest"}).json()
+    assert guest["results"][0]["subnet"] == "192.168.50.0 255.255.255.0"
+    assert RequestsApi(fgt).get("monitor/system/status").json()["version"] == "v7.2.6"
