@@ -123,4 +123,3 @@ def _field_schema(name: str, value) -> dict:
         return {"name": name, "category": "table", "mkey": "name", "mkey_type": "string", "children": {}}
     kind = "integer" if isinstance(value, int) and not isinstance(value, bool) else "string"
     return {"name": name, "category": "unitary", "type": kind}
-

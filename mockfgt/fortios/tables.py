@@ -122,7 +122,6 @@ class TableSpec:
         self.finish(row)
         return row
 
-
     def default_row(self) -> dict:
         """What ``?action=default`` answers: a row of defaults, before a name or uuid is assigned."""
         return {"name": "", "q_origin_key": "", "uuid": "00000000-0000-0000-0000-000000000000",

@@ -13,8 +13,8 @@ from urllib.parse import parse_qs, unquote
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
-from .models import AuthFailure, FortiOSError, FortiOSState
 from . import system
+from .models import AuthFailure, FortiOSError, FortiOSState
 from .tables import TABLES
 
 # The 7.4.x page, byte for byte as captured (reference A.1.4).
