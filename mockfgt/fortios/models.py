@@ -206,7 +206,7 @@ class FortiOSState:
         try:
             return self.api_users[name]
         except KeyError:
-            raise FortiOSError(404, -3, mkey=name) from None
+            raise FortiOSError(404, mkey=name) from None  # captured 404s carry no error code
 
     def regenerate_key(self, name: str) -> str:
         """Replace a user's key; the old one stops working at once. Returns the new key."""
