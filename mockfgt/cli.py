@@ -78,14 +78,19 @@ def cmd_serve(args) -> int:
         harness = Harness(certs_dir=Path(args.certs_dir), host=args.host, base_port=args.base_port,
                           control_host=args.control_host, control_port=args.control_port,
                           allow_remote_control=args.allow_remote_control)
-        for ref in refs:
-            harness.add(ref, port=single_port if len(refs) == 1 else None)
+        for i, ref in enumerate(refs):
+            port = single_port if len(refs) == 1 else (args.base_port + i if args.base_port else 0)
+            try:
+                harness.add(ref, port=port)
+            except OSError as exc:
+                if exc.errno == errno.EADDRINUSE:
+                    print(f"mockfgt: port {port} on {args.host} is already in use; choose another with "
+                          f"--port / --base-port (make serve PORT=...), or --port 0 for a free one", file=sys.stderr)
+                    return 1
+                raise
     except OSError as exc:
-        if exc.errno == errno.EADDRINUSE:
-            print(f"mockfgt: a port on {args.host} is already in use ({exc.strerror}); choose another with "
-                  f"--port / --base-port (make serve PORT=...), or --port 0 for a free one", file=sys.stderr)
-            return 1
-        raise
+        print(f"mockfgt: cannot listen on {args.host}: {exc.strerror or exc}", file=sys.stderr)
+        return 1
     except ValueError as exc:
         print(f"mockfgt: {exc}", file=sys.stderr)
         return 2

@@ -334,7 +334,7 @@ class Device:
         if c["certificate"]:
             cert = tuple(str(p) for p in self.ca.issue_client_cert(self.material_dir))
         return ClientSettings(
-            url=f"{c['scheme']}://{_url_host(c['host'])}:{self.port}",
+            url=f"{c['scheme']}://{_url_host(c['host'] or _reachable(self.host))}:{self.port}",
             token=None if c.get("auth") == "password" else self._kind.token_for(self._state, self._client_user(),
                                                                                  c["token"]),
             token_in=c["token_in"],
@@ -369,6 +369,11 @@ class Device:
 
 def _url_host(host: str) -> str:
     return f"[{host}]" if ":" in host else host
+
+
+def _reachable(host: str) -> str:
+    """Where a local client reaches a device bound to ``host`` (a wildcard bind means its loopback)."""
+    return {"0.0.0.0": "127.0.0.1", "::": "::1", "": "127.0.0.1"}.get(host, host)
 
 
 class FortiGate(Device):

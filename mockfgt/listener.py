@@ -65,6 +65,14 @@ class _Handler(WSGIRequestHandler):
     """
 
     protocol_version = "HTTP/1.1"
+    # A request line too broken to parse is still answered with a status line (the stdlib default,
+    # HTTP/0.9, sends a bare body) and an httpsd-style page rather than Python's.
+    default_request_version = "HTTP/1.0"
+    error_content_type = "text/html; charset=iso-8859-1"
+    error_message_format = (
+        '<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN"><html><head><title>%(code)d %(message)s</title>'
+        "</head><body><h1>%(message)s</h1><p>%(explain)s</p></body></html>"
+    )
     timeout = None  # the listener's deadlines bound reading; see Listener.arm
 
     def handle_one_request(self):
@@ -78,7 +86,8 @@ class _Handler(WSGIRequestHandler):
         environ = super().make_environ()
         environ["mockfgt.plan"] = self.server.plan
         environ["mockfgt.tls"] = self.server.tls_info
-        if not self._buffer_body(environ):
+        self._unread_body = not self._buffer_body(environ)
+        if self._unread_body:
             self.close_connection = True  # the unread rest of the body would be taken for a request
         self.server.listener.disarm(self.connection)  # the request is in; answering may take long (stalls)
         return environ
@@ -120,6 +129,22 @@ class _Handler(WSGIRequestHandler):
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
         self.wfile.write(head if environ["REQUEST_METHOD"] == "HEAD" else head + body)
         self.wfile.flush()
+        if self._unread_body:
+            self._drain()
+
+    def _drain(self, limit: int = 4 * MAX_BODY) -> None:
+        """Swallow what is left of a refused body, so the client reads our answer, not a reset."""
+        self.server.listener.arm(self.connection)  # a client that keeps sending is still bounded
+        self.connection.settimeout(0.05)
+        received = 0
+        try:
+            while received < limit:
+                data = self.connection.recv(1 << 20)
+                if not data:
+                    break
+                received += len(data)
+        except OSError:  # quiet for a moment (socket.timeout), or gone
+            pass
 
     def _call_app(self, environ) -> tuple[str, list, bytes]:
         answer: dict = {}

@@ -56,7 +56,7 @@ CONNECTION = s.Table(fields={
 })
 
 CLIENT_FIELDS = {
-    "host": s.Str("127.0.0.1", doc="host name or address the agent connects to"),
+    "host": s.Str(None, doc="host name or address the agent connects to (default: the address the device serves on)"),
     "scheme": s.Str("https", choices=("https", "http")),
     "user": s.Str(None, doc="which API user's key the agent holds, or with auth = 'password' which admin it "
                             "logs in as (default: the first)"),
@@ -181,7 +181,7 @@ def _locate(ref: str, search: list[Path]) -> Path:
         if path.is_file():
             return path
     known = sorted({p.stem for folder in search if folder.is_dir() for p in folder.glob("*.toml")})
-    raise ScenarioError(ref, "", f"no scenario of that name{s.suggest(ref, known)} (see `mockfgt scenarios`)")
+    raise ScenarioError(ref, "", f"no scenario named '{ref}'{s.suggest(ref, known)} (see `mockfgt scenarios`)")
 
 
 def _read(path: Path) -> dict:
@@ -251,6 +251,8 @@ def _dry_run(kind, checked: dict) -> None:
     """Build the state and replay setup and remedy once, so a bad seed or operation fails at load time."""
     try:
         state = kind.build_state(checked["device"])
+    except s.SchemaError:  # the kind names the refused object itself
+        raise
     except Exception as exc:  # a seed object the device would refuse
         raise s.SchemaError("device", f"the device refuses this configuration: {exc}") from None
     known_users = kind.users(state)
@@ -265,6 +267,8 @@ def _dry_run(kind, checked: dict) -> None:
                 continue
             try:
                 kind.apply(state, op)
+            except s.SchemaError as exc:
+                raise s.SchemaError(f"{section}[{i}].{exc.key}", exc.message) from None
             except ValueError as exc:
                 raise s.SchemaError(f"{section}[{i}]", str(exc)) from None
 

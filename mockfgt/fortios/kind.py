@@ -208,16 +208,27 @@ def build_state(device: dict) -> FortiOSState:
         ],
     )
     for path, rows in device["cmdb"].items():
-        for row in rows:
-            row = dict(row)
-            vdom = row.pop("vdom", device["vdoms"][0])
-            state.create(vdom, path, row)
+        for i, row in enumerate(rows):
+            _seed(state, device, f"device.cmdb.{path}[{i}]", path, dict(row))
     return state
+
+
+def _seed(state: FortiOSState, device: dict, key: str, path: str, row: dict) -> None:
+    """Create one seed object; a refusal names the object and says what the device said."""
+    vdom = row.pop("vdom", device["vdoms"][0])
+    if vdom not in state.vdoms:
+        raise s.SchemaError(f"{key}.vdom", f"'{vdom}' is not in device.vdoms ({', '.join(state.vdoms)})")
+    try:
+        state.create(vdom, path, row)
+    except FortiOSError as exc:
+        what = exc.cli_error.strip().splitlines()[0] if exc.cli_error else {-5: "duplicate name"}.get(exc.error, "")
+        raise s.SchemaError(key, f"the device refuses this object (error {exc.error}: {what})") from None
 
 
 def apply(state: FortiOSState, op: dict) -> None:
     """Run one device operation from a scenario's setup or remedy (or the control API)."""
     name = op["op"]
+    _check_names(state, op)
     try:
         if name == "regenerate-key":
             state.regenerate_key(op["user"])
@@ -249,6 +260,21 @@ def apply(state: FortiOSState, op: dict) -> None:
             raise ValueError(f"unknown operation {name!r}")
     except (KeyError, FortiOSError) as exc:
         raise ValueError(f"operation {name}: no such user, admin or profile ({exc})") from None
+
+
+def _check_names(state: FortiOSState, op: dict) -> None:
+    """An operation naming a user or profile the device does not have fails with the names it has."""
+    user = op.get("user")
+    if user is not None:
+        known = state.deleted_users if op["op"] == "recreate-api-user" else state.api_users
+        if user not in known:
+            which = "a deleted API user" if op["op"] == "recreate-api-user" else "an API user"
+            raise s.SchemaError("user", f"'{user}' is not {which} of this device; known: "
+                                f"{', '.join(known) or 'none'}{s.suggest(user, known)}")
+    profile = op.get("profile")
+    if profile is not None and profile not in state.accprofiles:
+        raise s.SchemaError("profile", f"'{profile}' is not an access profile; known: "
+                            f"{', '.join(state.accprofiles)}{s.suggest(profile, state.accprofiles)}")
 
 
 def users(state: FortiOSState) -> list[str]:

@@ -223,7 +223,7 @@ class FortiOSState:
         try:
             return self.api_users[name]
         except KeyError:
-            raise FortiOSError(404, -3, mkey=name) from None
+            raise FortiOSError(404, mkey=name) from None  # captured 404s carry no error code
 
     def regenerate_key(self, name: str) -> str:
         """Replace a user's key; the old one stops working at once. Returns the new key."""
@@ -343,7 +343,7 @@ class FortiOSState:
     def _check_members(self, vdom: str, spec: TableSpec, row: dict) -> None:
         if not spec.member_tables:
             return
-        for member in row.get("member", []):
+        for member in [*row.get("member", []), *row.get("exclude-member", [])]:
             if not any(member["name"] in self.table(vdom, t) for t in spec.member_tables):
                 raise FortiOSError(
                     500, -3, f"entry not found in datasource\n\nvalue parse error before '{member['name']}'\n"
@@ -356,11 +356,15 @@ class FortiOSState:
                 yield from self.table(vdom, group_path).values()
 
     def _referenced(self, vdom: str, path: str, name: str) -> bool:
-        return any(m["name"] == name for g in self._groups_referring(vdom, path) for m in g.get("member", []))
+        return any(
+            m["name"] == name
+            for g in self._groups_referring(vdom, path)
+            for m in [*g.get("member", []), *g.get("exclude-member", [])]
+        )
 
     def _rename_references(self, vdom: str, path: str, old: str, new: str) -> None:
         for group in self._groups_referring(vdom, path):
-            for member in group.get("member", []):
+            for member in [*group.get("member", []), *group.get("exclude-member", [])]:
                 if member["name"] == old:
                     member["name"] = member["q_origin_key"] = new
 

@@ -48,6 +48,7 @@ def _enum(*allowed: str) -> Callable:
             raise _error(-651, f"{name}: Input value is invalid")
         return value
 
+    check.options = allowed  # read by TableSpec.schema()
     return check
 
 
@@ -57,6 +58,7 @@ def _text(limit: int) -> Callable:
             raise _error(-72 if isinstance(value, str) else -651, f"{name}: Input value is invalid")
         return value
 
+    check.size = limit  # read by TableSpec.schema()
     return check
 
 
@@ -92,6 +94,9 @@ class TableSpec:
     checks: dict[str, Callable] = field(default_factory=dict)
     member_tables: tuple[str, ...] = ()
     finish: Callable[[dict], None] = lambda row: None
+    help: str = ""
+    #: FortiOS value types of fields whose default does not tell (addresses, prefixes).
+    types: dict[str, str] = field(default_factory=dict)
 
     def build(self, data: dict, allow_empty_members: bool) -> dict:
         row = {"name": None, "q_origin_key": None, "uuid": str(uuid.uuid4()), **_deep_copy(self.defaults)}
@@ -113,9 +118,54 @@ class TableSpec:
             # Unknown attributes are ignored, as the device ignores fields of other versions.
         row["q_origin_key"] = row["name"]
         if self.member_tables and not row["member"] and not allow_empty_members:
-            raise _error(-651, "member: Empty values are not allowed")
+            raise _error(-56, "member: Empty values are not allowed")
         self.finish(row)
         return row
+
+    def default_row(self) -> dict:
+        """What ``?action=default`` answers: a row of defaults, before a name or uuid is assigned."""
+        return {"name": "", "q_origin_key": "", "uuid": "00000000-0000-0000-0000-000000000000",
+                **_deep_copy(self.defaults)}
+
+    def schema(self) -> dict:
+        """What ``?action=schema`` answers: the table's mkey, access group and one entry per field."""
+        fields = {"name": None, "uuid": None, **self.defaults}
+        children = {name: self._field_schema(name, default) for name, default in fields.items()}
+        return {
+            "name": self.path.split("/")[1], "category": "table", "help": self.help,
+            "mkey": "name", "mkey_type": "string", "access_group": self.group, "children": children,
+        }
+
+    def _field_schema(self, name: str, default) -> dict:
+        if isinstance(default, list):
+            datasource = [f"{t.replace('/', '.')}.name" for t in self.member_tables] if name == "member" else []
+            child = {"name": "name", "category": "unitary", "type": "string", "size": 79}
+            if datasource:
+                child["datasource"] = datasource
+            return {"name": name, "category": "table", "mkey": "name", "mkey_type": "string",
+                    "children": {"name": child}}
+        check = self.checks.get(name)
+        out = {"name": name, "category": "unitary", "type": self._type_of(name, default, check)}
+        if name == "name":
+            out["size"] = 79
+        elif hasattr(check, "size"):
+            out["size"] = check.size
+        if hasattr(check, "options"):
+            out["options"] = [{"name": option} for option in check.options]
+        if default is not None:
+            out["default"] = default
+        return out
+
+    def _type_of(self, name: str, default, check) -> str:
+        if name in self.types:
+            return self.types[name]
+        if name == "uuid":
+            return "uuid"
+        if hasattr(check, "options"):
+            return "option"
+        if isinstance(default, int) and not isinstance(default, bool):
+            return "integer"
+        return "string"
 
 
 def _deep_copy(value):
@@ -159,6 +209,9 @@ TABLES: dict[str, TableSpec] = {
             **_COMMON_CHECKS,
         },
         finish=_finish_address,
+        help="Configure IPv4 addresses.",
+        types={"subnet": "ipv4-classnet-any", "start-ip": "ipv4-address-any", "end-ip": "ipv4-address-any",
+               "wildcard": "ipv4-classnet-any"},
     ),
     "firewall/address6": TableSpec(
         path="firewall/address6",
@@ -175,6 +228,8 @@ TABLES: dict[str, TableSpec] = {
             "fqdn": _text(255),
             **_COMMON_CHECKS,
         },
+        help="Configure IPv6 firewall addresses.",
+        types={"ip6": "ipv6-network", "start-ip": "ipv6-ip", "end-ip": "ipv6-ip", "host": "ipv6-ip"},
     ),
     "firewall/addrgrp": TableSpec(
         path="firewall/addrgrp",
@@ -185,6 +240,7 @@ TABLES: dict[str, TableSpec] = {
         },
         checks={"member": _names, "exclude-member": _names, "type": _enum("default", "folder"), **_COMMON_CHECKS},
         member_tables=("firewall/address", "firewall/addrgrp"),
+        help="Configure IPv4 address groups.",
     ),
     "firewall/addrgrp6": TableSpec(
         path="firewall/addrgrp6",
@@ -192,5 +248,6 @@ TABLES: dict[str, TableSpec] = {
         defaults={"member": [], "exclude": "disable", "exclude-member": [], **_COMMON},
         checks={"member": _names, "exclude-member": _names, **_COMMON_CHECKS},
         member_tables=("firewall/address6", "firewall/addrgrp6"),
+        help="Configure IPv6 address groups.",
     ),
 }

@@ -11,8 +11,9 @@ from typing import Callable
 from urllib.parse import parse_qs, unquote
 
 from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
 
-from . import logins
+from . import logins, system
 from .models import AuthFailure, FortiOSError, FortiOSState
 from .tables import TABLES
 
@@ -60,15 +61,16 @@ def create_app(get_state: Callable[[], FortiOSState]) -> Flask:
     def dispatch(_path):
         return handle(get_state(), request)
 
-    @app.errorhandler(413)
-    def too_large(_exc):
-        return _json({"http_method": request.method, "status": "error", "http_status": 413}, 413)
+    @app.errorhandler(HTTPException)
+    def refused_by_http_layer(exc):
+        # 413 for an oversize body, 405 for a method no route knows (PROPFIND...): the device's envelope.
+        return _bare_error(get_state(), exc.code or 400)
 
     @app.errorhandler(Exception)
     def unexpected(exc):
         # Never a traceback on the wire: the device's own internal-error envelope instead.
         app.logger.exception("unhandled error for %s %s", request.method, request.path)
-        return _json({"http_method": request.method, "status": "error", "http_status": 500, "error": -1}, 500)
+        return _bare_error(get_state(), 500, error=-1)
 
     return app
 
@@ -121,6 +123,14 @@ def _identity(state: FortiOSState) -> dict:
     return {"serial": state.serial, "version": state.version_string, "build": state.build}
 
 
+def _bare_error(state: FortiOSState, status: int, error: int | None = None) -> Response:
+    """An error raised before the request was parsed: still status, http_status and identity."""
+    env = {"http_method": request.method, "status": "error", "http_status": status}
+    if error is not None:
+        env["error"] = error
+    return _json({**env, **_identity(state)}, status)
+
+
 class Call:
     """One parsed API call: what every envelope repeats about the request."""
 
@@ -131,11 +141,16 @@ class Call:
         return {"vdom": vdom, "path": self.path, "name": self.name}
 
 
+def _tracks_revision_changes(state: FortiOSState) -> bool:
+    """old_revision and revision_changed appear on CMDB writes from 7.0 (reference A.2; 6.0.4 capture lacks them)."""
+    return state.version >= (7, 0, 0)
+
+
 def error_envelope(state: FortiOSState, call: Call, vdom: str, exc: FortiOSError) -> dict:
     env: dict = {"http_method": call.method}
     if call.tree == "cmdb":
         env["revision"] = state.revision
-        if call.method in WRITE_METHODS:
+        if call.method in WRITE_METHODS and _tracks_revision_changes(state):
             env["revision_changed"] = False
     mkey = exc.mkey if exc.mkey is not None else call.mkey
     if mkey is not None:
@@ -180,17 +195,9 @@ def handle(state: FortiOSState, req) -> Response:
     except AuthFailure as exc:
         return auth_refused(state, exc)
 
-    tree, rest = segments[2], segments[3:]
-    if tree == "cmdb" and len(rest) >= 2:
-        call = Call(req.method, "cmdb", rest[0], rest[1], rest[2] if len(rest) > 2 else None)
-        handler = _cmdb if f"{rest[0]}/{rest[1]}" in TABLES and len(rest) <= 3 else None
-    elif tree == "monitor" and len(rest) >= 2:
-        call = Call(req.method, "monitor", rest[0], rest[1], None, "/".join(rest[2:]))
-        handler = _monitor
-    else:
-        call, handler = Call(req.method, tree, "/".join(rest[:-1]), rest[-1] if rest else "", None), None
-
-    requested = "*" if query.get("global", ["0"])[0] in ("1", "true") else query.get("vdom", [None])[0]
+    call, handler = route(req.method, segments[2], segments[3:])
+    # An empty ?vdom= means the default VDOM, as if it were absent.
+    requested = "*" if query.get("global", ["0"])[0] in ("1", "true") else (query.get("vdom", [""])[0] or None)
     try:
         vdoms = state.vdoms_for(user, requested)
     except FortiOSError:
@@ -212,6 +219,18 @@ def handle(state: FortiOSState, req) -> Response:
     return _json(*answers[0])
 
 
+def route(method: str, tree: str, rest: list[str]) -> tuple[Call, Callable | None]:
+    """The parsed call and the handler that answers it (None: the device has no such endpoint)."""
+    if tree == "cmdb" and len(rest) >= 2:
+        # A client that does not encode '/' in a name ('10.0.0.0/8') sends it as extra segments.
+        call = Call(method, "cmdb", rest[0], rest[1], "/".join(rest[2:]) or None)
+        table = f"{rest[0]}/{rest[1]}"
+        return call, _cmdb if table in TABLES else _cmdb_system if table in system.CMDB else None
+    if tree == "monitor" and len(rest) >= 2:
+        return Call(method, "monitor", rest[0], rest[1], None, "/".join(rest[2:])), _monitor
+    return Call(method, tree, "/".join(rest[:-1]), rest[-1] if rest else "", None), None
+
+
 def _require(state: FortiOSState, user, group: str, method: str) -> None:
     level = state.access(user, group)
     if level == "none" or (method in WRITE_METHODS and level != "read-write"):
@@ -222,6 +241,12 @@ def _cmdb(state: FortiOSState, user, call: Call, vdom: str, req, query) -> tuple
     table = f"{call.path}/{call.name}"
     spec = TABLES[table]
     _require(state, user, spec.group, call.method)
+    action = query.get("action", [""])[0]
+    if call.method == "GET" and action in ("schema", "default"):
+        results = spec.schema() if action == "schema" else spec.default_row()
+        return _success(state, call, vdom, results, revision=True), 200
+    if action:  # clone, move, ...: not emulated; FortiOS answers an unsupported action as an invalid request
+        raise FortiOSError(400)
     if call.method == "GET":
         return _cmdb_get(state, call, vdom, table, query)
     if call.method not in WRITE_METHODS:
@@ -245,7 +270,9 @@ def _cmdb(state: FortiOSState, user, call: Call, vdom: str, req, query) -> tuple
             state.delete(vdom, table, call.mkey)
             mkey = call.mkey
         old, new = state.bump_revision()
-    env = {"http_method": call.method, "revision": new, "old_revision": old, "revision_changed": True}
+    env = {"http_method": call.method, "revision": new}
+    if _tracks_revision_changes(state):
+        env.update(old_revision=old, revision_changed=True)
     if mkey is not None:
         env["mkey"] = mkey
     env.update(status="success", http_status=200, **call.where(vdom), **_identity(state))
@@ -314,13 +341,54 @@ def _term(row: dict, term: str) -> bool:
     return {"<=": left <= right, ">=": left >= right, "<": left < right, ">": left > right}[op]
 
 
+def _success(state: FortiOSState, call: Call, vdom: str, results, *, revision: bool = False) -> dict:
+    """A success envelope for a GET: CMDB answers carry revision and http_status, monitor answers do not."""
+    env: dict = {"http_method": call.method}
+    if revision:
+        env["revision"] = state.revision
+    env["results"] = results
+    env.update(call.where(vdom))
+    if call.tree == "monitor" and (call.action or state.version >= (7, 0, 0)):
+        env["action"] = call.action  # 7.x monitor answers always name it ("" for a plain GET)
+    env["status"] = "success"
+    if call.tree == "cmdb":
+        env["http_status"] = 200
+    env.update(_identity(state))
+    return env
+
+
+def _cmdb_system(state: FortiOSState, user, call: Call, vdom: str, req, query) -> tuple[dict, int]:
+    """The read-only device-wide CMDB endpoints of :mod:`mockfgt.fortios.system`."""
+    path = f"{call.path}/{call.name}"
+    view = system.CMDB[path]
+    _require(state, user, view.group, call.method)
+    if call.method != "GET":
+        raise FortiOSError(405)
+    action = query.get("action", [""])[0]
+    if action == "schema":
+        return _success(state, call, vdom, system.schema(path, state), revision=True), 200
+    if action:
+        raise FortiOSError(400)
+    results = view.read(state)
+    if call.mkey is not None:
+        if view.singleton:
+            raise FortiOSError(404)
+        results = [row for row in results if row["name"] == call.mkey]
+        if not results:
+            raise FortiOSError(404, mkey=call.mkey)
+    return _success(state, call, vdom, results, revision=True), 200
+
+
 def _monitor(state: FortiOSState, user, call: Call, vdom: str, req, query) -> tuple[dict, int]:
-    endpoint = (call.path, call.name, call.action)
-    if endpoint == ("system", "status", ""):
+    view = system.MONITOR.get((call.path, call.name))
+    if view is not None and call.action in ("", "select"):
         if call.method != "GET":
             raise FortiOSError(405)
-        results = state.status()
-    elif endpoint == ("system", "api-user", "generate-key"):
+        if view.group != "any":
+            _require(state, user, view.group, "GET")
+        return _success(state, call, vdom, view.read(state)), 200
+    endpoint = (call.path, call.name, call.action)
+    if endpoint == ("system", "api-user", "generate-key"):
         if call.method != "POST":
             raise FortiOSError(405)
         _require(state, user, "sysgrp", "POST")
@@ -339,8 +407,4 @@ def _monitor(state: FortiOSState, user, call: Call, vdom: str, req, query) -> tu
         results = state.push_external_resource(body.get("commands") if isinstance(body, dict) else None)
     else:
         raise FortiOSError(404)
-    env = {"http_method": call.method, "results": results, **call.where(vdom)}
-    if call.action:
-        env["action"] = call.action
-    env.update(status="success", **_identity(state))
-    return env, 200
+    return _success(state, call, vdom, results), 200

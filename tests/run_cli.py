@@ -1,0 +1,27 @@
+"""Run the installed ``mockfgt`` command as a user would: a subprocess with a clean environment."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+TRUST_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR")
+
+
+def mockfgt_command() -> list[str]:
+    """The console script next to this interpreter (what ``pip install`` put there)."""
+    script = Path(sys.executable).with_name("mockfgt")
+    return [str(script)] if script.exists() else [sys.executable, "-m", "mockfgt.cli"]
+
+
+def cli_env(**extra: str) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if k not in TRUST_VARIABLES and k != "MOCKFGT_SCENARIOS"}
+    env["PYTHONUNBUFFERED"] = "1"
+    return {**env, **extra}
+
+
+def run_mockfgt(*args: str, timeout: float = 60, **env: str) -> subprocess.CompletedProcess:
+    return subprocess.run([*mockfgt_command(), *args], capture_output=True, text=True, timeout=timeout,
+                          env=cli_env(**env))
