@@ -50,15 +50,23 @@ class ClientSettings:
     cert: tuple[str, str] | None
     vdom: str | None
     write: bool
+    # FortiManager agents (see the [client] fields of mockfgt.scenario): with auth "session" the
+    # token is a session id that goes in the JSON-RPC body, never in a header.
+    auth: str = "token"
+    user: str | None = None
+    password: str | None = None
+    adom: str | None = None
+    workspace_lock: bool = True
+    trusthost_user: str | None = None
 
     def headers(self) -> dict[str, str]:
-        if self.token and self.token_in == "header":
+        if self.token and self.token_in == "header" and self.auth == "token":
             return {"Authorization": f"Bearer {self.token}"}
         return {}
 
     def params(self) -> dict[str, str]:
         params = {}
-        if self.token and self.token_in == "query":
+        if self.token and self.token_in == "query" and self.auth == "token":
             params["access_token"] = self.token
         if self.vdom:
             params["vdom"] = self.vdom
@@ -265,14 +273,22 @@ class Device:
         cert = None
         if c["certificate"]:
             cert = tuple(str(p) for p in self.ca.issue_client_cert(self.material_dir))
+        user = self._client_user()
+        password_for = getattr(self._kind, "password_for", None)  # kinds with password logins
         return ClientSettings(
             url=f"{c['scheme']}://{_url_host(c['host'])}:{self.port}",
-            token=self._kind.token_for(self._state, self._client_user(), c["token"]),
+            token=self._kind.token_for(self._state, user, c["token"]),
             token_in=c["token_in"],
             verify=False if c["insecure"] else verify,
             cert=cert,
             vdom=c["vdom"],
             write=c["write"],
+            auth=c["auth"],
+            user=user,
+            password=password_for(self._state, user, c["password"]) if password_for else None,
+            adom=c["adom"],
+            workspace_lock=c["workspace_lock"],
+            trusthost_user=c["trusthost_user"],
         )
 
     def _wsgi(self, environ, start_response):

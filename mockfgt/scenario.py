@@ -67,6 +67,15 @@ CLIENT_FIELDS = {
     "certificate": s.Bool(False, doc="the agent presents a client certificate from the harness CA"),
     "vdom": s.Str(None),
     "write": s.Bool(True, doc="the agent's job includes writes (creating address objects)"),
+    # FortiManager agents: how they authenticate and where they work.
+    "auth": s.Str("token", choices=("token", "password", "session"),
+                  doc="token: the API key; password: log in with user name and password (FortiManager "
+                      "exec /sys/login/user); session: reuse a session id from an earlier login (see token)"),
+    "password": s.Str("current", choices=("current", "wrong"), doc="with auth = password: the right password or not"),
+    "adom": s.Str(None, doc="FortiManager ADOM the agent works in (default: root)"),
+    "workspace_lock": s.Bool(True, doc="FortiManager in workspace mode: the agent locks the ADOM before writing"),
+    "trusthost_user": s.Str(None, doc="FortiManager trusted-hosts mode: the admin whose trusted-host slots the agent "
+                                      "maintains (/cli/global/system/admin/user/<name>)"),
 }
 CLIENT = s.Table(fields=CLIENT_FIELDS)
 # A remedy's client part changes only what it names.
