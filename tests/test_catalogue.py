@@ -15,7 +15,8 @@ import requests
 import urllib3
 
 import mockfgt
-from mockfgt.probe import probe
+from mockfgt.classify import classify_jsonrpc
+from mockfgt.probe import first_call, probe
 
 TIMEOUT = 1.0  # the timeout rows stall for a minute; a client that waits 1 s reports 202004
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "fault-catalogue.md"
@@ -33,12 +34,25 @@ def fetch_status(client: mockfgt.ClientSettings) -> str:
     return mockfgt.classify(response)
 
 
+def fetch_first_jsonrpc(client: mockfgt.ClientSettings) -> str:
+    """What a FortiManager agent using requests reports for its first call (login or /sys/status)."""
+    body = first_call(client)
+    try:
+        response = requests.post(f"{client.url}/jsonrpc", json=body, timeout=TIMEOUT, **client.request_kwargs())
+    except requests.RequestException as exc:
+        return mockfgt.classify(exc)
+    assert response.status_code == 200, response.text  # FortiManager answers 200 whatever happened
+    entry = response.json()["result"][0]
+    return classify_jsonrpc(entry["status"]["code"], method=body["method"], url=entry["url"])
+
+
 def outcome(device, client) -> str:
-    """requests for the status call, then the reference agent for the rest of the flow."""
-    first = fetch_status(client)
+    """requests for the first call, then the reference agent for the rest of the flow."""
+    kind = device.scenario.kind
+    first = fetch_first_jsonrpc(client) if kind == "fortimanager" else fetch_status(client)
     if first != mockfgt.OK:
         return first
-    return probe(client, kind=device.scenario.kind, timeout=TIMEOUT).code
+    return probe(client, kind=kind, timeout=TIMEOUT).code
 
 
 def test_expected_code(catalogue_device):
