@@ -19,7 +19,8 @@ from pathlib import Path
 
 from . import codes
 from .device import Device
-from .scenario import Scenario, ScenarioError, catalogue, load
+from .probe import first_call
+from .scenario import Scenario, ScenarioError, catalogue, kinds, load
 from .tls import HarnessCA
 
 
@@ -83,6 +84,8 @@ def curl_line(device: Device) -> str:
         parts += ["--cert", client.cert[0], "--key", client.cert[1]]
     for name, value in client.headers().items():
         parts += ["-H", f"{name}: {value}"]
+    if device.scenario.kind == "fortimanager":  # JSON-RPC: the agent's first call as a POST body
+        parts += ["-H", "Content-Type: application/json", "--data", json.dumps(first_call(client))]
     url = client.url + status_path(device.scenario)
     if client.params():
         url += "?" + "&".join(f"{k}={v}" for k, v in client.params().items())
@@ -100,10 +103,10 @@ def describe(device: Device) -> str:
     lines = [
         f"mockfgt: {kind} '{sc.name}' ready: {sc.summary}",
         f"  URL        {device.url}",
-        f"  API token  {device.token}",
+        *credential_lines(device),
         f"  CA bundle  {device.ca_bundle}",
         "",
-        "  The agent, as configured in this scenario:" if sc.name != "fgt-healthy" else "  Try:",
+        "  The agent, as configured in this scenario:" if sc.name not in ("fgt-healthy", "fmg-healthy") else "  Try:",
         f"    {curl_line(device)}",
         "",
         f"  A correct client reports: {_code(sc.expect)}; with Insecure: {_code(sc.expect_insecure)}",
@@ -112,6 +115,18 @@ def describe(device: Device) -> str:
         lines.append(f"  Remedy: {sc.remedy['summary']}")
     lines.append("\nPress Ctrl+C to stop.")
     return "\n".join(lines)
+
+
+def credential_lines(device: Device) -> list[str]:
+    """The device's credentials: a FortiGate's token; a FortiManager's endpoint and key or login."""
+    if device.scenario.kind != "fortimanager":
+        return [f"  API token  {device.token}"]
+    client = device.client
+    lines = [f"  JSON-RPC   {device.url}/jsonrpc"]
+    if client.auth == "token":
+        return lines + [f"  API key    {device.token}  (admin {client.user}; Authorization: Bearer)"]
+    password = kinds()["fortimanager"].password_for(device.state, client.user, "current")
+    return lines + [f"  Login      {client.user} / {password}  (exec /sys/login/user)"]
 
 
 def _code(code: str) -> str:
