@@ -504,7 +504,8 @@ class FortiManagerState:
                     changes["profile"] = value
                 elif key == "adom" and isinstance(value, list):
                     changes["adoms"] = [a.get("adom-name") if isinstance(a, dict) else a for a in value]
-                elif key in ("rpc-permit", "profileid", "adom") or (key == "userid" and value != admin.name):
+                elif key in ("rpc-permit", "profileid", "adom") or key.startswith(("trusthost", "ip6-trusthost")) \
+                        or (key == "userid" and value != admin.name):
                     raise ValueError(f"{key}: {value!r}")
         except ValueError as exc:
             raise FMGError(INVALID_DATA) from exc
