@@ -100,6 +100,8 @@ def test_credential_status_codes_and_their_classes(fortimanager):
     assert Rpc(fortimanager, key="x" * 30).code("get", "/sys/status") == -11
     assert Rpc(fortimanager, session="bm90IGEgc2Vzc2lvbg==").code("get", "/sys/status") == -11
     assert classify_jsonrpc(-11, method="get", url="/sys/status") == mockfgt.AUTHENTICATION
+    assert mockfgt.classify(anonymous.call("get", {"url": "/sys/status"})) == mockfgt.AUTHENTICATION
+    assert mockfgt.classify(key_rpc(fortimanager).call("get", {"url": "/sys/status"})) == mockfgt.OK
 
     failed = anonymous.login("admin", "wrong password")
     assert failed["result"][0]["status"] == {"code": -22, "message": "Login fail"} and "session" not in failed

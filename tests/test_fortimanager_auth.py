@@ -76,7 +76,8 @@ def test_a_session_outlives_calls_within_the_idle_timeout(fortimanager):
 
 
 def test_idle_timeout_from_a_scenario_file(make_fortimanager, tmp_path):
-    path = scenario_file(tmp_path, "short-idle", 'extends = "fmg-healthy"\n[device.settings]\nidle_timeout_api = 0.2\n')
+    text = 'extends = "fmg-healthy"\n[device.settings]\nidle_timeout_api = 0.2\n'
+    path = scenario_file(tmp_path, "short-idle", text)
     fmg = make_fortimanager(path)
     rpc = Rpc(fmg)
     rpc.login("admin", admin_password(fmg))

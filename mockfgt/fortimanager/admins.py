@@ -55,7 +55,8 @@ def parse_version(text: str) -> tuple[int, int, int]:
 
 
 def parse_trusthost(value) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
-    """``["10.0.0.0", "255.0.0.0"]``, ``"10.0.0.0 255.0.0.0"``, ``"10.0.0.0/8"``, ``"2001:db8::/32"`` or an address."""
+    """A network from ``["10.0.0.0", "255.0.0.0"]``, ``"10.0.0.0 255.0.0.0"``, ``"10.0.0.0/8"``,
+    ``"2001:db8::/32"`` or a bare address."""
     if isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value):
         text = f"{value[0]}/{value[1]}"
     elif isinstance(value, str):

@@ -65,7 +65,8 @@ class _Trusthost(s.Str):
         try:
             place_trusthosts([value])
         except ValueError as exc:
-            raise s.SchemaError(key, f"'{value}' is not a trusted host like 10.0.0.0/8 or 2001:db8::/32: {exc}") from None
+            raise s.SchemaError(key, f"'{value}' is not a trusted host like 10.0.0.0/8 or 2001:db8::/32: "
+                                     f"{exc}") from None
         return value
 
 
@@ -76,7 +77,8 @@ _ADMIN = s.Table(
         "profile": s.Str("Super_User", doc="Super_User, Standard_User, Restricted_User, Package_User, "
                                            "No_Permission_User or one of device.profiles"),
         "rpc_permit": s.Str("read-write", choices=RPC_PERMITS, doc="JSON-RPC access: none, read or read-write"),
-        "adoms": s.List(lambda: [ALL_ADOMS], item=s.Str(), nonempty=True, doc="ADOMs the admin may use, or all_adoms"),
+        "adoms": s.List(lambda: [ALL_ADOMS], item=s.Str(), nonempty=True,
+                        doc="ADOMs the admin may use, or all_adoms"),
         "trusthosts": s.List(list, item=_Trusthost(), doc="up to 10 IPv4 and 10 IPv6 networks; none = anywhere"),
         "password": s.Str(None, doc="a local admin's password (default: a random one at every start)"),
         "token": s.Str(None, doc="an API user's fixed key (default: a fresh 30-character key at every start)"),
@@ -110,7 +112,8 @@ def _check_device(device: dict, key: str) -> None:
         raise s.SchemaError(f"{key}.devices", "two managed devices share a name")
     for i, managed in enumerate(device["devices"]):
         if managed["adom"] not in adoms:
-            raise s.SchemaError(f"{key}.devices[{i}].adom", f"'{managed['adom']}' is not in device.adoms ({', '.join(adoms)})")
+            raise s.SchemaError(f"{key}.devices[{i}].adom",
+                                f"'{managed['adom']}' is not in device.adoms ({', '.join(adoms)})")
     for path, rows in device["objects"].items():
         if path not in OBJECT_TABLES:
             raise s.SchemaError(f"{key}.objects.{path}", f"unknown table; emulated: {', '.join(OBJECT_TABLES)}"
@@ -140,12 +143,13 @@ def _check_admins(device: dict, key: str) -> None:
                                 f"{', '.join(profiles)}{s.suggest(admin['profile'], profiles)}")
         for adom in admin["adoms"]:
             if adom != ALL_ADOMS and adom not in device["adoms"]:
-                raise s.SchemaError(f"{where}.adoms", f"'{adom}' is not in device.adoms ({', '.join(device['adoms'])}) "
-                                                      f"nor {ALL_ADOMS}")
+                raise s.SchemaError(f"{where}.adoms",
+                                    f"'{adom}' is not in device.adoms ({', '.join(device['adoms'])}) nor {ALL_ADOMS}")
         if admin["user_type"] == "api" and admin["password"] is not None:
             raise s.SchemaError(f"{where}.password", "an API user has a key, not a password (user_type = \"local\")")
         if admin["user_type"] == "local" and admin["token"] is not None:
-            raise s.SchemaError(f"{where}.token", "a local admin logs in with a password, not a key (user_type = \"api\")")
+            raise s.SchemaError(f"{where}.token",
+                                "a local admin logs in with a password, not a key (user_type = \"api\")")
         try:
             place_trusthosts(admin["trusthosts"])
         except ValueError as exc:
@@ -190,7 +194,8 @@ OPERATIONS = {
     "assign-adom": s.Table(fields={"user": _USER, "adom": s.Str()}, required=("user", "adom")),
     "set-trusthosts": s.Table(fields={"user": _USER, "trusthosts": s.List(item=_Trusthost())},
                               required=("user", "trusthosts")),
-    "set-workspace-mode": s.Table(fields={"mode": s.Str(choices=("disabled", "normal", "workflow"))}, required=("mode",)),
+    "set-workspace-mode": s.Table(fields={"mode": s.Str(choices=("disabled", "normal", "workflow"))},
+                                  required=("mode",)),
     "set-idle-timeout": s.Table(fields={"seconds": s.Float()}, required=("seconds",)),
     "set-query-token": s.Table(fields={"enabled": s.Bool()}, required=("enabled",)),
     "login": s.Table(fields={"user": _USER}, required=("user",)),

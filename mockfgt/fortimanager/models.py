@@ -742,7 +742,8 @@ class FortiManagerState:
             return [{"name": d.name, "vdom": d.vdoms[0]} for d in self.devices.values() if d.adom == adom.name]
         if isinstance(scope, dict):
             scope = [scope]
-        if not isinstance(scope, list) or not all(isinstance(s, dict) and isinstance(s.get("name"), str) for s in scope):
+        named = isinstance(scope, list) and all(isinstance(s, dict) and isinstance(s.get("name"), str) for s in scope)
+        if not named:
             raise FMGError(INVALID_DATA)
         for entry in scope:
             device = self.devices.get(entry["name"])

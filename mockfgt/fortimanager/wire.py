@@ -17,7 +17,7 @@ from urllib.parse import parse_qs
 from flask import Flask, Response, request
 
 from .enums import render
-from .models import INTERNAL_ERROR, INVALID_DATA, INVALID_URL, MESSAGES, NO_PERMISSION, OK, FMGError, FortiManagerState, Principal
+from .models import INTERNAL_ERROR, INVALID_DATA, INVALID_URL, MESSAGES, OK, FMGError, FortiManagerState, Principal
 from .objects import ADDRGRP, OBJECT_TABLES
 
 NOT_FOUND_HTML = (
@@ -187,7 +187,7 @@ def answer_item(state, req, body, item, authenticate) -> tuple[dict, str | None]
             raise FMGError(INVALID_URL)
         result = handler(call)
     except FMGError as exc:
-        return {"status": status(exc.code, exc.message if exc.code != NO_PERMISSION else None), "url": url}, None
+        return {"status": status(exc.code, exc.message), "url": url}, None
     answer = result if isinstance(result, Answer) else Answer(result)
     entry = {} if answer.data is None else {"data": render(answer.data, table, call.verbose)}
     entry.update(status=status(OK), url=url)
@@ -344,7 +344,8 @@ ROUTES: list[tuple[tuple[str, ...], dict[str, Handler], str | None]] = [
     (("sys", "logout"), {"exec": _logout}, None),
     (("sys", "status"), {"get": _status}, None),
     (("cli", "global", "system", "status"), {"get": _status}, None),
-    (("cli", "global", "system", "global"), {"get": _global_get, "set": _global_set, "update": _global_set}, "global"),
+    (("cli", "global", "system", "global"),
+     {"get": _global_get, "set": _global_set, "update": _global_set}, "global"),
     (("cli", "global", "system", "admin", "user"), {"get": _admin_users}, "admin"),
     (("cli", "global", "system", "admin", "user", "*"),
      {"get": _admin_user, "set": _admin_update, "update": _admin_update}, "admin"),
@@ -362,7 +363,8 @@ ROUTES: list[tuple[tuple[str, ...], dict[str, Handler], str | None]] = [
     (("dvmdb", "adom", "*", "device", "*"), {"get": _device}, "device"),
     (("pm", "config", "adom", "*", "obj", "firewall", "*"), {m: _objects for m in METHODS}, "address"),
     (("pm", "config", "adom", "*", "obj", "firewall", "*", "*"), {m: _object for m in METHODS}, "address"),
-    (("pm", "config", "adom", "*", "obj", "firewall", "addrgrp", "*", "member"), {m: _members for m in METHODS}, None),
+    (("pm", "config", "adom", "*", "obj", "firewall", "addrgrp", "*", "member"),
+     {m: _members for m in METHODS}, None),
     (("pm", "pkg", "adom", "*"), {"get": _packages}, None),
     (("securityconsole", "install", "package"), {"exec": _install("package")}, None),
     (("securityconsole", "install", "device"), {"exec": _install("device")}, None),
