@@ -18,7 +18,7 @@ import json
 import urllib.error
 import urllib.request
 import uuid
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from urllib.parse import urlencode
 
 from .classify import JSONRPC_LOGIN_URL, classify, classify_jsonrpc
@@ -214,17 +214,19 @@ def _rpc(client, step: Step, timeout: float, label: str):
     response, raw = outcome
     try:
         answer = json.loads(raw)
-        return answer, answer["result"][0]
+        if isinstance(answer["result"][0], dict):
+            return answer, answer["result"][0]
     except (ValueError, KeyError, IndexError, TypeError):
-        return ProbeResult(classify(response), label, f"HTTP {response.status}, not a JSON-RPC answer")
+        pass
+    return ProbeResult(classify(response), label, f"HTTP {response.status}, not a JSON-RPC answer")
 
 
 def _jsonrpc_verdict(client, memory: _AgentMemory, code: int, method: str, url: str, timeout: float) -> str:
     verdict = classify_jsonrpc(code, method=method, url=url, credential=memory.credential)
     if code == -11 and verdict == AUTHORIZATION and memory.credential == "accepted":
         # Did the credential itself die since /sys/status took it (session idled out, key regenerated)?
-        check = Step("POST", "/jsonrpc", memory.body(Step("POST", "/jsonrpc", jsonrpc_body("get", "/sys/status"))))
-        outcome = _rpc(client, check, timeout, "get /sys/status")
+        status_call = Step("POST", "/jsonrpc", jsonrpc_body("get", "/sys/status"))
+        outcome = _rpc(client, replace(status_call, body=memory.body(status_call)), timeout, "get /sys/status")
         if not isinstance(outcome, ProbeResult) and (outcome[1].get("status") or {}).get("code") == -11:
             return AUTHENTICATION
     return verdict
