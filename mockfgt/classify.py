@@ -13,6 +13,11 @@ any other socket error (202000).
 
 A response is classified by its status: 2xx..3xx and plain API errors such as 404 or 500 are ``ok``
 (the device was reached and took the credential), 401 and 429 are 202001, 403 is 202002.
+
+FortiManager answers HTTP 200 whatever happened; its verdict is the JSON-RPC status code inside, and
+the same -11 means a bad credential or a missing permission. :func:`classify_jsonrpc` therefore takes
+the context too (which call, whether the credential already worked); ``classify`` accepts a parsed
+JSON-RPC answer (a dict with ``result``) and judges its first failed entry.
 """
 
 from __future__ import annotations
@@ -24,7 +29,9 @@ from .codes import AUTHENTICATION, AUTHORIZATION, CONNECTION, OK, TIMEOUT, TLS
 
 
 def classify(outcome) -> str:
-    """Map an exception or a response to ``ok`` or one of 202000..202004."""
+    """Map an exception, a response or a parsed JSON-RPC answer to ``ok`` or one of 202000..202004."""
+    if isinstance(outcome, dict) and "result" in outcome:
+        return classify_jsonrpc_answer(outcome)
     status = _status_of(outcome)
     if status is not None:
         return classify_status(status)
@@ -38,6 +45,60 @@ def classify_status(status: int) -> str:
         return AUTHENTICATION
     if status == 403:
         return AUTHORIZATION
+    return OK
+
+
+#: FortiManager URLs every admin with API access may call: a -11 there is the credential's fault.
+JSONRPC_OPEN_URLS = ("sys/status", "cli/global/system/status")
+JSONRPC_LOGIN_URL = "sys/login/user"
+JSONRPC_READ_METHODS = ("get",)
+
+
+def classify_jsonrpc(code: int, *, method: str = "get", url: str = "", credential: str = "unverified") -> str:
+    """What a FortiManager JSON-RPC status code means for the agent, given the call that got it.
+
+    ``credential`` is ``"accepted"`` when the same key or session has just been taken by a call every
+    admin may make (``/sys/status``), ``"unverified"`` otherwise. The mapping:
+
+    ======== =========================================================== =========
+    code     context                                                     reports
+    ======== =========================================================== =========
+    0        anything                                                    ok
+    -22      login failed (wrong user, password or source address)      202001
+    -11      on ``exec /sys/login/user``: the password was right, the    202002
+             admin has rpc-permit none
+    -11      credential accepted: profile, ADOM, rpc-permit read         202002
+    -11      on ``/sys/status`` (open to every admin): bad, regenerated  202001
+             or query-string key, stale or logged-out session
+    -11      any other read with an unverified credential                202001
+    -11      any other write with an unverified credential               202002
+    -10147   write in workspace mode without the ADOM lock               202002
+    -20055   the ADOM is locked by another session                       202002
+    other    the device was reached and took the credential (-2 exists,  ok
+             -3 missing, -6 bad URL, -10 bad data...)
+    ======== =========================================================== =========
+    """
+    path = url.strip("/")
+    if code == -22:
+        return AUTHENTICATION
+    if code in (-10147, -20055):
+        return AUTHORIZATION
+    if code != -11:
+        return OK
+    if path == JSONRPC_LOGIN_URL or credential == "accepted":
+        return AUTHORIZATION
+    if path in JSONRPC_OPEN_URLS or method in JSONRPC_READ_METHODS:
+        return AUTHENTICATION
+    return AUTHORIZATION
+
+
+def classify_jsonrpc_answer(answer: dict, *, method: str | None = None, credential: str = "unverified") -> str:
+    """The verdict on a whole JSON-RPC answer: its first entry whose status code is not 0."""
+    method = method or "get"
+    for entry in answer.get("result") or []:
+        code = (entry.get("status") or {}).get("code", 0) if isinstance(entry, dict) else 0
+        if code != 0:
+            return classify_jsonrpc(code, method=method, url=str(entry.get("url", "")), credential=credential)
     return OK
 
 

@@ -22,7 +22,8 @@ from . import codes
 from .ctl import add_ctl_parser
 from .device import Device
 from .harness import Harness
-from .scenario import Scenario, ScenarioError, catalogue, load
+from .probe import first_call
+from .scenario import Scenario, ScenarioError, catalogue, kinds, load
 from .tls import HarnessCA
 
 
@@ -145,6 +146,8 @@ def curl_line(device: Device) -> str:
         parts += ["--cert", client.cert[0], "--key", client.cert[1]]
     for name, value in client.headers().items():
         parts += ["-H", f"{name}: {value}"]
+    if device.scenario.kind == "fortimanager":  # JSON-RPC: the agent's first call as a POST body
+        parts += ["-H", "Content-Type: application/json", "--data", json.dumps(first_call(client))]
     url = client.url + status_path(device.scenario)
     if client.params():
         url += "?" + "&".join(f"{k}={v}" for k, v in client.params().items())
@@ -162,10 +165,10 @@ def describe(device: Device) -> str:
     lines = [
         f"mockfgt: {kind} '{sc.name}' ready: {sc.summary}",
         f"  URL        {device.url}",
-        f"  API token  {device.token}",
+        *credential_lines(device),
         f"  CA bundle  {device.ca_bundle}",
         "",
-        "  The agent, as configured in this scenario:" if sc.name != "fgt-healthy" else "  Try:",
+        "  The agent, as configured in this scenario:" if sc.name not in ("fgt-healthy", "fmg-healthy") else "  Try:",
         f"    {curl_line(device)}",
         "",
         f"  A correct client reports: {_code(sc.expect)}; with Insecure: {_code(sc.expect_insecure)}",
@@ -173,6 +176,18 @@ def describe(device: Device) -> str:
     if sc.expect != codes.OK or sc.expect_insecure != codes.OK:
         lines.append(f"  Remedy: {sc.remedy['summary']}")
     return "\n".join(lines)
+
+
+def credential_lines(device: Device) -> list[str]:
+    """The device's credentials: a FortiGate's token; a FortiManager's endpoint and key or login."""
+    if device.scenario.kind != "fortimanager":
+        return [f"  API token  {device.token}"]
+    client = device.client
+    lines = [f"  JSON-RPC   {device.url}/jsonrpc"]
+    if client.auth == "token":
+        return lines + [f"  API key    {device.token}  (admin {client.user}; Authorization: Bearer)"]
+    password = kinds()["fortimanager"].password_for(device.state, client.user, "current")
+    return lines + [f"  Login      {client.user} / {password}  (exec /sys/login/user)"]
 
 
 def _code(code: str) -> str:

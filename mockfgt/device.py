@@ -58,13 +58,19 @@ class ClientSettings:
     cert: tuple[str, str] | None
     vdom: str | None
     write: bool
-    auth: str = "token"
-    username: str | None = None
+    # How the agent authenticates (see the [client] fields of mockfgt.scenario).
+    auth: str = "token"  # token | password | session (a FortiManager session id held in token)
+    user: str | None = None  # the API user or admin the agent is configured as
     password: str | None = None
+    # FortiOS password agents
     login: str = "authentication"
     csrf: bool = True
     accept_banner: bool = False
     session_key: str | None = None
+    # FortiManager agents
+    adom: str | None = None
+    workspace_lock: bool = True
+    trusthost_user: str | None = None
 
     @property
     def needs_login(self) -> bool:
@@ -74,13 +80,13 @@ class ClientSettings:
     def headers(self) -> dict[str, str]:
         if self.auth == "password":
             return {"Authorization": f"Bearer {self.session_key}"} if self.session_key else {}
-        if self.token and self.token_in == "header":
+        if self.token and self.token_in == "header" and self.auth == "token":
             return {"Authorization": f"Bearer {self.token}"}
         return {}
 
     def params(self) -> dict[str, str]:
         params = {}
-        if self.token and self.token_in == "query":
+        if self.token and self.token_in == "query" and self.auth == "token":
             params["access_token"] = self.token
         if self.vdom:
             params["vdom"] = self.vdom
@@ -319,12 +325,15 @@ class Device:
     def _password_settings(self) -> dict:
         """The ClientSettings fields of an agent that logs in as an admin."""
         c = self._client_config
-        if c.get("auth", "token") != "password":
+        if c["auth"] != "password":
             return {}
-        admin = c.get("user") or self._kind.admins(self._state)[0]
-        password = c["password"] if c["password"] is not None else self._kind.password_for(self._state, admin)
-        stale = self._kind.expired_session_for(self._state, admin) if c["session"] == "expired" else None
-        return dict(auth="password", username=admin, password=password, login=c["login"], csrf=c["csrf"],
+        admins = getattr(self._kind, "admins", None)
+        admin = c.get("user") or (admins(self._state)[0] if admins else self._client_user())
+        current = self._kind.password_for(self._state, admin) or ""
+        password = {"current": current, "wrong": f"not-{current}"}.get(c["password"], c["password"])
+        expired_session_for = getattr(self._kind, "expired_session_for", None)
+        stale = expired_session_for(self._state, admin) if c["session"] == "expired" and expired_session_for else None
+        return dict(user=admin, password=password, login=c["login"], csrf=c["csrf"],
                     accept_banner=c["accept_banner"], session_key=stale)
 
     def _resolve_client(self) -> ClientSettings:
@@ -333,16 +342,20 @@ class Device:
         cert = None
         if c["certificate"]:
             cert = tuple(str(p) for p in self.ca.issue_client_cert(self.material_dir))
+        user = self._client_user()
         return ClientSettings(
             url=f"{c['scheme']}://{_url_host(c['host'] or _reachable(self.host))}:{self.port}",
-            token=None if c.get("auth") == "password" else self._kind.token_for(self._state, self._client_user(),
-                                                                                 c["token"]),
+            token=None if c["auth"] == "password" else self._kind.token_for(self._state, user, c["token"]),
             token_in=c["token_in"],
             verify=False if c["insecure"] else verify,
             cert=cert,
             vdom=c["vdom"],
             write=c["write"],
-            **self._password_settings(),
+            auth=c["auth"],
+            adom=c["adom"],
+            workspace_lock=c["workspace_lock"],
+            trusthost_user=c["trusthost_user"],
+            **{"user": user, **self._password_settings()},
         )
 
     def _wsgi(self, environ, start_response):

@@ -68,9 +68,14 @@ CLIENT_FIELDS = {
     "certificate": s.Bool(False, doc="the agent presents a client certificate from the harness CA"),
     "vdom": s.Str(None),
     "write": s.Bool(True, doc="the agent's job includes writes (creating address objects)"),
-    # Agents that log in as an administrator instead of holding an API token.
-    "auth": s.Str("token", choices=("token", "password"), doc="API token, or a password login as an admin"),
-    "password": s.Str(None, doc="the password the agent sends (default: the admin's current one)"),
+    # How the agent authenticates: an API token, a password login, or a session id it kept.
+    "auth": s.Str("token", choices=("token", "password", "session"),
+                  doc="token: the API key; password: log in as an admin (FortiOS /api/v2/authentication or "
+                      "/logincheck, FortiManager exec /sys/login/user); session: reuse a FortiManager session "
+                      "id from an earlier login (see token)"),
+    "password": s.Str("current", doc="with auth = password: 'current' (the admin's password now), 'wrong', "
+                                     "or the literal password the agent sends"),
+    # FortiOS password agents.
     "login": s.Str("authentication", choices=("authentication", "logincheck"),
                    doc="POST /api/v2/authentication for a session key (falling back to /logincheck on 401/404), "
                        "or only the legacy /logincheck form with cookies"),
@@ -78,6 +83,11 @@ CLIENT_FIELDS = {
     "accept_banner": s.Bool(False, doc="the agent accepts the post-login disclaimer"),
     "session": s.Str("fresh", choices=("fresh", "expired"),
                      doc="log in at start, or keep using a session key the device has since timed out"),
+    # FortiManager agents: where they work.
+    "adom": s.Str(None, doc="FortiManager ADOM the agent works in (default: root)"),
+    "workspace_lock": s.Bool(True, doc="FortiManager in workspace mode: the agent locks the ADOM before writing"),
+    "trusthost_user": s.Str(None, doc="FortiManager trusted-hosts mode: the admin whose trusted-host slots the agent "
+                                      "maintains (/cli/global/system/admin/user/<name>)"),
 }
 
 

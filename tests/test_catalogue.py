@@ -16,7 +16,8 @@ import requests
 import urllib3
 
 import mockfgt
-from mockfgt.probe import authentication_body, logincheck_succeeded, probe, session_key_from
+from mockfgt.classify import classify_jsonrpc
+from mockfgt.probe import authentication_body, first_call, logincheck_succeeded, probe, session_key_from
 
 TIMEOUT = 1.0  # the timeout rows stall for a minute; a client that waits 1 s reports 202004
 REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "fault-catalogue.md"
@@ -46,7 +47,7 @@ def log_in(http: requests.Session, client: mockfgt.ClientSettings) -> dict[str, 
             if key is None:
                 raise refused(response)
             return {"Authorization": f"Bearer {key}"}
-    form = {"username": client.username, "secretkey": client.password, "ajax": "1"}
+    form = {"username": client.user, "secretkey": client.password, "ajax": "1"}
     response = http.post(f"{client.url}/logincheck", data=form, **kwargs)
     if not logincheck_succeeded(response.text):
         raise refused(response)
@@ -70,12 +71,25 @@ def fetch_status(client: mockfgt.ClientSettings) -> str:
     return mockfgt.classify(response)
 
 
+def fetch_first_jsonrpc(client: mockfgt.ClientSettings) -> str:
+    """What a FortiManager agent using requests reports for its first call (login or /sys/status)."""
+    body = first_call(client)
+    try:
+        response = requests.post(f"{client.url}/jsonrpc", json=body, timeout=TIMEOUT, **client.request_kwargs())
+    except requests.RequestException as exc:
+        return mockfgt.classify(exc)
+    assert response.status_code == 200, response.text  # FortiManager answers 200 whatever happened
+    entry = response.json()["result"][0]
+    return classify_jsonrpc(entry["status"]["code"], method=body["method"], url=entry["url"])
+
+
 def outcome(device, client) -> str:
-    """requests for the status call, then the reference agent for the rest of the flow."""
-    first = fetch_status(client)
+    """requests for the first call, then the reference agent for the rest of the flow."""
+    kind = device.scenario.kind
+    first = fetch_first_jsonrpc(client) if kind == "fortimanager" else fetch_status(client)
     if first != mockfgt.OK:
         return first
-    return probe(client, kind=device.scenario.kind, timeout=TIMEOUT).code
+    return probe(client, kind=kind, timeout=TIMEOUT).code
 
 
 def test_expected_code(catalogue_device):

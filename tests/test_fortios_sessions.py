@@ -581,7 +581,7 @@ def test_token_agents_are_unchanged(fortigate):
 def test_password_agent_settings(fortigate):
     fortigate.use("csrf-missing")
     client = fortigate.client
-    assert (client.auth, client.username, client.password) == ("password", ADMIN, PASSWORD)
+    assert (client.auth, client.user, client.password) == ("password", ADMIN, PASSWORD)
     assert (client.login, client.csrf, client.needs_login, client.token) == ("logincheck", False, True, None)
     assert client.headers() == {} and fortigate.token  # the API user's key is still there to show
 
@@ -611,7 +611,7 @@ def test_probe_logs_in_per_version(fortigate_at, version, login, expected):
 
 
 def password_client(device: mockfgt.FortiGate) -> mockfgt.ClientSettings:
-    return dataclasses.replace(device.client, auth="password", username=ADMIN, password=PASSWORD, token=None)
+    return dataclasses.replace(device.client, auth="password", user=ADMIN, password=PASSWORD, token=None)
 
 
 def test_probe_reports_a_refused_login_and_a_lockout(fortigate):

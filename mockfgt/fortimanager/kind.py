@@ -1,0 +1,337 @@
+"""The FortiManager device kind: its scenario ``[device]`` section, its state builder and its operations.
+
+The generic scenario engine (:mod:`mockfgt.scenario`) and :class:`mockfgt.Device` know nothing about
+FortiManager; they ask this module. A scenario's ``[device]`` for this kind looks like::
+
+    [device]
+    kind = "fortimanager"
+    version = "7.4.5"
+    adoms = ["root", "customer"]
+    settings = { workspace_mode = "normal", idle_timeout_api = 900 }
+
+    [[device.admins]]            # an API user: Authorization: Bearer <key>
+    name = "agent"
+    profile = "Super_User"
+    rpc_permit = "read-write"
+    adoms = ["root"]
+
+    [[device.admins]]            # a login: exec /sys/login/user
+    name = "admin"
+    user_type = "local"
+    password = "s3cret"
+
+    [[device.devices]]           # managed FortiGates
+    name = "fgt-branch-01"
+    adom = "root"
+"""
+
+from __future__ import annotations
+
+import secrets
+
+from .. import schema as s
+from .devices import ManagedDevice
+from .admins import (ACCESS_LEVELS, ALL_ADOMS, BUILTIN_PROFILES, PERMISSION_GROUPS, RPC_PERMITS, USER_TYPES, Admin,
+                     new_session_id, new_token, parse_version, place_trusthosts)
+from .models import FMGError, FortiManagerState
+from .objects import OBJECT_TABLES
+from .wire import create_app
+
+NAME = "fortimanager"
+DEFAULT_SCENARIO = "fmg-healthy"
+
+# (build, release date) seen in captures (reference B.4); other versions get plausible numbers.
+KNOWN_BUILDS = {"7.2.2": (1317, "230107"), "7.4.3": (2487, "240124")}
+FORTIGATE_BUILDS = {"7.0.2": 234, "7.2.2": 1255, "7.2.4": 1396, "7.4.5": 2702, "7.6.3": 3510}
+
+
+def _version_check(value, key):
+    try:
+        parse_version(value)
+    except ValueError:
+        raise s.SchemaError(key, f"'{value}' is not a version like 7.4.5") from None
+
+
+class _Version(s.Str):
+    def check(self, value, key):
+        value = super().check(value, key)
+        _version_check(value, key)
+        return value
+
+
+class _Trusthost(s.Str):
+    def check(self, value, key):
+        value = super().check(value, key)
+        try:
+            place_trusthosts([value])
+        except ValueError as exc:
+            raise s.SchemaError(key, f"'{value}' is not a trusted host like 10.0.0.0/8 or 2001:db8::/32: "
+                                     f"{exc}") from None
+        return value
+
+
+_ADMIN = s.Table(
+    fields={
+        "name": s.Str(),
+        "user_type": s.Str("api", choices=USER_TYPES, doc="api: key in Authorization: Bearer; local: password login"),
+        "profile": s.Str("Super_User", doc="Super_User, Standard_User, Restricted_User, Package_User, "
+                                           "No_Permission_User or one of device.profiles"),
+        "rpc_permit": s.Str("read-write", choices=RPC_PERMITS, doc="JSON-RPC access: none, read or read-write"),
+        "adoms": s.List(lambda: [ALL_ADOMS], item=s.Str(), nonempty=True,
+                        doc="ADOMs the admin may use, or all_adoms"),
+        "trusthosts": s.List(list, item=_Trusthost(), doc="up to 10 IPv4 and 10 IPv6 networks; none = anywhere"),
+        "password": s.Str(None, doc="a local admin's password (default: a random one at every start)"),
+        "token": s.Str(None, doc="an API user's fixed key (default: a fresh 30-character key at every start)"),
+    },
+    required=("name",),
+)
+
+_MANAGED = s.Table(
+    fields={
+        "name": s.Str(),
+        "serial": s.Str(None),
+        "ip": s.Str("192.0.2.1"),
+        "adom": s.Str("root"),
+        "platform": s.Str("FortiGate-VM64"),
+        "version": _Version("7.4.5"),
+        "build": s.Int(None, min=1),
+        "vdoms": s.List(lambda: ["root"], item=s.Str(), nonempty=True, unique=True),
+        "conn_status": s.Str("up", choices=("up", "down"), doc="down: proxied calls report the device unreachable"),
+        "proxy_status": s.Int(200, min=200, max=599, doc="HTTP status the FortiGate answers proxied calls with"),
+    },
+    required=("name",),
+)
+
+
+def _check_device(device: dict, key: str) -> None:
+    _check_profiles(device, key)
+    _check_admins(device, key)
+    adoms = device["adoms"]
+    names = [d["name"] for d in device["devices"]]
+    if len(set(names)) != len(names):
+        raise s.SchemaError(f"{key}.devices", "two managed devices share a name")
+    for i, managed in enumerate(device["devices"]):
+        if managed["adom"] not in adoms:
+            raise s.SchemaError(f"{key}.devices[{i}].adom",
+                                f"'{managed['adom']}' is not in device.adoms ({', '.join(adoms)})")
+    for path, rows in device["objects"].items():
+        if path not in OBJECT_TABLES:
+            raise s.SchemaError(f"{key}.objects.{path}", f"unknown table; emulated: {', '.join(OBJECT_TABLES)}"
+                                                         f"{s.suggest(path, OBJECT_TABLES)}")
+        for i, row in enumerate(rows):
+            if row.get("adom", adoms[0]) not in adoms:
+                raise s.SchemaError(f"{key}.objects.{path}[{i}].adom", f"'{row['adom']}' is not in device.adoms")
+
+
+def _check_profiles(device: dict, key: str) -> None:
+    for name, groups in device["profiles"].items():
+        for group in groups:
+            if group not in PERMISSION_GROUPS:
+                raise s.SchemaError(f"{key}.profiles.{name}.{group}", f"unknown permission group; known: "
+                                    f"{', '.join(PERMISSION_GROUPS)}{s.suggest(group, PERMISSION_GROUPS)}")
+
+
+def _check_admins(device: dict, key: str) -> None:
+    profiles = {**BUILTIN_PROFILES, **device["profiles"]}
+    names = [a["name"] for a in device["admins"]]
+    if len(set(names)) != len(names):
+        raise s.SchemaError(f"{key}.admins", "two admins share a name")
+    for i, admin in enumerate(device["admins"]):
+        where = f"{key}.admins[{i}]"
+        if admin["profile"] not in profiles:
+            raise s.SchemaError(f"{where}.profile", f"'{admin['profile']}' is not a profile; known: "
+                                f"{', '.join(profiles)}{s.suggest(admin['profile'], profiles)}")
+        for adom in admin["adoms"]:
+            if adom != ALL_ADOMS and adom not in device["adoms"]:
+                raise s.SchemaError(f"{where}.adoms",
+                                    f"'{adom}' is not in device.adoms ({', '.join(device['adoms'])}) nor {ALL_ADOMS}")
+        if admin["user_type"] == "api" and admin["password"] is not None:
+            raise s.SchemaError(f"{where}.password", "an API user has a key, not a password (user_type = \"local\")")
+        if admin["user_type"] == "local" and admin["token"] is not None:
+            raise s.SchemaError(f"{where}.token",
+                                "a local admin logs in with a password, not a key (user_type = \"api\")")
+        try:
+            place_trusthosts(admin["trusthosts"])
+        except ValueError as exc:
+            raise s.SchemaError(f"{where}.trusthosts", str(exc)) from None
+
+
+_ACCESS = s.MapOf(value=s.Str(choices=ACCESS_LEVELS))
+
+DEVICE = s.Table(
+    fields={
+        "kind": s.Str("fortimanager", choices=("fortigate", "fortimanager")),
+        "version": _Version("7.4.5", doc="emulated FortiManager version, e.g. 7.4.5"),
+        "build": s.Int(None, min=1),
+        "hostname": s.Str("fmg-mock"),
+        "serial": s.Str("FMVMELTM24000001"),
+        "adoms": s.List(lambda: ["root"], item=s.Str(), unique=True, nonempty=True),
+        "settings": s.Table(fields={
+            "workspace_mode": s.Str("disabled", choices=("disabled", "normal", "workflow"),
+                                    doc="normal: writes need the ADOM lock (exec .../workspace/lock)"),
+            "adom_status": s.Bool(True, doc="ADOMs enabled (adom-status in /cli/global/system/global)"),
+            "idle_timeout_api": s.Float(900.0, doc="seconds a login session may stay unused before it expires"),
+            "access_token_query": s.Bool(None, doc="accept ?access_token= (default: before 7.4.7 / 7.6.2 only)"),
+            "task_polls": s.Int(1, min=0, max=100, doc="polls of /task/task/<id> that see an install still running"),
+        }),
+        "profiles": s.MapOf(value=_ACCESS, doc="custom admin profiles: permission group -> none/read/read-write"),
+        "admins": s.List(lambda: [_ADMIN.check({"name": "agent", "adoms": ["root"]}, "")], item=_ADMIN),
+        "devices": s.List(lambda: [_MANAGED.check({"name": "fgt-branch-01"}, "")], item=_MANAGED),
+        "objects": s.MapOf(value=s.List(item=s.MapOf(value=s.Any_())),
+                           doc="seed objects per table (firewall/address, firewall/addrgrp); 'adom' picks the ADOM"),
+    },
+    validate=_check_device,
+)
+
+_USER = s.Str(doc="admin name")
+OPERATIONS = {
+    "regenerate-key": s.Table(fields={"user": _USER}, required=("user",)),
+    "delete-admin": s.Table(fields={"user": _USER}, required=("user",)),
+    "recreate-admin": s.Table(fields={"user": _USER}, required=("user",)),
+    "set-rpc-permit": s.Table(fields={"user": _USER, "rpc_permit": s.Str(choices=RPC_PERMITS)},
+                              required=("user", "rpc_permit")),
+    "set-profile": s.Table(fields={"user": _USER, "profile": s.Str()}, required=("user", "profile")),
+    "assign-adom": s.Table(fields={"user": _USER, "adom": s.Str()}, required=("user", "adom")),
+    "set-trusthosts": s.Table(fields={"user": _USER, "trusthosts": s.List(item=_Trusthost())},
+                              required=("user", "trusthosts")),
+    "set-workspace-mode": s.Table(fields={"mode": s.Str(choices=("disabled", "normal", "workflow"))},
+                                  required=("mode",)),
+    "set-idle-timeout": s.Table(fields={"seconds": s.Float()}, required=("seconds",)),
+    "set-query-token": s.Table(fields={"enabled": s.Bool()}, required=("enabled",)),
+    "login": s.Table(fields={"user": _USER}, required=("user",)),
+    "expire-sessions": s.Table(),
+    "lock-adom": s.Table(fields={"user": _USER, "adom": s.Str("root")}, required=("user",)),
+    "unlock-adom": s.Table(fields={"adom": s.Str("root")}),
+    "set-device": s.Table(fields={"device": s.Str(), "conn_status": s.Str(None, choices=("up", "down")),
+                                  "proxy_status": s.Int(None, min=200, max=599)}, required=("device",)),
+}
+
+
+def _query_token_default(version: tuple[int, int, int]) -> bool:
+    """``?access_token=`` was removed in 7.4.7 and in 7.6.2."""
+    return version < (7, 4, 7) or (7, 6, 0) <= version < (7, 6, 2)
+
+
+def _build_and_date(version: str) -> tuple[int, str]:
+    if version in KNOWN_BUILDS:
+        return KNOWN_BUILDS[version]
+    major, minor, patch = parse_version(version)
+    return 1000 + 300 * minor + 50 * patch, f"{20 + minor:02d}{patch % 12 + 1:02d}15"
+
+
+def _admin(spec: dict) -> Admin:
+    v4, v6 = place_trusthosts(spec["trusthosts"])
+    api = spec["user_type"] == "api"
+    return Admin(
+        name=spec["name"], user_type=spec["user_type"], profile=spec["profile"], rpc_permit=spec["rpc_permit"],
+        adoms=list(spec["adoms"]), trusthost=v4, ip6_trusthost=v6,
+        password=None if api else (spec["password"] or secrets.token_urlsafe(12)),
+        token=(spec["token"] or new_token()) if api else None,
+    )
+
+
+def _managed(spec: dict, index: int) -> ManagedDevice:
+    version = parse_version(spec["version"])
+    return ManagedDevice(
+        name=spec["name"], serial=spec["serial"] or f"FGVM02TM2400{index + 1:04d}", ip=spec["ip"], adom=spec["adom"],
+        platform=spec["platform"], version=version,
+        build=spec["build"] or FORTIGATE_BUILDS.get(spec["version"], 1000 + 100 * version[1] + version[2]),
+        vdoms=list(spec["vdoms"]), conn_status=spec["conn_status"], proxy_status=spec["proxy_status"],
+    )
+
+
+def build_state(device: dict) -> FortiManagerState:
+    version = parse_version(device["version"])
+    settings = dict(device["settings"])
+    if settings["access_token_query"] is None:
+        settings["access_token_query"] = _query_token_default(version)
+    build, date = _build_and_date(device["version"])
+    state = FortiManagerState(
+        hostname=device["hostname"], serial=device["serial"], version=device["version"],
+        build=device["build"] or build, release_date=date, settings=settings, profiles=device["profiles"],
+        admins=[_admin(a) for a in device["admins"]], adoms=device["adoms"],
+        devices=[_managed(d, i) for i, d in enumerate(device["devices"])],
+    )
+    for path, rows in device["objects"].items():
+        for row in rows:
+            row = dict(row)
+            state.seed_object(row.pop("adom", device["adoms"][0]), path, row)
+    return state
+
+
+def apply(state: FortiManagerState, op: dict) -> None:
+    """Run one device operation from a scenario's setup or remedy (or the control API)."""
+    name = op["op"]
+    handlers = {
+        "regenerate-key": lambda: state.regenerate_key(op["user"]),
+        "delete-admin": lambda: state.delete_admin(op["user"]),
+        "recreate-admin": lambda: state.recreate_admin(op["user"]),
+        "set-rpc-permit": lambda: state.set_rpc_permit(op["user"], op["rpc_permit"]),
+        "set-profile": lambda: state.set_profile(op["user"], op["profile"]),
+        "assign-adom": lambda: state.assign_adom(op["user"], op["adom"]),
+        "set-trusthosts": lambda: state.set_trusthosts(op["user"], op["trusthosts"]),
+        "set-workspace-mode": lambda: state.set_workspace_mode(op["mode"]),
+        "set-idle-timeout": lambda: state.settings.__setitem__("idle_timeout_api", op["seconds"]),
+        "set-query-token": lambda: state.settings.__setitem__("access_token_query", op["enabled"]),
+        "login": lambda: state.open_session(op["user"]),
+        "expire-sessions": state.expire_sessions,
+        "lock-adom": lambda: state.lock_as(op["user"], op["adom"]),
+        "unlock-adom": lambda: state.release_adom(op["adom"]),
+        "set-device": lambda: state.set_device(op["device"], op["conn_status"], op["proxy_status"]),
+    }
+    if name not in handlers:
+        raise ValueError(f"unknown operation {name!r}")
+    try:
+        with state.lock:
+            handlers[name]()
+    except (KeyError, FMGError) as exc:
+        raise ValueError(f"operation {name}: {_reason(exc)}") from None
+
+
+def _reason(exc: Exception) -> str:
+    if isinstance(exc, FMGError):
+        return exc.message if exc.code != -3 else "no such admin, ADOM or device"
+    return f"no such admin ({exc})"
+
+
+def users(state: FortiManagerState) -> list[str]:
+    return list(state.admins) + list(state.deleted_admins)
+
+
+def live_tokens(state: FortiManagerState) -> dict[str, str]:
+    """The API users that exist now and their keys."""
+    with state.lock:
+        return {name: a.token for name, a in state.admins.items() if a.user_type == "api" and a.token}
+
+
+def token_for(state: FortiManagerState, user: str, which: str) -> str | None:
+    """The credential an agent holds: an API user's key, or a local admin's session id.
+
+    ``current``: the live key (or the newest live session); ``stale``: the key before the last
+    regeneration or deletion (or the last session that ended); ``unknown``: a stranger's; ``none``.
+    """
+    admin = state.admins.get(user) or state.deleted_admins.get(user)
+    local = admin is not None and admin.user_type == "local"
+    if which == "none":
+        return None
+    if which == "unknown":
+        return new_session_id() if local else new_token()
+    if local:
+        return state.live_session(user) if which == "current" else state.ended_sessions.get(user)
+    if which == "stale" or user not in state.admins:
+        return state.retired_tokens.get(user)
+    return admin.token
+
+
+def admins(state: FortiManagerState) -> list[str]:
+    """Admins who log in with a password (local users), in scenario order."""
+    return [name for name, admin in state.admins.items() if admin.password is not None]
+
+
+def password_for(state: FortiManagerState, user: str) -> str | None:
+    """A local admin's current password; None for API users."""
+    admin = state.admins.get(user) or state.deleted_admins.get(user)
+    return None if admin is None else admin.password
+
+
+__all__ = ["NAME", "DEVICE", "OPERATIONS", "build_state", "apply", "create_app", "live_tokens", "token_for", "users", "admins", "password_for"]
