@@ -20,7 +20,28 @@ from mockfgt.classify import classify_jsonrpc
 from mockfgt.probe import authentication_body, first_call, logincheck_succeeded, probe, session_key_from
 
 TIMEOUT = 1.0  # the timeout rows stall for a minute; a client that waits 1 s reports 202004
-REFERENCE = Path(__file__).resolve().parents[2] / "shared" / "reference" / "fault-catalogue.md"
+# Every row of the fault catalogue the project must ship (scenario, expect, expect_insecure).
+REQUIRED_ROWS = {
+    "fgt-healthy": ("ok", "ok"), "port-closed": ("202000", "202000"), "dns-unresolvable": ("202000", "202000"),
+    "reset-on-connect": ("202000", "202000"), "tls-stall": ("202004", "202004"),
+    "response-stall": ("202004", "202004"), "self-signed-factory": ("202003", "ok"),
+    "expired-cert": ("202003", "ok"), "not-yet-valid-cert": ("202003", "ok"),
+    "hostname-mismatch": ("202003", "ok"), "ip-without-ip-san": ("202003", "ok"), "private-ca": ("202003", "ok"),
+    "incomplete-chain": ("202003", "ok"), "tls10-only": ("202003", "202003"), "tls11-only": ("202003", "202003"),
+    "client-cert-required": ("202003", "202003"), "plaintext-http": ("202003", "202003"),
+    "invalid-token": ("202001", "202001"), "token-regenerated": ("202001", "202001"),
+    "api-user-deleted": ("202001", "202001"), "trusted-host-rejected": ("202001", "202001"),
+    "token-in-query-string": ("202001", "202001"), "auth-lockout": ("202001", "202001"),
+    "read-only-profile": ("202002", "202002"), "no-firewall-permission": ("202002", "202002"),
+    "vdom-not-assigned": ("202002", "202002"),
+    "password-wrong": ("202001", "202001"), "session-expired": ("202001", "202001"),
+    "csrf-missing": ("202002", "202002"), "post-login-banner": ("202001", "202001"),
+    "fmg-healthy": ("ok", "ok"), "fmg-stock-cert": ("202003", "ok"), "fmg-invalid-token": ("202001", "202001"),
+    "fmg-token-regenerated": ("202001", "202001"), "fmg-session-expired": ("202001", "202001"),
+    "fmg-token-in-query-string": ("202001", "202001"), "fmg-login-failed": ("202001", "202001"),
+    "fmg-rpc-permit-read": ("202002", "202002"), "fmg-no-adom-access": ("202002", "202002"),
+    "fmg-not-super-user": ("202002", "202002"), "fmg-workspace-not-locked": ("202002", "202002"),
+}
 
 pytestmark = pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning")
 
@@ -119,3 +140,8 @@ def test_catalogue_names_are_unique_and_match_files():
     for sc in scenarios:
         assert Path(sc.source).stem == sc.name
         assert tomllib.loads(Path(sc.source).read_text())  # still plain TOML
+
+
+def test_every_required_row_ships_with_its_expectations():
+    shipped = {sc.name: (sc.expect, sc.expect_insecure) for sc in mockfgt.catalogue()}
+    assert {name: shipped.get(name) for name in REQUIRED_ROWS} == REQUIRED_ROWS

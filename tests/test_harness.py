@@ -275,3 +275,25 @@ def test_serve_a_directory_with_base_ports(tmp_path, mockfgt_ca):
     finally:
         server.terminate()
         assert server.wait(timeout=10) == 0
+
+
+def test_fortimanager_in_the_manifest_control_and_journal(mockfgt_ca, tmp_path):
+    with Harness(ca=mockfgt_ca) as h:
+        fmg = h.add("fmg-healthy")
+        h.start(manifest=tmp_path / "m.json")
+        entry = {d["name"]: d for d in json.loads((tmp_path / "m.json").read_text())["devices"]}["fmg-healthy"]
+        assert entry["kind"] == "fortimanager" and entry["token"] in entry["tokens"].values()
+        admin, password = "admin", fmg.state.admins["admin"].password  # fmg-healthy's password login
+        login = {"id": 1, "method": "exec",
+                 "params": [{"url": "/sys/login/user", "data": {"user": admin, "passwd": password}}]}
+        answer = requests.post(entry["url"] + "/jsonrpc", json=login, verify=entry["ca_bundle"], timeout=5).json()
+        session = answer.get("session")
+        status = {"id": 2, "method": "get", "params": [{"url": "/sys/status"}], "session": session}
+        first = requests.post(entry["url"] + "/jsonrpc", json=status, verify=entry["ca_bundle"], timeout=5).json()
+        control(h, "POST", "/devices/fmg-healthy/expire-sessions")
+        after = requests.post(entry["url"] + "/jsonrpc", json=status, verify=entry["ca_bundle"], timeout=5).json()
+        journal = control(h, "GET", "/devices/fmg-healthy/journal").json()
+    assert session and first["result"][0]["status"]["code"] == 0
+    assert after["result"][0]["status"]["code"] == -11  # the control API ended the session
+    assert journal[-1]["result"][0] == {"url": "/sys/status", "code": -11}
+    assert password not in json.dumps(journal) and session not in json.dumps(journal)
