@@ -14,7 +14,7 @@ The public surface fits on one page:
 
 __version__ = "0.1.0"
 
-from .classify import classify
+from .classify import classify, classify_jsonrpc
 from .codes import AUTHENTICATION, AUTHORIZATION, CONNECTION, OK, TIMEOUT, TLS
 from .device import ClientSettings, Device, FortiGate, FortiManager
 from .harness import Harness
@@ -24,5 +24,5 @@ from .scenario import load as load_scenario
 __all__ = [
     "AUTHENTICATION", "AUTHORIZATION", "CONNECTION", "OK", "TIMEOUT", "TLS",
     "ClientSettings", "Device", "FortiGate", "FortiManager", "Harness", "Scenario", "ScenarioError",
-    "catalogue", "classify", "load_scenario",
+    "catalogue", "classify", "classify_jsonrpc", "load_scenario",
 ]

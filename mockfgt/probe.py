@@ -223,7 +223,10 @@ def _run_steps(client, steps: list[Step], timeout: float, login: Login | None) -
         try:
             response = send(client, step, timeout, login)
         except Exception as exc:
-            return _failed(label, exc)
+            failure = _failed(label, exc)
+            if failure.code != OK:
+                return failure
+            continue  # an HTTP error outside the five classes (a 404, a 500 -5): the agent goes on
         code = classify(response)
         if code != OK:
             return ProbeResult(code, label, f"HTTP {response.status}")
