@@ -68,6 +68,23 @@ class Str(Spec):
 
 
 @dataclass
+class Parsed(Str):
+    """A string that ``parse`` accepts (a version, a network): its ValueError becomes the message."""
+
+    parse: Callable[[str], Any] | None = None
+    what: str = "valid here"
+
+    def check(self, value, key):
+        value = super().check(value, key)
+        try:
+            self.parse(value)
+        except ValueError as exc:
+            reason = f": {exc}" if str(exc) else ""
+            raise SchemaError(key, f"'{value}' is not {self.what}{reason}") from None
+        return value
+
+
+@dataclass
 class Int(Spec):
     min: int | None = None
     max: int | None = None

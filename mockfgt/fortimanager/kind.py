@@ -45,29 +45,13 @@ KNOWN_BUILDS = {"7.2.2": (1317, "230107"), "7.4.3": (2487, "240124")}
 FORTIGATE_BUILDS = {"7.0.2": 234, "7.2.2": 1255, "7.2.4": 1396, "7.4.5": 2702, "7.6.3": 3510}
 
 
-def _version_check(value, key):
-    try:
-        parse_version(value)
-    except ValueError:
-        raise s.SchemaError(key, f"'{value}' is not a version like 7.4.5") from None
+def _version(default="7.4.5", doc=""):
+    return s.Parsed(default, doc=doc, parse=parse_version, what="a version like 7.4.5")
 
 
-class _Version(s.Str):
-    def check(self, value, key):
-        value = super().check(value, key)
-        _version_check(value, key)
-        return value
-
-
-class _Trusthost(s.Str):
-    def check(self, value, key):
-        value = super().check(value, key)
-        try:
-            place_trusthosts([value])
-        except ValueError as exc:
-            raise s.SchemaError(key, f"'{value}' is not a trusted host like 10.0.0.0/8 or 2001:db8::/32: "
-                                     f"{exc}") from None
-        return value
+def _trusthost():
+    return s.Parsed(parse=lambda value: place_trusthosts([value]),
+                    what="a trusted host like 10.0.0.0/8 or 2001:db8::/32")
 
 
 _ADMIN = s.Table(
@@ -79,7 +63,7 @@ _ADMIN = s.Table(
         "rpc_permit": s.Str("read-write", choices=RPC_PERMITS, doc="JSON-RPC access: none, read or read-write"),
         "adoms": s.List(lambda: [ALL_ADOMS], item=s.Str(), nonempty=True,
                         doc="ADOMs the admin may use, or all_adoms"),
-        "trusthosts": s.List(list, item=_Trusthost(), doc="up to 10 IPv4 and 10 IPv6 networks; none = anywhere"),
+        "trusthosts": s.List(list, item=_trusthost(), doc="up to 10 IPv4 and 10 IPv6 networks; none = anywhere"),
         "password": s.Str(None, doc="a local admin's password (default: a random one at every start)"),
         "token": s.Str(None, doc="an API user's fixed key (default: a fresh 30-character key at every start)"),
     },
@@ -93,7 +77,7 @@ _MANAGED = s.Table(
         "ip": s.Str("192.0.2.1"),
         "adom": s.Str("root"),
         "platform": s.Str("FortiGate-VM64"),
-        "version": _Version("7.4.5"),
+        "version": _version("7.4.5"),
         "build": s.Int(None, min=1),
         "vdoms": s.List(lambda: ["root"], item=s.Str(), nonempty=True, unique=True),
         "conn_status": s.Str("up", choices=("up", "down"), doc="down: proxied calls report the device unreachable"),
@@ -161,7 +145,7 @@ _ACCESS = s.MapOf(value=s.Str(choices=ACCESS_LEVELS))
 DEVICE = s.Table(
     fields={
         "kind": s.Str("fortimanager", choices=("fortigate", "fortimanager")),
-        "version": _Version("7.4.5", doc="emulated FortiManager version, e.g. 7.4.5"),
+        "version": _version("7.4.5", doc="emulated FortiManager version, e.g. 7.4.5"),
         "build": s.Int(None, min=1),
         "hostname": s.Str("fmg-mock"),
         "serial": s.Str("FMVMELTM24000001"),
@@ -192,7 +176,7 @@ OPERATIONS = {
                               required=("user", "rpc_permit")),
     "set-profile": s.Table(fields={"user": _USER, "profile": s.Str()}, required=("user", "profile")),
     "assign-adom": s.Table(fields={"user": _USER, "adom": s.Str()}, required=("user", "adom")),
-    "set-trusthosts": s.Table(fields={"user": _USER, "trusthosts": s.List(item=_Trusthost())},
+    "set-trusthosts": s.Table(fields={"user": _USER, "trusthosts": s.List(item=_trusthost())},
                               required=("user", "trusthosts")),
     "set-workspace-mode": s.Table(fields={"mode": s.Str(choices=("disabled", "normal", "workflow"))},
                                   required=("mode",)),

@@ -26,42 +26,16 @@ BUILTIN_PROFILES = {
 }
 
 
-def _check_version(value, key):
-    try:
-        parse_version(value)
-    except ValueError:
-        raise s.SchemaError(key, f"'{value}' is not a FortiOS version like 7.4.5") from None
+def _version(default=None, doc=""):
+    return s.Parsed(default, doc=doc, parse=parse_version, what="a FortiOS version like 7.4.5")
 
 
-def _check_trusthost(value, key):
-    try:
-        parse_trusthost(value)
-    except ValueError as exc:
-        raise s.SchemaError(key, f"'{value}' is not a usable trusted host: {exc}") from None
+def _trusthost():
+    return s.Parsed(parse=parse_trusthost, what="a usable trusted host")
 
 
-class _Version(s.Str):
-    def check(self, value, key):
-        value = super().check(value, key)
-        _check_version(value, key)
-        return value
-
-
-class _Trusthost(s.Str):
-    def check(self, value, key):
-        value = super().check(value, key)
-        _check_trusthost(value, key)
-        return value
-
-
-class _AdminTrusthost(s.Str):
-    def check(self, value, key):
-        value = super().check(value, key)
-        try:
-            parse_admin_trusthost(value)
-        except ValueError as exc:
-            raise s.SchemaError(key, f"'{value}' is not a usable trusted host: {exc}") from None
-        return value
+def _admin_trusthost():
+    return s.Parsed(parse=parse_admin_trusthost, what="a usable trusted host")
 
 
 def _check_device(device: dict, key: str) -> None:
@@ -106,7 +80,7 @@ _ACCESS = s.MapOf(value=s.Str(choices=ACCESS_LEVELS))
 DEVICE = s.Table(
     fields={
         "kind": s.Str("fortigate", choices=("fortigate", "fortimanager")),
-        "version": _Version("7.4.5", doc="emulated FortiOS version, e.g. 7.4.5"),
+        "version": _version("7.4.5", doc="emulated FortiOS version, e.g. 7.4.5"),
         "build": s.Int(None, min=1),
         "hostname": s.Str("fgt-mock"),
         "serial": s.Str("FGVM02TM24000001"),
@@ -128,7 +102,7 @@ DEVICE = s.Table(
                     "name": s.Str(),
                     "accprofile": s.Str("agent_rw"),
                     "vdoms": s.List(lambda: ["root"], item=s.Str(), nonempty=True),
-                    "trusthosts": s.List(list, item=_Trusthost()),
+                    "trusthosts": s.List(list, item=_trusthost()),
                     "enabled": s.Bool(True),
                     "token": s.Str(None, doc="fixed API key; by default a fresh 30-character key at every start"),
                     "comments": s.Str(""),
@@ -144,7 +118,7 @@ DEVICE = s.Table(
                     "password": s.Str(doc="the admin's password"),
                     "accprofile": s.Str("agent_rw"),
                     "vdoms": s.List(lambda: ["root"], item=s.Str(), nonempty=True),
-                    "trusthosts": s.List(list, item=_AdminTrusthost()),
+                    "trusthosts": s.List(list, item=_admin_trusthost()),
                 },
                 required=("name", "password"),
             ),
@@ -163,7 +137,7 @@ OPERATIONS = {
     "regenerate-key": s.Table(fields={"user": _USER}, required=("user",)),
     "delete-api-user": s.Table(fields={"user": _USER}, required=("user",)),
     "recreate-api-user": s.Table(fields={"user": _USER}, required=("user",)),
-    "set-trusthosts": s.Table(fields={"user": _USER, "trusthosts": s.List(item=_Trusthost())},
+    "set-trusthosts": s.Table(fields={"user": _USER, "trusthosts": s.List(item=_trusthost())},
                               required=("user", "trusthosts")),
     "set-access": s.Table(fields={"profile": s.Str(), "group": s.Str(choices=ACCESS_GROUPS),
                                   "access": s.Str(choices=ACCESS_LEVELS)}, required=("profile", "group", "access")),
