@@ -24,7 +24,7 @@ from . import scenario as scenarios
 from .journal import Journal, buffer_body, request_event
 from .listener import ConnectionPlan, Listener
 from .scenario import Scenario
-from .tls import HarnessCA, server_tls
+from .tls import HarnessCA
 
 _device_numbers = itertools.count(1)
 
@@ -276,8 +276,8 @@ class Device:
 
     def _rebuild_plan(self) -> None:
         tls = self._tls_settings
-        material = server_tls(
-            self.ca, self.material_dir, shape=tls["certificate"], versions=tls["versions"],
+        material = self.ca.server_tls(  # shared with every device presenting the same certificate
+            shape=tls["certificate"], versions=tls["versions"],
             client_certificate=tls["client_certificate"] == "required",
             hostname=self._scenario.device["hostname"], serial=self._scenario.device["serial"],
             kind=self._scenario.kind,
