@@ -12,6 +12,8 @@ import math
 import os
 import platform
 import shutil
+import signal
+import subprocess
 import statistics
 import sys
 import tempfile
@@ -104,6 +106,56 @@ def child_command(module: str, *args: str, profile_to: Path | None = None) -> li
 def print_child_profile(path: Path, label: str) -> None:
     print(f"\n===== profile: {label} =====", file=sys.stderr)
     print(path.read_text() if path.exists() else "(no profile written)", file=sys.stderr)
+
+
+@contextmanager
+def sampled(pid: int, enabled: bool, label: str):
+    """Sample every thread of process ``pid`` with py-spy (the ``bench`` extra) while the block runs.
+
+    pyinstrument sees only the thread it starts in; a server's work happens in its connection
+    threads, so servers are sampled from outside. Only samples holding the GIL count: that is the
+    Python work the threads compete for. The report lists functions by share of those samples.
+    """
+    if not enabled:
+        yield
+        return
+    raw = scratch("py-spy") / "samples.txt"
+    spy_path = shutil.which("py-spy", path=str(Path(sys.executable).parent)) or shutil.which("py-spy")
+    if spy_path is None:
+        print("py-spy is not installed (pip install -e '.[bench]')", file=sys.stderr)
+        yield
+        return
+    spy = subprocess.Popen([spy_path, "record", "-p", str(pid), "-f", "raw", "-o", str(raw), "-r", "250",
+                            "--gil", "--nonblocking"], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    try:
+        yield
+    finally:
+        spy.send_signal(signal.SIGINT)
+        _, errors = spy.communicate(timeout=30)
+        print(f"\n===== py-spy: {label} =====", file=sys.stderr)
+        print(summarize_samples(raw) if raw.exists() else errors.decode(errors="replace"), file=sys.stderr)
+
+
+def summarize_samples(raw: Path, top: int = 30) -> str:
+    """py-spy's raw output (``frame;frame;... count``) as the functions with the largest inclusive share."""
+    inclusive: dict[str, int] = {}
+    own: dict[str, int] = {}
+    total = 0
+    for line in raw.read_text().splitlines():
+        stack, _, count = line.rpartition(" ")
+        if not stack:
+            continue
+        frames, n = stack.split(";"), int(count)
+        total += n
+        for frame in set(frames):
+            inclusive[frame] = inclusive.get(frame, 0) + n
+        own[frames[-1]] = own.get(frames[-1], 0) + n
+    if not total:
+        return "(no samples)"
+    lines = [f"{total} samples holding the GIL; inclusive share, own share, function"]
+    for frame, n in sorted(inclusive.items(), key=lambda item: -item[1])[:top]:
+        lines.append(f"{100 * n / total:5.1f}% {100 * own.get(frame, 0) / total:5.1f}%  {frame}")
+    return "\n".join(lines)
 
 
 def rss_mb(pid: int | str = "self") -> float:

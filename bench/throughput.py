@@ -9,8 +9,9 @@ The two servers behave differently on the wire, and the table says so: the devic
 alive (one TLS handshake per client thread), Werkzeug's server answers ``Connection: close`` to
 every request, so its clients pay a TCP connect and a TLS handshake per request. Two more runs make
 like-for-like comparisons: the device with clients that ask for ``Connection: close`` (a handshake
-per request, as with Werkzeug), and the trivial WSGI function on the device's own listener (the
-ceiling of the device's socket layer, keep-alive).
+per request, as with Werkzeug) next to Werkzeug with TCP_NODELAY set (Werkzeug writes headers and
+body separately, so without it the body waits for the client's delayed ACK), and the trivial WSGI
+function on the device's own listener (the ceiling of the device's socket layer, keep-alive).
 """
 
 from __future__ import annotations
@@ -24,7 +25,7 @@ import time
 from contextlib import ExitStack
 from pathlib import Path
 
-from .measure import Figure, child_command, print_child_profile, scratch
+from .measure import Figure, child_command, sampled, scratch
 
 STATUS = "/api/v2/monitor/system/status"
 CLIENT_THREADS = 4
@@ -43,8 +44,8 @@ class CountingConnection(http.client.HTTPSConnection):
 class Server:
     """A benchmark server process; ``info`` is the JSON line it printed when ready."""
 
-    def __init__(self, stack: ExitStack, args: list[str], profile_to: Path | None) -> None:
-        self.process = subprocess.Popen(child_command("bench.servers", *args, profile_to=profile_to),
+    def __init__(self, stack: ExitStack, args: list[str]) -> None:
+        self.process = subprocess.Popen(child_command("bench.servers", *args),
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         stack.callback(self.close)
         line = self.process.stdout.readline()
@@ -107,30 +108,30 @@ def status_body(server: Server) -> bytes:
 
 def throughput(rounds: int, seconds: float, profile: bool = False) -> list[Figure]:
     work = scratch("throughput")
-    profile_to = work / "server-profile.txt" if profile else None
     with ExitStack() as stack:
-        device = Server(stack, ["mockfgt", str(work / "device")], profile_to)
+        device = Server(stack, ["mockfgt", str(work / "device")])
         body_file = work / "status.json"
         body_file.write_bytes(status_body(device))
-        bare = Server(stack, ["werkzeug", str(work / "bare"), str(body_file)], None)
-        trivial = Server(stack, ["listener", str(work / "listener"), str(body_file)], None)
+        bare = Server(stack, ["werkzeug", str(work / "bare"), str(body_file)])
+        nodelay = Server(stack, ["werkzeug-nodelay", str(work / "nodelay"), str(body_file)])
+        trivial = Server(stack, ["listener", str(work / "listener"), str(body_file)])
         runs = {"mockfgt": (device, False), "bare": (bare, False), "mockfgt-close": (device, True),
-                "listener": (trivial, False)}
+                "nodelay": (nodelay, False), "listener": (trivial, False)}
         stats = {name: ([], [], 0, 0) for name in runs}
-        for _ in range(rounds):
-            for name, (server, close_each) in runs.items():
-                done, connects, latencies = run_round(server, seconds, close_each)
-                rates, lats, total, conns = stats[name]
-                rates.append(done / seconds)
-                lats.extend(latencies)
-                stats[name] = (rates, lats, total + done, conns + connects)
-    if profile_to is not None:
-        print_child_profile(profile_to, "mockfgt device serving the throughput rounds")
+        with sampled(device.process.pid, profile, "mockfgt device process during the throughput rounds"):
+            for _ in range(rounds):
+                for name, (server, close_each) in runs.items():
+                    done, connects, latencies = run_round(server, seconds, close_each)
+                    rates, lats, total, conns = stats[name]
+                    rates.append(done / seconds)
+                    lats.extend(latencies)
+                    stats[name] = (rates, lats, total + done, conns + connects)
     return _figures(stats)
 
 
 def _figures(stats: dict) -> list[Figure]:
     ours, closing, bare, trivial = stats["mockfgt"], stats["mockfgt-close"], stats["bare"], stats["listener"]
+    nodelay = stats["nodelay"]
     threads = f"{CLIENT_THREADS} client threads"
 
     def connections(run) -> str:
@@ -149,6 +150,11 @@ def _figures(stats: dict) -> list[Figure]:
                note=f"{threads}; {connections(closing)}: like for like with Werkzeug"),
         Figure("  latency per request", "ms", closing[1]),
         Figure("  ratio to bare Werkzeug", "x", _ratios(closing[0], bare[0]), note="per round, a handshake per request each"),
+        Figure("bare Werkzeug with TCP_NODELAY", "req/s", nodelay[0],
+               note=f"{threads}; {connections(nodelay)}: without the delayed-ACK wait on the body"),
+        Figure("  latency per request", "ms", nodelay[1]),
+        Figure("  ratio mockfgt (Connection: close) / this", "x", _ratios(closing[0], nodelay[0]),
+               note="per round, a handshake per request each"),
         Figure("trivial WSGI on mockfgt's listener", "req/s", trivial[0],
                note=f"{threads}; {connections(trivial)}: the device's ceiling"),
         Figure("  latency per request", "ms", trivial[1]),
