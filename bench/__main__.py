@@ -25,6 +25,7 @@ SECTIONS = ("lifecycle", "walk", "throughput", "scale", "serve-all")
 # Repetitions: (full run, --quick run).
 RUNS = {
     "lifecycle": (100, 20),
+    "cold": (5, 2),
     "swap_passes": (4, 1),
     "first_request": (60, 15),
     "walk": (5, 2),
@@ -40,11 +41,12 @@ def run_section(name: str, quick: bool, profile: bool) -> tuple[list[Figure], li
     n = {key: value[1] if quick else value[0] for key, value in RUNS.items()}
     if name == "lifecycle":
         from . import lifecycle
+        from .cold import cold_start
 
         with profiled(profile, "device life cycle and first requests"):
             figures = [lifecycle.harness_ca_figure(), *lifecycle.life_cycle(n["lifecycle"]),
                        lifecycle.scenario_swaps(n["swap_passes"]), *lifecycle.first_requests(n["first_request"])]
-        return figures, []
+        return [*figures, *cold_start(n["cold"])], []
     if name == "walk":
         from .walk import catalogue_walk
 
