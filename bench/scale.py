@@ -82,7 +82,7 @@ def scale(count: int, runs: int, profile: bool = False) -> list[Figure]:
             print_child_profile(profile_to, f"{count} devices in one process")
     return [
         Figure(f"{count} devices: start all", "s", [r["start_s"] for r in results], "<= 2 s",
-               note="healthy FortiGates, one process, harness CA made before"),
+               note="healthy FortiGates in a new process; the first pays the Flask import"),
         Figure(f"{count} devices: resident memory", "MB", [r["rss_mb"] for r in results], "<= 300 MB",
                note=f"whole process after a request to each; before the devices: "
                     f"{results[0]['rss_before_mb']:.0f} MB"),
