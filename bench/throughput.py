@@ -23,7 +23,6 @@ import subprocess
 import threading
 import time
 from contextlib import ExitStack
-from pathlib import Path
 
 from .measure import Figure, child_command, sampled, scratch
 

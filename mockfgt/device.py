@@ -318,7 +318,6 @@ class Device:
         self.journal.record(request_event(environ, body, status[0] if status else 0, b"".join(chunks), started))
         return chunks
 
-
     def _call_app(self, environ, start_response) -> list[bytes]:
         """Run the kind's shared app for this device: its ``get_state()`` answers with our state."""
         _answering.device = self
