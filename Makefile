@@ -3,10 +3,12 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
+BENCH_STAMP := $(VENV)/.installed-bench
 HOST   ?= 127.0.0.1
 PORT   ?= 8443
 SCENARIO ?= fgt-healthy
 PYTEST_ARGS ?=
+BENCH_ARGS ?=
 
 .PHONY: serve test install bench clean
 
@@ -25,6 +27,14 @@ serve: $(STAMP)
 # pytest exits 5 when it collects nothing; make treats that as a failure, as it must.
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# Prints a table of figures next to their targets; it never decides pass/fail (docs/performance.md).
+$(BENCH_STAMP): $(STAMP)
+	$(BIN)/pip install --quiet -e '.[test,bench]'
+	touch $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache

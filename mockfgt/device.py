@@ -24,7 +24,7 @@ from . import scenario as scenarios
 from .journal import Journal, buffer_body, request_event
 from .listener import REQUEST_TIMEOUT, ConnectionPlan, Listener
 from .scenario import Scenario
-from .tls import HarnessCA, server_tls
+from .tls import HarnessCA
 
 _device_numbers = itertools.count(1)
 
@@ -140,7 +140,6 @@ class Device:
         self.name = name or f"{first.name}-{next(_device_numbers)}"
         self.material_dir = self.ca.certs_dir / self.name
         self._lock = threading.RLock()
-        self._apps: dict[str, object] = {}
         self._listener: Listener | None = None
         #: Every connection outcome and request on this device's port (see :mod:`mockfgt.journal`).
         self.journal = Journal()
@@ -286,9 +285,7 @@ class Device:
         state = kind.build_state(loaded.device)
         self._scenario, self._kind, self._state = loaded, kind, state
         self._tls_settings, self._connection = dict(loaded.tls), dict(loaded.connection)
-        if loaded.kind not in self._apps:
-            self._apps[loaded.kind] = kind.create_app(lambda: self._state)
-        self._app = self._apps[loaded.kind]
+        self._app = shared_app(kind)
         for op in loaded.setup:
             self._apply(op)
         self._rebuild_plan()
@@ -306,8 +303,8 @@ class Device:
 
     def _rebuild_plan(self) -> None:
         tls = self._tls_settings
-        material = server_tls(
-            self.ca, self.material_dir, shape=tls["certificate"], versions=tls["versions"],
+        material = self.ca.server_tls(  # shared with every device presenting the same certificate
+            shape=tls["certificate"], versions=tls["versions"],
             client_certificate=tls["client_certificate"] == "required",
             hostname=self._scenario.device["hostname"], serial=self._scenario.device["serial"],
             kind=self._scenario.kind,
@@ -370,14 +367,43 @@ class Device:
             status.append(int(line.split(" ", 1)[0]))
             return start_response(line, headers, exc_info)
 
-        answer = self._app(environ, capture)
-        try:
-            chunks = list(answer)  # the emulations answer small bodies; the journal wants them whole
-        finally:
-            if hasattr(answer, "close"):
-                answer.close()
+        chunks = self._call_app(environ, capture)
         self.journal.record(request_event(environ, body, status[0] if status else 0, b"".join(chunks), started))
         return chunks
+
+    def _call_app(self, environ, start_response) -> list[bytes]:
+        """Run the kind's shared app for this device: its ``get_state()`` answers with our state."""
+        _answering.device = self
+        try:
+            answer = self._app(environ, start_response)
+            try:
+                return list(answer)  # the emulations answer small bodies; the journal wants them whole
+            finally:
+                if hasattr(answer, "close"):
+                    answer.close()
+        finally:
+            _answering.device = None
+
+
+_answering = threading.local()  # the device whose request this thread is answering
+
+
+def _current_state():
+    """``get_state`` of the shared apps: the state of the device this thread answers for, as it is now."""
+    device = getattr(_answering, "device", None)
+    if device is None:
+        raise RuntimeError("a device kind's app asked for its state outside a request to a device")
+    return device._state
+
+
+@cache
+def shared_app(kind):
+    """One WSGI app per device kind and process, shared by every device of that kind.
+
+    Building the Flask app (Werkzeug compiles every URL rule) costs about a millisecond per device
+    and per kind; the app holds no device state, since ``get_state()`` is looked up per request.
+    """
+    return kind.create_app(_current_state)
 
 
 def _url_host(host: str) -> str:

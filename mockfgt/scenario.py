@@ -14,6 +14,7 @@ from __future__ import annotations
 import os
 import tomllib
 from dataclasses import dataclass, field, replace
+from functools import cache
 from importlib import resources
 from pathlib import Path
 
@@ -31,8 +32,12 @@ class ScenarioError(ValueError):
         self.source, self.key, self.message = source, key, message
 
 
+@cache
 def kinds() -> dict:
-    """Device kinds by name; each module provides DEVICE, OPERATIONS, build_state, apply, create_app."""
+    """Device kinds by name; each module provides DEVICE, OPERATIONS, build_state, apply, create_app.
+
+    Looked up once per process: a kind that is not installed costs a failed import every time.
+    """
     from .fortios import kind as fortigate
 
     found = {fortigate.NAME: fortigate}
@@ -163,8 +168,12 @@ class Scenario:
 
 
 # -- finding files -----------------------------------------------------------------------------
+@cache
 def catalogue_dir() -> Path:
-    """The shipped catalogue: inside the installed package, or the repository's scenarios/ folder."""
+    """The shipped catalogue: inside the installed package, or the repository's scenarios/ folder.
+
+    Found once per process (importlib.resources takes about half a millisecond to answer).
+    """
     try:
         packaged = Path(str(resources.files("mockfgt.scenarios")))
         if packaged.is_dir():
@@ -194,14 +203,33 @@ def _locate(ref: str, search: list[Path]) -> Path:
     raise ScenarioError(ref, "", f"no scenario named '{ref}'{s.suggest(ref, known)} (see `mockfgt scenarios`)")
 
 
+# Parsed files by path, with the bytes they were parsed from: a device start or swap reads its
+# scenario (and what it extends) from disk every time, but parses it again only when it changed.
+_parsed: dict[Path, tuple[bytes, dict]] = {}
+
+
 def _read(path: Path) -> dict:
     try:
-        with path.open("rb") as f:
-            return tomllib.load(f)
-    except tomllib.TOMLDecodeError as exc:
-        raise ScenarioError(str(path), "", f"not valid TOML: {exc}") from None
+        content = path.read_bytes()
     except OSError as exc:
         raise ScenarioError(str(path), "", f"cannot read: {exc.strerror}") from None
+    cached = _parsed.get(path)
+    if cached is None or cached[0] != content:
+        try:
+            cached = (content, tomllib.loads(content.decode("utf-8")))
+        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+            raise ScenarioError(str(path), "", f"not valid TOML: {exc}") from None
+        _parsed[path] = cached
+    return _copy(cached[1])  # callers merge and keep what they get
+
+
+def _copy(value):
+    """A copy of parsed TOML: new tables and arrays, the same immutable values (deepcopy is 5x slower)."""
+    if isinstance(value, dict):
+        return {key: _copy(item) for key, item in value.items()}
+    if isinstance(value, list):
+        return [_copy(item) for item in value]
+    return value
 
 
 def merge(base: dict, over: dict) -> dict:
@@ -215,8 +243,9 @@ def merge(base: dict, over: dict) -> dict:
 
 
 def _resolve(path: Path, search: list[Path], chain: tuple[Path, ...] = ()) -> dict:
-    if path.resolve() in chain:
-        names = " -> ".join(p.stem for p in (*chain, path.resolve()))
+    real = path.resolve()
+    if real in chain:
+        names = " -> ".join(p.stem for p in (*chain, real))
         raise ScenarioError(str(path), "extends", f"circular: {names}")
     data = _read(path)
     parent = data.get("extends")
@@ -228,7 +257,7 @@ def _resolve(path: Path, search: list[Path], chain: tuple[Path, ...] = ()) -> di
         parent_path = _locate(parent, [path.parent, *search])
     except ScenarioError as exc:
         raise ScenarioError(str(path), "extends", exc.message) from None
-    return merge(_resolve(parent_path, search, (*chain, path.resolve())), data)
+    return merge(_resolve(parent_path, search, (*chain, real)), data)
 
 
 def load(ref: str | os.PathLike, *, search: list[Path] | None = None) -> Scenario:

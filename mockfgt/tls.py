@@ -11,9 +11,11 @@ The public pieces are :class:`HarnessCA` (the one CA the tests trust), :data:`CE
 from __future__ import annotations
 
 import datetime as dt
+import hashlib
 import os
 import ssl
 import threading
+import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
@@ -48,6 +50,10 @@ TLS_VERSIONS = {
 
 OTHER_HOST = "fw.customer.example"
 _DAY = dt.timedelta(days=1)
+#: Seconds minted server material is reused before it is minted again. Every window a shape promises
+#: is relative to the moment of minting ("expired 30 days ago", "valid from tomorrow") and holds for
+#: far longer than this, so a reused certificate is never wrong; re-minting keeps "now" recent.
+MATERIAL_MAX_AGE = 3600.0
 
 
 def write_private(path: Path, data: bytes) -> None:
@@ -75,6 +81,11 @@ class HarnessCA:
         self._intermediate: trustme.CA | None = None
         self._private_ca: trustme.CA | None = None
         self._lock = threading.Lock()
+        # Minted material, reused by every device that asks for the same thing (see server_tls).
+        self._material_lock = threading.Lock()
+        self._certificates: dict[tuple, tuple[float, Path, Path]] = {}
+        self._contexts: dict[tuple, tuple[float, ServerTLS]] = {}
+        self._client_certs: dict[tuple, tuple[float, Path, Path]] = {}
 
     @property
     def intermediate(self) -> trustme.CA:
@@ -98,12 +109,57 @@ class HarnessCA:
         return self.certs_dir / "private-ca.pem"
 
     def issue_client_cert(self, directory: Path, name: str = "agent") -> tuple[Path, Path]:
-        """A client certificate for mutual TLS; returns (certificate path, key path)."""
-        leaf = self._ca.issue_cert(f"{name}.mockfgt.test", common_name=name)
-        cert_path, key_path = directory / "client-cert.pem", directory / "client-key.pem"
-        cert_path.write_bytes(b"".join(p.bytes() for p in leaf.cert_chain_pems))
-        write_private(key_path, leaf.private_key_pem.bytes())
-        return cert_path, key_path
+        """A client certificate for mutual TLS in ``directory``; returns (certificate path, key path).
+
+        Asking again for the same directory and name returns the same files (re-minted after
+        ``MATERIAL_MAX_AGE``): the manifest and the client settings ask often.
+        """
+        key = (Path(directory), name)
+        with self._material_lock:
+            cached = self._client_certs.get(key)
+            if cached is not None and _fresh(cached[0]):
+                return cached[1], cached[2]
+            leaf = self._ca.issue_cert(f"{name}.mockfgt.test", common_name=name)
+            chain = b"".join(p.bytes() for p in leaf.cert_chain_pems)
+            cert_path, key_path = write_material(Path(directory), "client", chain, leaf.private_key_pem.bytes())
+            self._client_certs[key] = (time.time(), cert_path, key_path)
+            return cert_path, key_path
+
+    def server_tls(self, *, shape: str, versions: list[str], client_certificate: bool, hostname: str,
+                   serial: str, kind: str) -> ServerTLS:
+        """A device's server TLS: minted once per identity and settings, then shared by every device.
+
+        Devices presenting the same certificate (same shape, host name, serial and kind) share one
+        certificate on disk, and with the same versions and client-certificate setting one SSL
+        context, which holds no per-device state. A start or a scenario swap then costs a lookup
+        instead of a key, a signature, two file writes and a context (about 5 ms). Material older
+        than ``MATERIAL_MAX_AGE`` is minted again, so validity stays relative to now.
+        """
+        identity = (shape, hostname, serial, kind)
+        settings = (identity, tuple(versions), client_certificate)
+        with self._material_lock:
+            minted, chain_path, key_path = self._certificate(identity)
+            cached = self._contexts.get(settings)
+            if cached is not None and cached[0] == minted:
+                return cached[1]
+            ctx = server_context(chain_path, key_path, versions=versions,
+                                 client_ca=self.cert_pem if client_certificate else None)
+            material = ServerTLS(ctx, chain_path, key_path)
+            self._contexts[settings] = (minted, material)
+            return material
+
+    def _certificate(self, identity: tuple) -> tuple[float, Path, Path]:
+        """The certificate of ``identity`` on disk, minted now if it never was or has aged."""
+        cached = self._certificates.get(identity)
+        if cached is not None and _fresh(cached[0]):
+            return cached
+        shape, hostname, serial, kind = identity
+        chain, key = self.issue(shape, hostname=hostname, serial=serial, kind=kind)
+        digest = hashlib.sha256(repr(identity).encode()).hexdigest()[:12]
+        chain_path, key_path = write_material(self.certs_dir / "server" / f"{shape}-{digest}", "server", chain, key)
+        entry = (time.time(), chain_path, key_path)
+        self._certificates[identity] = entry
+        return entry
 
     def issue(self, shape: str, *, hostname: str, serial: str, kind: str) -> tuple[bytes, bytes]:
         """Mint a server certificate of the given shape: returns (chain PEM the server sends, key PEM)."""
@@ -131,6 +187,20 @@ class HarnessCA:
         leaf = issuer.issue_cert(*names, common_name=names[0], organization_name="mockfgt", **window)
         pems = leaf.cert_chain_pems if send_chain else leaf.cert_chain_pems[:1]
         return b"".join(p.bytes() for p in pems), leaf.private_key_pem.bytes()
+
+
+def _fresh(minted: float) -> bool:
+    return 0 <= time.time() - minted < MATERIAL_MAX_AGE
+
+
+def write_material(directory: Path, prefix: str, chain: bytes, key: bytes) -> tuple[Path, Path]:
+    """Write ``<prefix>-chain.pem`` / ``<prefix>-key.pem`` (or ``-cert`` for clients) under ``directory``."""
+    directory.mkdir(parents=True, exist_ok=True)
+    name = "cert" if prefix == "client" else "chain"
+    chain_path, key_path = directory / f"{prefix}-{name}.pem", directory / f"{prefix}-key.pem"
+    chain_path.write_bytes(chain)
+    write_private(key_path, key)
+    return chain_path, key_path
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
@@ -235,12 +305,12 @@ def server_tls(
     serial: str,
     kind: str,
 ) -> ServerTLS:
-    """Mint material of ``shape`` for one device, write it under ``directory`` and build its context."""
-    directory.mkdir(parents=True, exist_ok=True)
+    """Mint fresh material of ``shape``, write it under ``directory`` and build its context.
+
+    Devices use :meth:`HarnessCA.server_tls`, which mints once and shares; this always mints.
+    """
     chain, key = ca.issue(shape, hostname=hostname, serial=serial, kind=kind)
-    chain_path, key_path = directory / "server-chain.pem", directory / "server-key.pem"
-    chain_path.write_bytes(chain)
-    write_private(key_path, key)
+    chain_path, key_path = write_material(directory, "server", chain, key)
     ctx = server_context(
         chain_path, key_path, versions=versions, client_ca=ca.cert_pem if client_certificate else None
     )

@@ -1,0 +1,1 @@
+"""Benchmarks of mockfgt: `make bench` (python -m bench). See docs/performance.md."""
