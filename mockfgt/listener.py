@@ -244,19 +244,29 @@ class Listener:
             self._journal({**client, "event": "stall-handshake"})
             self._drain_until_closed(conn, plan)
             return
-        tls_info = None
-        if plan.fault != "plaintext":
-            conn.settimeout(HANDSHAKE_TIMEOUT)
-            tls_conn = plan.ssl_context.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
-            with self._conn_lock:
-                self._connections.add(tls_conn)
+        if plan.fault == "plaintext":
+            self._serve_http(conn, addr, plan, None)
+            return
+        conn.settimeout(HANDSHAKE_TIMEOUT)
+        # wrap_socket detaches ``conn``: from here on only tls_conn owns the descriptor, so it is the
+        # one to close, or the client never sees the end of a ``Connection: close`` answer.
+        tls_conn = plan.ssl_context.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
+        with self._conn_lock:
+            self._connections.add(tls_conn)
+        try:
             try:
                 tls_conn.do_handshake()
             except (ssl.SSLError, OSError) as exc:
                 self._journal({**client, "event": "tls-failed", "error": _tls_failure(exc)})
                 return
-            tls_info = _tls_summary(tls_conn)
-            conn = tls_conn
+            self._serve_http(tls_conn, addr, plan, _tls_summary(tls_conn))
+            _close_notify(tls_conn)
+        finally:
+            with self._conn_lock:
+                self._connections.discard(tls_conn)
+            tls_conn.close()
+
+    def _serve_http(self, conn: socket.socket, addr, plan: ConnectionPlan, tls_info: dict | None) -> None:
         conn.settimeout(IDLE_TIMEOUT)
         _Handler(conn, addr, _ConnectionServer(self, plan, tls_info))
 
@@ -272,6 +282,15 @@ class Listener:
                 continue
             except OSError:
                 return
+
+
+def _close_notify(conn: ssl.SSLSocket) -> None:
+    """Send TLS close_notify without waiting for the client's, as a web server does on close."""
+    try:
+        conn.settimeout(0)
+        conn.unwrap()
+    except (ssl.SSLError, OSError, ValueError):
+        pass  # the client left first, or will answer after we are gone: either way we are done
 
 
 def _tls_summary(conn: ssl.SSLSocket) -> dict:
