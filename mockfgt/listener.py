@@ -37,6 +37,7 @@ CONNECTION_FAULTS = {
 
 HANDSHAKE_TIMEOUT = 10.0  # a client that opens TCP and never finishes the handshake is dropped
 IDLE_TIMEOUT = 30.0  # keep-alive connections idle for longer are closed
+LINGER_SECONDS = 2.0  # after a refused handshake, how long to drain the client before closing (Apache: 2 s)
 
 
 @dataclass(frozen=True)
@@ -171,6 +172,9 @@ class Listener:
     def _bind(self, sockaddr) -> socket.socket:
         sock = socket.socket(self._family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if hasattr(socket, "SO_REUSEPORT"):
+            # Lets the refusing socket bind the port while the listening one still holds it (see below).
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
         if self._family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         sock.bind(sockaddr)
@@ -185,10 +189,13 @@ class Listener:
     def _apply_listening_state(self, selector: selectors.BaseSelector) -> None:
         refuse = self._plan.fault == "refuse"
         if refuse and self._listening:
-            # A bound socket that does not listen makes the kernel refuse connections with a RST.
+            # A bound socket that does not listen makes the kernel refuse connections with a RST. It is
+            # bound before the listening socket closes: a port free for a moment can become the source
+            # port of some client's outgoing connection, and then the device could never listen again.
+            held = self._bind(self.address)
             selector.unregister(self._sock)
             self._sock.close()
-            self._sock = self._bind(self.address)
+            self._sock = held
             self._listening = False
         elif not refuse and not self._listening:
             self._sock.listen(128)
@@ -258,6 +265,7 @@ class Listener:
                 tls_conn.do_handshake()
             except (ssl.SSLError, OSError) as exc:
                 self._journal({**client, "event": "tls-failed", "error": _tls_failure(exc)})
+                _lingering_close(tls_conn)
                 return
             self._serve_http(tls_conn, addr, plan, _tls_summary(tls_conn))
             _close_notify(tls_conn)
@@ -282,6 +290,22 @@ class Listener:
                 continue
             except OSError:
                 return
+
+
+def _lingering_close(conn: ssl.SSLSocket) -> None:
+    """Half-close and drain what the client still sends, as Apache's lingering close does.
+
+    A TLS 1.3 client sends its request right after its Finished; if the server refused the handshake
+    (a missing client certificate) and closed at once, that unread request would make the kernel
+    answer with a RST, and the client would see a reset instead of the alert.
+    """
+    try:
+        conn.shutdown(socket.SHUT_WR)  # the alert is out; now FIN
+        conn.settimeout(LINGER_SECONDS)
+        while conn.recv(4096):
+            pass
+    except OSError:
+        pass  # the client left: nothing more to protect
 
 
 def _close_notify(conn: ssl.SSLSocket) -> None:
