@@ -8,13 +8,13 @@ PORT   ?= 8443
 SCENARIO ?= fgt-healthy
 PYTEST_ARGS ?=
 
-.PHONY: serve test install bench clean
+.PHONY: serve test conformance install bench clean
 
 # The venv is rebuilt only when the project's metadata changes.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,thirdparty]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -23,8 +23,15 @@ serve: $(STAMP)
 	$(BIN)/mockfgt serve --scenario $(SCENARIO) --host $(HOST) --port $(PORT) --certs-dir certs
 
 # pytest exits 5 when it collects nothing; make treats that as a failure, as it must.
+# The third-party client libraries run in a second pass (marker thirdparty), so a plain `pytest`
+# stays fast and works without them; `make test` always runs both.
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m thirdparty
+
+# Every catalogue scenario x every client stack, from a real run; fails on any mismatch.
+conformance: $(STAMP)
+	$(BIN)/python -m mockfgt.conformance --write docs/conformance.md
 
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache
