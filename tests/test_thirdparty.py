@@ -3,6 +3,7 @@
 - fortigate-api (FortiOS REST, token login): the normal flow on a healthy FortiGate (status, create an
   address, put it in a group, take it out, delete both), then every catalogue scenario it can express,
   classified as its users would (``mockfgt.classify`` on what the library raises or returns).
+- pyFGT (FortiOS REST, API key; sends keyword arguments as a JSON body, even on GET): the same.
 - pyFMG (FortiManager JSON-RPC, API key): status, an address and a group in the ADOM, logout; and the
   API-key faults. These run once the catalogue has FortiManager scenarios (``fmg-healthy``).
 
@@ -27,6 +28,7 @@ pytestmark = [
 ]
 
 TIMEOUT_SECONDS = 5
+STALL_TIMEOUT = 1.0  # the stall scenarios stall for a minute; a client that waits 1 s reports 202004
 FORTIGATE_SCENARIOS = [sc for sc in mockfgt.catalogue() if sc.kind == "fortigate"]
 HAS_FORTIMANAGER = any(sc.name == "fmg-healthy" for sc in mockfgt.catalogue())
 
@@ -135,6 +137,62 @@ def test_fortigate_api_default_verify_off_is_the_insecure_column(make_fortigate,
         pytest.skip(reason)
     fgt = make_fortigate(scenario.name)
     assert fortigate_api_flow(fgt.client, trust(False)) == scenario.expect_insecure
+
+
+# -- pyFGT ------------------------------------------------------------------------------------------
+def pyfgt(client, timeout: float = TIMEOUT_SECONDS):
+    fortigate = library("pyFGT.fortigate")
+    return fortigate.FortiGate(urlsplit(client.url).netloc, apikey=client.token, verify_ssl=client.verify,
+                               timeout=timeout, disable_request_warnings=True)
+
+
+def pyfgt_code(answer) -> str:
+    """pyFGT returns (http_status or 'success', body), or (100, the response) when the body is not JSON."""
+    code, body = answer
+    if code == 100:
+        return mockfgt.classify(body)
+    return mockfgt.classify(code) if isinstance(code, int) else OK
+
+
+def test_pyfgt_normal_flow(fortigate):
+    with pyfgt(fortigate.client) as api:
+        code, status = api.get("monitor/system/status")
+        assert code == "success" and status["results"]["hostname"] == "fgt-mock"  # monitor: no http_status
+        assert api.post("cmdb/firewall/address", name="agent-10.0.0.1", subnet="10.0.0.1/32")[0] == 200
+        code, rows = api.get("cmdb/firewall/address", "filter=name==agent-10.0.0.1")
+        assert code == 200 and rows["results"][0]["subnet"] == "10.0.0.1 255.255.255.255"
+        assert api.post("cmdb/firewall/addrgrp", name="agent-group", member=[{"name": "agent-10.0.0.1"}])[0] == 200
+        code, group = api.get("cmdb/firewall/addrgrp/agent-group", vdom="root")  # a JSON body on a GET
+        assert code == 200 and group["results"][0]["member"][0]["name"] == "agent-10.0.0.1"
+        assert api.put("cmdb/firewall/addrgrp/agent-group", member=[])[0] == 200  # empty groups: 7.2+
+        assert api.delete("cmdb/firewall/address/agent-10.0.0.1")[0] == 200
+        assert api.delete("cmdb/firewall/addrgrp/agent-group")[0] == 200
+        assert api.get("cmdb/firewall/address/agent-10.0.0.1")[0] == 404
+
+
+def pyfgt_flow(client) -> str:
+    api = pyfgt(client, STALL_TIMEOUT)
+    vdom = (f"vdom={client.vdom}",) if client.vdom else ()
+    try:
+        with api:
+            calls = [lambda: api.get("monitor/system/status", *vdom), lambda: api.get("cmdb/firewall/address", *vdom)]
+            if client.write:
+                calls += [lambda: api.post("cmdb/firewall/address", *vdom, name="agent-probe", subnet="192.0.2.1/32"),
+                          lambda: api.delete("cmdb/firewall/address/agent-probe", *vdom)]
+            for call in calls:
+                if (code := pyfgt_code(call())) != OK:
+                    return code
+    except Exception as exc:  # pyFGT wraps requests' errors in its own; classify follows the chain
+        return mockfgt.classify(exc)
+    return OK
+
+
+@pytest.mark.parametrize("scenario", FORTIGATE_SCENARIOS, ids=[sc.name for sc in FORTIGATE_SCENARIOS])
+def test_pyfgt_reports_the_expected_code(make_fortigate, scenario):
+    if scenario.client["token_in"] == "query":
+        pytest.skip("pyFGT always sends the token as Authorization: Bearer")
+    fgt = make_fortigate(scenario.name)
+    assert pyfgt_flow(fgt.client) == scenario.expect
 
 
 # -- pyFMG ----------------------------------------------------------------------------------------
