@@ -414,6 +414,12 @@ class _Probe:
         answer = self._call(step, agent, status_call, self.session)
         if answer is None or not answer.ok:
             return self._credential_refused(step, agent, status_call, answer)
+        if not _speaks_the_api(t.kind, answer.body):
+            api = "FortiManager JSON-RPC" if t.kind == "fortimanager" else "FortiOS REST"
+            other = "fortigate" if t.kind == "fortimanager" else "fortimanager"
+            return step.fail(CONNECTION, f"the port answers HTTP, but not the {api} API ({answer.seen})",
+                             f"Check the port (another service answers here), or whether the device is a "
+                             f"{'FortiGate' if other == 'fortigate' else 'FortiManager'} (--kind {other}).")
         step.details.update(_status_details(t.kind, answer.body))
         if t.kind == "fortimanager":
             step.details.update(self._workspace_details(agent))
@@ -699,6 +705,17 @@ def _count(kind: str, body: bytes) -> str:
     except (ValueError, AttributeError):
         return "readable"
     return f"{len(data)} readable" if isinstance(data, list) else "readable"
+
+
+def _speaks_the_api(kind: str, body: bytes) -> bool:
+    """Whether a status answer comes from the API of this kind (a JSON-RPC result, a FortiOS envelope)."""
+    if kind == "fortimanager":
+        return jsonrpc_result(body) is not None
+    try:
+        envelope = json.loads(body)
+    except ValueError:
+        return False
+    return isinstance(envelope, dict) and "results" in envelope
 
 
 def _status_details(kind: str, body: bytes) -> dict[str, str]:

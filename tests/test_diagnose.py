@@ -164,6 +164,14 @@ def test_the_write_check_leaves_nothing_behind(fortigate, capsys):
     assert not [a for a in answer.json()["results"] if a["name"].startswith(WRITE_PREFIX)]
 
 
+def test_the_wrong_kind_of_device_is_named(fortigate, capsys):
+    target = dataclasses.replace(diagnose_target(fortigate.client, "fortigate", TIMEOUT), kind="fortimanager")
+    status, out = run_cli([*target.argv(), "--json"], capsys)
+    report = json.loads(out)
+    assert (status, report["verdict"], report["deciding_step"]) == (1, codes.CONNECTION, "authentication")
+    assert "--kind fortigate" in text_of(step(report, "authentication"))
+
+
 # -- the command line -------------------------------------------------------------------------------
 def test_text_report_gives_the_vendor_guidance(make_fortigate, capsys):
     fgt = make_fortigate("expired-cert")
