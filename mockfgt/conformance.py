@@ -454,7 +454,9 @@ def render_surfaces(cells: list[Cell]) -> str:
     lines = [[row.scenario, row.mode, row.tls or "", *(by_client[c].surface or "—" for c in clients)]
              for row, by_client in _row_cells(cells).items()]
     note = ("The exception type (Python clients), curl's exit code, s_client's verify code or TLS alert, "
-            "or the step at which `mockfgt diagnose` decided; `HTTP n` / `code n` are answers from the device.")
+            "or the step at which `mockfgt diagnose` decided; `HTTP n` / `code n` are answers from the device. "
+            "Where a client races the device (a reset right after the accept), what it saw may differ from run "
+            "to run (curl 7 or 35); the code it reports does not.")
     return "\n".join([SURFACE_TITLE, "", note, "", _table(["scenario", "mode", "TLS", *clients], lines), ""])
 
 

@@ -257,6 +257,10 @@ class _Probe:
                 with socket.socket(entry[0], socket.SOCK_STREAM) as sock:
                     sock.settimeout(t.timeout)
                     sock.connect(entry[4])
+            except ConnectionResetError:
+                # Accepted, then reset so fast that connect() saw it: TCP worked; the TLS step tells more.
+                self.reachable = entry
+                return step.ok(f"connected to {_hostport(entry[4][0], t.port)}, and reset at once")
             except OSError as exc:
                 errors.append((entry[4][0], exc))
                 continue
