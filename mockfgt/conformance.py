@@ -41,7 +41,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from .classify import classify
-from .codes import AUTHENTICATION, CONNECTION, OK, TIMEOUT, TLS
+from .codes import CONNECTION, OK, TIMEOUT, TLS
 from .flows import Agent, run_flow
 
 CLIENTS = ("requests", "httpx", "urllib", "curl", "openssl", "diagnose")

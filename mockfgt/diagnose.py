@@ -42,13 +42,13 @@ import urllib.request
 import uuid
 import warnings
 from dataclasses import dataclass, field
-from urllib.parse import quote, urlsplit
+from urllib.parse import urlsplit
 
 from cryptography import x509
 from cryptography.x509.oid import ExtensionOID, NameOID
 
 from .classify import classify
-from .codes import AUTHENTICATION, AUTHORIZATION, CONNECTION, GUIDANCE, OK, TIMEOUT, TITLES, TLS
+from .codes import AUTHENTICATION, CONNECTION, GUIDANCE, OK, TIMEOUT, TITLES, TLS
 from .flows import KINDS, Agent, Call, jsonrpc, jsonrpc_result, judge, session_of, surface
 
 STEPS = ("resolve", "tcp", "tls", "authentication", "authorization")
