@@ -10,13 +10,13 @@ SCENARIO ?= fgt-healthy
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: serve test install bench clean
+.PHONY: serve test conformance install bench clean
 
 # The venv is rebuilt only when the project's metadata changes.
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/pip install --quiet --upgrade pip
-	$(BIN)/pip install --quiet -e '.[test]'
+	$(BIN)/pip install --quiet -e '.[test,thirdparty]'
 	touch $(STAMP)
 
 install: $(STAMP)
@@ -25,8 +25,15 @@ serve: $(STAMP)
 	$(BIN)/mockfgt serve --scenario $(SCENARIO) --host $(HOST) --port $(PORT) --certs-dir certs
 
 # pytest exits 5 when it collects nothing; make treats that as a failure, as it must.
+# The third-party client libraries run in a second pass (marker thirdparty), so a plain `pytest`
+# stays fast and works without them; `make test` always runs both.
 test: $(STAMP)
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+	$(BIN)/python -m pytest -m thirdparty
+
+# Every catalogue scenario x every client stack, from a real run; fails on any mismatch.
+conformance: $(STAMP)
+	$(BIN)/python -m mockfgt.conformance --write docs/conformance.md
 
 # Prints a table of figures next to their targets; it never decides pass/fail (docs/performance.md).
 $(BENCH_STAMP): $(STAMP)

@@ -105,8 +105,12 @@ def classify_jsonrpc_answer(answer: dict, *, method: str | None = None, credenti
 def classify_exception(exc: BaseException) -> str:
     chain = list(exception_chain(exc))
     for candidate in chain:
+        # urllib's HTTPError is a response in disguise; requests' HTTPError and httpx's
+        # HTTPStatusError (raise_for_status) carry theirs in ``response``.
         status = _status_of(candidate)
-        if status is not None:  # urllib's HTTPError is a response in disguise
+        if status is None and getattr(candidate, "response", None) is not None:
+            status = _status_of(candidate.response)
+        if status is not None:
             return classify_status(status)
     if any(isinstance(e, ssl.SSLCertVerificationError) for e in chain):
         return TLS

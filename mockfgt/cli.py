@@ -5,6 +5,8 @@
     mockfgt scenarios [--json]
     mockfgt scenarios show NAME
     mockfgt scenarios check FILE...
+    mockfgt diagnose https://HOST[:PORT] --token T [...]   (see mockfgt.diagnose)
+    mockfgt conformance [--write docs/conformance.md]     (see mockfgt.conformance)
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import sys
 import threading
 from pathlib import Path
 
-from . import codes
+from . import codes, conformance, diagnose
 from .ctl import add_ctl_parser
 from .device import Device
 from .harness import Harness
@@ -58,6 +60,9 @@ def main(argv: list[str] | None = None) -> int:
     check = scen_sub.add_parser("check", help="validate scenario files")
     check.add_argument("files", nargs="+")
     scen.set_defaults(run=cmd_scenarios)
+
+    diagnose.add_parser(sub)
+    conformance.add_parser(sub)
 
     args = parser.parse_args(argv)
     try:

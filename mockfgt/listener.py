@@ -42,6 +42,7 @@ MAX_BODY = 16 * 1024 * 1024  # the device's request size limit; larger bodies ar
 #: A client has this long to finish the TLS handshake, and then each request (line, headers, body),
 #: however slowly it trickles bytes; an idle keep-alive connection is closed after it too.
 REQUEST_TIMEOUT = 10.0
+LINGER_SECONDS = 2.0  # after a refused handshake, how long to drain the client before closing (Apache: 2 s)
 
 
 @dataclass(frozen=True)
@@ -306,11 +307,26 @@ class Listener:
 
     # -- accept loop --------------------------------------------------------------------------
     def _bind(self, sockaddr) -> socket.socket:
+        """Bind to the port by number, even an ephemeral one, so that it stays ours while refusing.
+
+        Linux keeps a socket bound by explicit port number bound after shutdown() takes it out of
+        LISTEN; one bound to port 0 loses the port. So an ephemeral port is found first and then
+        bound again by number (both sockets use SO_REUSEADDR and neither listens yet).
+        """
+        sock = self._new_socket()
+        sock.bind(sockaddr)
+        if sockaddr[1] == 0:
+            explicit = self._new_socket()
+            explicit.bind((sockaddr[0], sock.getsockname()[1], *sockaddr[2:]))
+            sock.close()
+            sock = explicit
+        return sock
+
+    def _new_socket(self) -> socket.socket:
         sock = socket.socket(self._family, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         if self._family == socket.AF_INET6:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        sock.bind(sockaddr)
         return sock
 
     def _wake(self) -> None:
@@ -323,9 +339,10 @@ class Listener:
         refuse = self._plan.fault == "refuse"
         if refuse and self._listening:
             # A bound socket that does not listen makes the kernel refuse connections with a RST.
+            # shutdown() leaves LISTEN but keeps the port bound: were it free for a moment, it could
+            # become the source port of some client's connection and the device could never listen again.
             selector.unregister(self._sock)
-            self._sock.close()
-            self._sock = self._bind(self.address)
+            self._sock.shutdown(socket.SHUT_RDWR)
             self._listening = False
         elif not refuse and not self._listening:
             self._sock.listen(128)
@@ -400,12 +417,15 @@ class Listener:
                 self._journal({**client, "event": "tls-failed",
                                "tls": {"sni": getattr(tls_conn, SNI_ATTRIBUTE, None), "error": error,
                                        "alert": _alert(error)}})
+                _lingering_close(tls_conn)
                 return
             self.disarm(tls_conn)
             tls_info = _tls_summary(tls_conn)
             conn = tls_conn
         conn.settimeout(None)  # deadlines bound the reading from here on
         _Handler(conn, addr, _ConnectionServer(self, plan, tls_info))
+        if tls_info is not None:
+            _close_notify(conn)
 
     def _drain_until_closed(self, conn: socket.socket, plan: ConnectionPlan) -> None:
         """Read and drop whatever the client sends until it leaves or the stall ends."""
@@ -419,6 +439,31 @@ class Listener:
                 continue
             except OSError:
                 return
+
+
+def _lingering_close(conn: ssl.SSLSocket) -> None:
+    """Half-close and drain what the client still sends, as Apache's lingering close does.
+
+    A TLS 1.3 client sends its request right after its Finished; if the server refused the handshake
+    (a missing client certificate) and closed at once, that unread request would make the kernel
+    answer with a RST, and the client would see a reset instead of the alert.
+    """
+    try:
+        conn.shutdown(socket.SHUT_WR)  # the alert is out; now FIN
+        conn.settimeout(LINGER_SECONDS)
+        while conn.recv(4096):
+            pass
+    except OSError:
+        pass  # the client left: nothing more to protect
+
+
+def _close_notify(conn: ssl.SSLSocket) -> None:
+    """Send TLS close_notify without waiting for the client's, as a web server does on close."""
+    try:
+        conn.settimeout(0)
+        conn.unwrap()
+    except (ssl.SSLError, OSError, ValueError):
+        pass  # the client left first, or will answer after we are gone: either way we are done
 
 
 def _tls_summary(conn: ssl.SSLSocket) -> dict:

@@ -1,0 +1,515 @@
+"""The conformance matrix: every catalogue scenario against independent client stacks, over real sockets.
+
+    python -m mockfgt.conformance [--write docs/conformance.md] [--scenario NAME ...]
+    mockfgt conformance ...                       (the same, from the CLI)
+
+Each row is a scenario in one mode: ``verify`` (the agent as the scenario configures it) or
+``insecure`` (the same agent with certificate verification off). A scenario that requires a client
+certificate gets a row per TLS version instead, because TLS 1.3 reports the missing certificate only
+after the handshake and TLS 1.2 during it.
+
+Each column is a client running the agent's flow (:mod:`mockfgt.flows`) with its own HTTP stack:
+
+- ``requests``, ``httpx``, ``urllib``: exceptions classified by :func:`mockfgt.classify`;
+- ``curl``: its exit code (mapped by :func:`curl_code`) or the HTTP status / JSON-RPC code;
+- ``openssl``: ``openssl s_client`` for the TLS layer alone, in rows that expect ``ok`` or 202003;
+- ``diagnose``: the verdict of ``mockfgt diagnose`` given the agent's settings.
+
+A cell passes when the client reports the row's expected code. The rendered matrix is what
+``docs/conformance.md`` holds; ``tests/test_conformance.py`` runs the same cells and fails on any
+mismatch, and when the file is out of date.
+"""
+
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import ipaddress
+import os
+import re
+import shutil
+import ssl
+import subprocess
+import sys
+import tempfile
+import threading
+import urllib.error
+import urllib.request
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from urllib.parse import urlsplit
+
+from .classify import classify
+from .codes import CONNECTION, OK, TIMEOUT, TLS
+from .flows import Agent, run_flow
+
+CLIENTS = ("requests", "httpx", "urllib", "curl", "openssl", "diagnose")
+MODES = ("verify", "insecure")
+TIMEOUT_SECONDS = 1.0  # the stall scenarios stall for a minute; a client that waits 1 s reports 202004
+TRUST_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR")
+PROXY_VARIABLES = ("http_proxy", "https_proxy", "all_proxy", "HTTP_PROXY", "HTTPS_PROXY", "ALL_PROXY")
+NOT_APPLICABLE = "n/a"
+
+
+# -- rows and cells -------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class Row:
+    scenario: str
+    kind: str
+    mode: str  # "verify" or "insecure"
+    tls: str | None  # None: the scenario's own TLS versions; else the device speaks only this one
+    expect: str
+
+    @property
+    def id(self) -> str:
+        return "-".join(p for p in (self.scenario, self.mode, self.tls) if p)
+
+
+@dataclass(frozen=True)
+class Cell:
+    row: Row
+    client: str
+    observed: str  # a code, or n/a when the client does not apply to the row
+    surface: str  # what the client saw: exception type, HTTP status, curl exit code...
+
+    @property
+    def applies(self) -> bool:
+        return self.observed != NOT_APPLICABLE
+
+    @property
+    def passed(self) -> bool:
+        return not self.applies or self.observed == self.row.expect
+
+    @property
+    def id(self) -> str:
+        return f"{self.row.id}-{self.client}"
+
+
+def rows(scenarios) -> list[Row]:
+    """The matrix rows for these scenarios (loaded :class:`~mockfgt.Scenario` objects)."""
+    out = []
+    for sc in sorted(scenarios, key=lambda s: s.name):
+        versions = [None]
+        if sc.tls["client_certificate"] == "required":
+            versions = [v for v in ("TLSv1.2", "TLSv1.3") if v in sc.tls["versions"]] or [None]
+        for mode in MODES:
+            expect = sc.expect if mode == "verify" else sc.expect_insecure
+            out += [Row(sc.name, sc.kind, mode, tls, expect) for tls in versions]
+    return out
+
+
+def applies(row: Row, client: str) -> bool:
+    """s_client sees the TLS layer only: it can confirm ``ok`` or 202003, nothing past TLS."""
+    return client != "openssl" or row.expect in (OK, TLS)
+
+
+# -- one client, one cell -----------------------------------------------------------------------
+def agent_for(settings, kind: str) -> Agent:
+    """The flow's view of a device's :class:`~mockfgt.ClientSettings` (any kind)."""
+    return Agent(
+        kind=kind, token=settings.token, token_in=settings.token_in, vdom=settings.vdom,
+        adom=getattr(settings, "adom", None), write=settings.write,
+        user=getattr(settings, "user", None) if getattr(settings, "password", None) else None,
+        password=getattr(settings, "password", None),
+    )
+
+
+def python_error(exc: BaseException) -> tuple[str, str]:
+    try:
+        return classify(exc), type(exc).__name__
+    except ValueError:
+        return f"unclassified {type(exc).__name__}", repr(exc)
+
+
+def run_requests(settings, agent: Agent, timeout: float) -> tuple[str, str]:
+    import requests
+
+    with requests.Session() as session:
+        session.trust_env = False  # no REQUESTS_CA_BUNDLE, no proxies: the row states its trust
+
+        def send(method, path, headers, body):
+            r = session.request(method, settings.url + path, headers=headers, data=body, timeout=timeout,
+                                verify=settings.verify, cert=settings.cert)
+            return r.status_code, r.content
+
+        outcome = run_flow(agent, send, python_error)
+    return outcome.code, outcome.surface
+
+
+def run_httpx(settings, agent: Agent, timeout: float) -> tuple[str, str]:
+    import httpx
+
+    with httpx.Client(verify=settings.ssl_context(), timeout=timeout, trust_env=False) as client:
+
+        def send(method, path, headers, body):
+            r = client.request(method, settings.url + path, headers=headers, content=body)
+            return r.status_code, r.content
+
+        outcome = run_flow(agent, send, python_error)
+    return outcome.code, outcome.surface
+
+
+def run_urllib(settings, agent: Agent, timeout: float) -> tuple[str, str]:
+    handlers = [urllib.request.ProxyHandler({})]
+    if settings.url.startswith("https:"):
+        handlers.append(urllib.request.HTTPSHandler(context=settings.ssl_context()))
+    opener = urllib.request.build_opener(*handlers)
+
+    def send(method, path, headers, body):
+        request = urllib.request.Request(settings.url + path, data=body, method=method, headers=headers)
+        try:
+            with opener.open(request, timeout=timeout) as response:
+                return response.status, response.read()
+        except urllib.error.HTTPError as exc:  # an answer, not a failure: judge it like any other
+            return exc.code, exc.read()
+
+    outcome = run_flow(agent, send, python_error)
+    return outcome.code, outcome.surface
+
+
+class CurlFailure(Exception):
+    def __init__(self, exit_code: int, stderr: str):
+        super().__init__(f"curl exit {exit_code}: {stderr}")
+        self.exit_code, self.stderr = exit_code, stderr
+
+
+#: curl's exit codes (curl(1) "EXIT CODES") mapped to the agent's codes.
+CURL_EXIT_CODES = {
+    6: CONNECTION,  # could not resolve host
+    7: CONNECTION,  # failed to connect (refused, unreachable)
+    28: TIMEOUT,  # operation timeout
+    35: TLS,  # TLS handshake failed (protocol version, alert, wrong version number)
+    51: TLS,  # the server's certificate or fingerprint was not OK
+    52: CONNECTION,  # the server replied nothing
+    53: TLS,  # crypto engine not found
+    54: TLS,  # cannot set the crypto engine
+    55: CONNECTION,  # failed sending network data
+    56: CONNECTION,  # failure receiving network data
+    58: TLS,  # problem with the local client certificate
+    59: TLS,  # could not use the specified cipher
+    60: TLS,  # peer certificate cannot be authenticated with known CA certificates
+    77: TLS,  # problem reading the CA certificate
+    80: TLS,  # failed to shut down the TLS connection
+    83: TLS,  # issuer check failed
+    90: TLS,  # pinned public key did not match
+    91: TLS,  # invalid certificate status
+}
+
+
+def curl_code(exit_code: int, stderr: str) -> str:
+    """The code for a failed curl run: the exit code, refined by the reason where one code means two things.
+
+    35 is a handshake failure, unless the peer reset the connection (202000); 56 is a receive failure,
+    unless what was received is a TLS alert (a TLS 1.3 device refusing a missing client certificate).
+    """
+    if "reset by peer" in stderr:
+        return CONNECTION
+    if exit_code == 56 and ("SSL" in stderr or "alert" in stderr):
+        return TLS
+    return CURL_EXIT_CODES.get(exit_code, f"unmapped curl exit {exit_code}")
+
+
+def clean_env() -> dict[str, str]:
+    """The environment for curl and openssl: no trust or proxy variables from the machine."""
+    return {k: v for k, v in os.environ.items() if k not in TRUST_VARIABLES + PROXY_VARIABLES}
+
+
+def curl_trust(settings) -> list[str]:
+    args = []
+    if settings.verify is False:
+        args.append("--insecure")
+    elif isinstance(settings.verify, str):
+        args += ["--cacert", settings.verify]
+    if settings.cert:
+        args += ["--cert", settings.cert[0], "--key", settings.cert[1]]
+    return args
+
+
+def run_curl(settings, agent: Agent, timeout: float) -> tuple[str, str]:
+    curl = shutil.which("curl") or "curl"
+
+    def send(method, path, headers, body):
+        args = [curl, "-q", "-sS", "--noproxy", "*", "--max-time", str(timeout), "-X", method,
+                "-o", "-", "-w", "\n%{http_code}", *curl_trust(settings)]
+        for name, value in headers.items():
+            args += ["-H", f"{name}: {value}"]
+        if body is not None:
+            args += ["--data-binary", "@-"]
+        done = subprocess.run([*args, settings.url + path], input=body or b"", capture_output=True,
+                              env=clean_env(), timeout=timeout + 10)
+        if done.returncode:
+            raise CurlFailure(done.returncode, done.stderr.decode(errors="replace"))
+        answer, _, status = done.stdout.rpartition(b"\n")
+        return int(status), answer
+
+    def explain(exc):
+        if isinstance(exc, CurlFailure):
+            return curl_code(exc.exit_code, exc.stderr), f"exit {exc.exit_code}"
+        raise exc
+
+    outcome = run_flow(agent, send, explain)
+    return outcome.code, outcome.surface
+
+
+def run_openssl(settings, agent: Agent, timeout: float) -> tuple[str, str]:
+    """``openssl s_client`` verifying as the agent does, then one request to see the session hold."""
+    parts = urlsplit(settings.url)
+    if parts.scheme != "https":
+        return NOT_APPLICABLE, "plain HTTP"
+    host, port = parts.hostname, parts.port or 443
+    is_ip = _is_ip(host)
+    args = [shutil.which("openssl") or "openssl", "s_client", "-connect",
+            f"[{host}]:{port}" if ":" in host else f"{host}:{port}", "-ign_eof"]
+    if not is_ip:
+        args += ["-servername", host]
+    if settings.verify is not False:
+        args += ["-verify_return_error", *(["-verify_ip", host] if is_ip else ["-verify_hostname", host])]
+        if isinstance(settings.verify, str):
+            args += ["-CAfile", settings.verify]
+    if settings.cert:
+        args += ["-cert", settings.cert[0], "-key", settings.cert[1]]
+    request = f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
+    try:
+        done = subprocess.run(args, input=request, capture_output=True, env=clean_env(), timeout=timeout + 5)
+    except subprocess.TimeoutExpired:
+        return TIMEOUT, "timeout"
+    return s_client_code(done.returncode, done.stdout.decode(errors="replace"), done.stderr.decode(errors="replace"))
+
+
+def s_client_code(exit_code: int, stdout: str, stderr: str) -> tuple[str, str]:
+    """ok only when the handshake held long enough to carry an HTTP answer back."""
+    if exit_code == 0 and re.search(r"^HTTP/1\.[01] \d{3}", stdout, re.M):
+        return OK, "verify 0" if "Verify return code: 0" in stdout else "handshake ok"
+    if any(s in stderr for s in ("errno=111", "Connection refused", "errno=104", "reset by peer",
+                                 "BIO_lookup", "Name or service not known")):
+        return CONNECTION, _s_client_reason(stderr)
+    return TLS, _s_client_reason(stderr)
+
+
+def _s_client_reason(stderr: str) -> str:
+    # An alert from the device first: without -verify_return_error s_client also prints verify errors
+    # it went past.
+    if m := re.search(r"SSL alert number (\d+)", stderr):
+        return f"alert {m.group(1)}"
+    if m := re.search(r"verify error:num=(\d+)", stderr):
+        return f"verify {m.group(1)}"
+    if m := re.search(r"SSL routines:[^:]*:([^:]+):", stderr):
+        return m.group(1)
+    return stderr.strip().splitlines()[-1][:60] if stderr.strip() else "failed"
+
+
+def _is_ip(host: str) -> bool:
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        return False
+    return True
+
+
+def diagnose_target(settings, kind: str, timeout: float):
+    """The :class:`~mockfgt.diagnose.Target` that checks what the agent with these settings would see."""
+    from .diagnose import Target
+
+    return Target(
+        url=settings.url, token=settings.token, kind=kind, token_in=settings.token_in,
+        ca=settings.verify if isinstance(settings.verify, str) else None, insecure=settings.verify is False,
+        cert=settings.cert[0] if settings.cert else None, key=settings.cert[1] if settings.cert else None,
+        vdom=settings.vdom, adom=getattr(settings, "adom", None), write_check=settings.write, timeout=timeout,
+    )
+
+
+def run_diagnose(settings, agent: Agent, timeout: float) -> tuple[str, str]:
+    from .diagnose import diagnose
+
+    report = diagnose(diagnose_target(settings, agent.kind, timeout))
+    return report.verdict, report.deciding_step
+
+
+RUNNERS = {
+    "requests": run_requests,
+    "httpx": run_httpx,
+    "urllib": run_urllib,
+    "curl": run_curl,
+    "openssl": run_openssl,
+    "diagnose": run_diagnose,
+}
+
+
+# -- running the matrix ---------------------------------------------------------------------------
+def settings_for(device, row: Row):
+    """Put ``device`` into the row's scenario and return the agent's settings for the row's mode."""
+    device.use(row.scenario)
+    if row.tls:
+        device.apply({"op": "set-tls", "versions": [row.tls]})
+    settings = device.client
+    return dataclasses.replace(settings, verify=False) if row.mode == "insecure" else settings
+
+
+def run_cell(device, row: Row, client: str, timeout: float) -> Cell:
+    if not applies(row, client):
+        return Cell(row, client, NOT_APPLICABLE, "")
+    settings = settings_for(device, row)
+    try:
+        observed, seen = RUNNERS[client](settings, agent_for(settings, row.kind), timeout)
+    except Exception as exc:  # a crash in a client is a failed cell, never a lost matrix
+        observed, seen = f"crashed: {type(exc).__name__}", str(exc)[:80]
+    return Cell(row, client, observed, seen)
+
+
+def run(scenarios=None, clients=CLIENTS, *, timeout: float = TIMEOUT_SECONDS, workers: int = 8) -> list[Cell]:
+    """Run every (row, client) cell, each on a freshly reset device; cells run in parallel threads.
+
+    Every worker thread owns one device and switches it to each cell's scenario, so a cell never sees
+    the lockouts or objects another left behind.
+    """
+    from .device import Device
+    from .scenario import catalogue
+    from .tls import HarnessCA
+
+    import urllib3
+
+    urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)  # insecure rows are the point
+    scenarios = catalogue() if scenarios is None else scenarios
+    jobs = [(row, client) for row in rows(scenarios) for client in clients]
+    folder = tempfile.mkdtemp(prefix="mockfgt-conformance-")
+    ca, local, devices, lock = HarnessCA(folder), threading.local(), [], threading.Lock()
+
+    def work(job):
+        row, client = job
+        if getattr(local, "device", None) is None:
+            local.device = Device(row.scenario, ca=ca).start()
+            with lock:
+                devices.append(local.device)
+        return run_cell(local.device, row, client, timeout)
+
+    try:
+        with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="conformance") as pool:
+            return list(pool.map(work, jobs))
+    finally:
+        for device in devices:
+            device.stop()
+        shutil.rmtree(folder, ignore_errors=True)
+
+
+# -- rendering --------------------------------------------------------------------------------------
+HEADER = """# Conformance matrix
+
+Generated by `make conformance` (`python -m mockfgt.conformance --write docs/conformance.md`) from a
+real run: every catalogue scenario served by a mock device on loopback, every client over real
+sockets and real TLS. Do not edit by hand; `tests/test_conformance.py` runs the same cells, fails on
+any mismatch and fails when this file is out of date.
+
+Rows: each scenario as the agent is configured (`verify`) and with certificate verification off
+(`insecure`); a scenario that requires a client certificate has a row per TLS version, pinned on the
+device, because TLS 1.3 reports the missing certificate after the handshake and TLS 1.2 during it.
+Columns: the agent's flow (status call, read the address objects, create and delete one when the
+agent writes) through requests, httpx and urllib (exceptions classified by `mockfgt.classify`), curl
+(exit code or HTTP status), `openssl s_client` (the TLS layer alone, so only in rows that expect `ok`
+or 202003) and `mockfgt diagnose`. A cell shows the code the client reported: ✓ when it is the
+expected one, ✗ when not, — when the client does not apply.
+"""
+
+MATRIX_TITLE = "## Matrix"
+SURFACE_TITLE = "## What each client saw"
+
+
+def _row_cells(cells: list[Cell]) -> dict[Row, dict[str, Cell]]:
+    table: dict[Row, dict[str, Cell]] = {}
+    for cell in cells:
+        table.setdefault(cell.row, {})[cell.client] = cell
+    return table
+
+
+def _clients(cells: list[Cell]) -> list[str]:
+    present = {c.client for c in cells}
+    return [c for c in CLIENTS if c in present]
+
+
+def _table(header: list[str], lines: list[list[str]]) -> str:
+    out = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+    out += ["| " + " | ".join(line) + " |" for line in lines]
+    return "\n".join(out)
+
+
+def render_matrix(cells: list[Cell]) -> str:
+    """The matrix section: deterministic for a given catalogue, so it can be checked for staleness."""
+    clients = _clients(cells)
+    lines = []
+    for row, by_client in _row_cells(cells).items():
+        marks = []
+        for client in clients:
+            cell = by_client[client]
+            marks.append("—" if not cell.applies else f"{'✓' if cell.passed else '✗'} {cell.observed}")
+        lines.append([row.scenario, row.mode, row.tls or "", row.expect, *marks])
+    failed = sum(1 for c in cells if not c.passed)
+    checked = sum(1 for c in cells if c.applies)
+    summary = f"{checked - failed} of {checked} cells pass" + (f"; {failed} FAIL" if failed else "") + "."
+    return "\n".join([MATRIX_TITLE, "", summary, "",
+                      _table(["scenario", "mode", "TLS", "expect", *clients], lines), ""])
+
+
+def render_surfaces(cells: list[Cell]) -> str:
+    clients = _clients(cells)
+    lines = [[row.scenario, row.mode, row.tls or "", *(by_client[c].surface or "—" for c in clients)]
+             for row, by_client in _row_cells(cells).items()]
+    note = ("The exception type (Python clients), curl's exit code, s_client's verify code or TLS alert, "
+            "or the step at which `mockfgt diagnose` decided; `HTTP n` / `code n` are answers from the device. "
+            "Where a client races the device (a reset right after the accept), what it saw may differ from run "
+            "to run (curl 7 or 35); the code it reports does not.")
+    return "\n".join([SURFACE_TITLE, "", note, "", _table(["scenario", "mode", "TLS", *clients], lines), ""])
+
+
+def render(cells: list[Cell]) -> str:
+    return "\n".join([HEADER, render_matrix(cells), render_surfaces(cells), versions_note()])
+
+
+def versions_note() -> str:
+    import httpx
+    import requests
+
+    curl = subprocess.run(["curl", "--version"], capture_output=True, text=True).stdout.split("\n")[0].split(" ")[:2]
+    return (f"Clients in this run: requests {requests.__version__}, httpx {httpx.__version__}, "
+            f"Python {sys.version.split()[0]} with {ssl.OPENSSL_VERSION}, {' '.join(curl)}.\n")
+
+
+# -- command line ---------------------------------------------------------------------------------
+def add_parser(sub) -> None:
+    """Register ``conformance`` on the ``mockfgt`` command's subparsers."""
+    p = sub.add_parser("conformance", help="run the conformance matrix (catalogue x clients)")
+    configure(p)
+    p.set_defaults(run=command)
+
+
+def configure(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--write", metavar="FILE", help="write the matrix as Markdown (docs/conformance.md)")
+    p.add_argument("--scenario", action="append", default=[], help="only this scenario (repeatable)")
+    p.add_argument("--client", action="append", default=[], choices=CLIENTS, help="only this client (repeatable)")
+    p.add_argument("--timeout", type=float, default=TIMEOUT_SECONDS, help="each client's timeout in seconds")
+
+
+def command(args) -> int:
+    for name in TRUST_VARIABLES:  # the rows state their trust; the machine's must not leak in
+        os.environ.pop(name, None)
+    from .scenario import catalogue, load
+
+    scenarios = [load(n) for n in args.scenario] if args.scenario else catalogue()
+    cells = run(scenarios, tuple(args.client) or CLIENTS, timeout=args.timeout)
+    print(render_matrix(cells))
+    for cell in cells:
+        if not cell.passed:
+            print(f"FAIL {cell.id}: expected {cell.row.expect}, got {cell.observed} ({cell.surface})")
+    if args.write:
+        Path(args.write).write_text(render(cells), encoding="utf-8")
+        print(f"wrote {args.write}")
+    return 0 if all(c.passed for c in cells) else 1
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m mockfgt.conformance", description=__doc__.split("\n")[0])
+    configure(parser)
+    return command(parser.parse_args(argv))
+
+
+if __name__ == "__main__":
+    sys.exit(main())

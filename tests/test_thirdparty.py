@@ -1,0 +1,272 @@
+"""Independent Fortinet client libraries from PyPI against the mock devices (marker ``thirdparty``).
+
+- fortigate-api (FortiOS REST, token login): the normal flow on a healthy FortiGate (status, create an
+  address, put it in a group, take it out, delete both), then every catalogue scenario it can express,
+  classified as its users would (``mockfgt.classify`` on what the library raises or returns).
+- pyFGT (FortiOS REST, API key; sends keyword arguments as a JSON body, even on GET): the same.
+- pyFMG (FortiManager JSON-RPC, API key): status, an address and a group in the ADOM, logout; and the
+  API-key faults. These run once the catalogue has FortiManager scenarios (``fmg-healthy``).
+
+``make test`` runs these in a second pass; ``pytest -m thirdparty`` runs them alone.
+"""
+
+from __future__ import annotations
+
+from urllib.parse import urlsplit
+
+import pytest
+import requests
+
+import mockfgt
+from mockfgt.codes import AUTHENTICATION, AUTHORIZATION, OK, TIMEOUT
+from mockfgt.flows import Call, judge_jsonrpc
+
+pytestmark = [
+    pytest.mark.thirdparty,
+    pytest.mark.filterwarnings("ignore::DeprecationWarning"),
+    pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning"),  # verify=False is the point
+]
+
+TIMEOUT_SECONDS = 5
+STALL_TIMEOUT = 1.0  # the stall scenarios stall for a minute; a client that waits 1 s reports 202004
+FORTIGATE_SCENARIOS = [sc for sc in mockfgt.catalogue() if sc.kind == "fortigate"]
+HAS_FORTIMANAGER = any(sc.name == "fmg-healthy" for sc in mockfgt.catalogue())
+
+
+def library(module: str):
+    """Import a third-party library, failing (not skipping) when it is missing: CI must run these."""
+    try:
+        return __import__(module, fromlist=["_"])
+    except ImportError:
+        pytest.fail(f"{module} is not installed: pip install -e '.[thirdparty]' (make test does it)")
+
+
+@pytest.fixture
+def trust(monkeypatch):
+    """fortigate-api takes verify=True/False only; requests then reads the CA from REQUESTS_CA_BUNDLE."""
+
+    def use(ca_bundle: str | bool) -> bool:
+        for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY", "all_proxy", "ALL_PROXY"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setenv("NO_PROXY", "*")
+        if isinstance(ca_bundle, str):
+            monkeypatch.setenv("REQUESTS_CA_BUNDLE", ca_bundle)
+        return ca_bundle is not False
+
+    return use
+
+
+# -- fortigate-api ------------------------------------------------------------------------------------
+def fortigate_api(client, verify: bool):
+    api_module = library("fortigate_api")
+    url = urlsplit(client.url)
+    return api_module.FortiGateAPI(host=url.hostname, port=url.port, scheme=url.scheme, token=client.token,
+                                   verify=verify, vdom=client.vdom or "root", timeout=TIMEOUT_SECONDS)
+
+
+def test_fortigate_api_normal_flow(fortigate, trust):
+    api = fortigate_api(fortigate.client, trust(fortigate.ca_bundle))
+    with api:
+        addresses, groups = api.cmdb.firewall.address, api.cmdb.firewall.addrgrp
+        status = api.fortigate.get("api/v2/monitor/system/status")
+        assert status.status_code == 200 and status.json()["results"]["hostname"] == "fgt-mock"
+
+        assert addresses.create({"name": "agent-10.0.0.1", "subnet": "10.0.0.1/32"}).status_code == 200
+        assert addresses.create({"name": "agent-10.0.0.2", "subnet": "10.0.0.2 255.255.255.255"}).status_code == 200
+        assert addresses.get(name="agent-10.0.0.1")[0]["subnet"] == "10.0.0.1 255.255.255.255"
+        members = [{"name": "agent-10.0.0.1"}, {"name": "agent-10.0.0.2"}]
+        assert groups.create({"name": "agent-group", "member": members}).status_code == 200
+
+        # In use by the group: FortiOS refuses the delete (-23) and the library returns the answer.
+        refused = addresses.delete("agent-10.0.0.1")
+        assert (refused.status_code, refused.json()["error"]) == (500, -23)
+
+        assert groups.update({"name": "agent-group", "member": [{"name": "agent-10.0.0.2"}]}).status_code == 200
+        assert [m["name"] for m in groups.get(name="agent-group")[0]["member"]] == ["agent-10.0.0.2"]
+        assert addresses.delete("agent-10.0.0.1").status_code == 200
+        assert not addresses.is_exist("agent-10.0.0.1")
+        assert groups.delete("agent-group").status_code == 200
+        assert addresses.delete(filter="name=@agent-").status_code == 200
+        assert not [a for a in addresses.get() if a["name"].startswith("agent-")]
+
+
+def fortigate_api_flow(client, verify: bool) -> str:
+    """The library's normal use, and the code its user reports for the first thing that fails.
+
+    fortigate-api raises only from its login (raise_for_status) and on the network; reads that fail
+    come back as empty lists (its documented behaviour), writes as responses.
+    """
+    api = fortigate_api(client, verify)
+    try:
+        api.login()
+        addresses = api.cmdb.firewall.address
+        addresses.get()
+        if client.write:
+            for response in (addresses.create({"name": "agent-probe", "subnet": "192.0.2.1/32"}),
+                             addresses.delete("agent-probe")):
+                if mockfgt.classify(response) != OK:
+                    return mockfgt.classify(response)
+    except requests.RequestException as exc:
+        return mockfgt.classify(exc)
+    finally:
+        api.logout()
+    return OK
+
+
+def expressible(sc) -> str | None:
+    """Why fortigate-api cannot play the scenario's agent, or None when it can."""
+    if sc.client["token_in"] == "query":
+        return "fortigate-api always sends the token as Authorization: Bearer"
+    if sc.expect == TIMEOUT:
+        return "fortigate-api sends its token login without a timeout: a stalled device hangs it"
+    return None
+
+
+@pytest.mark.parametrize("scenario", FORTIGATE_SCENARIOS, ids=[sc.name for sc in FORTIGATE_SCENARIOS])
+def test_fortigate_api_reports_the_expected_code(make_fortigate, trust, scenario):
+    if reason := expressible(scenario):
+        pytest.skip(reason)
+    fgt = make_fortigate(scenario.name)
+    assert fortigate_api_flow(fgt.client, trust(fgt.client.verify)) == scenario.expect
+
+
+@pytest.mark.parametrize("scenario", FORTIGATE_SCENARIOS, ids=[sc.name for sc in FORTIGATE_SCENARIOS])
+def test_fortigate_api_default_verify_off_is_the_insecure_column(make_fortigate, trust, scenario):
+    """fortigate-api verifies nothing unless told to: its users get expect_insecure."""
+    if reason := expressible(scenario):
+        pytest.skip(reason)
+    fgt = make_fortigate(scenario.name)
+    assert fortigate_api_flow(fgt.client, trust(False)) == scenario.expect_insecure
+
+
+# -- pyFGT ------------------------------------------------------------------------------------------
+def pyfgt(client, timeout: float = TIMEOUT_SECONDS):
+    fortigate = library("pyFGT.fortigate")
+    return fortigate.FortiGate(urlsplit(client.url).netloc, apikey=client.token, verify_ssl=client.verify,
+                               timeout=timeout, disable_request_warnings=True)
+
+
+def pyfgt_code(answer) -> str:
+    """pyFGT returns (http_status or 'success', body), or (100, the response) when the body is not JSON."""
+    code, body = answer
+    if code == 100:
+        return mockfgt.classify(body)
+    return mockfgt.classify(code) if isinstance(code, int) else OK
+
+
+def test_pyfgt_normal_flow(fortigate):
+    with pyfgt(fortigate.client) as api:
+        code, status = api.get("monitor/system/status")
+        assert code == "success" and status["results"]["hostname"] == "fgt-mock"  # monitor: no http_status
+        assert api.post("cmdb/firewall/address", name="agent-10.0.0.1", subnet="10.0.0.1/32")[0] == 200
+        code, rows = api.get("cmdb/firewall/address", "filter=name==agent-10.0.0.1")
+        assert code == 200 and rows["results"][0]["subnet"] == "10.0.0.1 255.255.255.255"
+        assert api.post("cmdb/firewall/addrgrp", name="agent-group", member=[{"name": "agent-10.0.0.1"}])[0] == 200
+        code, group = api.get("cmdb/firewall/addrgrp/agent-group", vdom="root")  # a JSON body on a GET
+        assert code == 200 and group["results"][0]["member"][0]["name"] == "agent-10.0.0.1"
+        assert api.put("cmdb/firewall/addrgrp/agent-group", member=[])[0] == 200  # empty groups: 7.2+
+        assert api.delete("cmdb/firewall/address/agent-10.0.0.1")[0] == 200
+        assert api.delete("cmdb/firewall/addrgrp/agent-group")[0] == 200
+        assert api.get("cmdb/firewall/address/agent-10.0.0.1")[0] == 404
+
+
+def pyfgt_flow(client) -> str:
+    api = pyfgt(client, STALL_TIMEOUT)
+    vdom = (f"vdom={client.vdom}",) if client.vdom else ()
+    try:
+        with api:
+            calls = [lambda: api.get("monitor/system/status", *vdom), lambda: api.get("cmdb/firewall/address", *vdom)]
+            if client.write:
+                calls += [lambda: api.post("cmdb/firewall/address", *vdom, name="agent-probe", subnet="192.0.2.1/32"),
+                          lambda: api.delete("cmdb/firewall/address/agent-probe", *vdom)]
+            for call in calls:
+                if (code := pyfgt_code(call())) != OK:
+                    return code
+    except Exception as exc:  # pyFGT wraps requests' errors in its own; classify follows the chain
+        return mockfgt.classify(exc)
+    return OK
+
+
+@pytest.mark.parametrize("scenario", FORTIGATE_SCENARIOS, ids=[sc.name for sc in FORTIGATE_SCENARIOS])
+def test_pyfgt_reports_the_expected_code(make_fortigate, scenario):
+    if scenario.client["token_in"] == "query":
+        pytest.skip("pyFGT always sends the token as Authorization: Bearer")
+    fgt = make_fortigate(scenario.name)
+    assert pyfgt_flow(fgt.client) == scenario.expect
+
+
+# -- pyFMG ----------------------------------------------------------------------------------------
+needs_fortimanager = pytest.mark.skipif(not HAS_FORTIMANAGER, reason="no FortiManager scenarios in the catalogue yet")
+
+
+def pyfmg(device, client=None):
+    fortimgr = library("pyFMG.fortimgr")
+    client = client or device.client
+    url = urlsplit(client.url)
+    return fortimgr.FortiManager(host=url.netloc, apikey=client.token, verify_ssl=client.verify,
+                                 timeout=TIMEOUT_SECONDS, disable_request_warnings=True)
+
+
+def adom_of(client) -> str:
+    return getattr(client, "adom", None) or "root"
+
+
+@needs_fortimanager
+def test_pyfmg_normal_flow(make_fortimanager):
+    fmg_device = make_fortimanager("fmg-healthy")
+    adom = adom_of(fmg_device.client)
+    objects = f"pm/config/adom/{adom}/obj/firewall"
+    fmg = pyfmg(fmg_device)
+    assert fmg.login()[0] == 0
+    try:
+        code, status = fmg.get("/sys/status")
+        assert code == 0 and status["Serial Number"]
+        assert fmg.add(f"{objects}/address", name="agent-10.0.0.1", subnet=["10.0.0.1", "255.255.255.255"])[0] == 0
+        assert fmg.add(f"{objects}/address", name="agent-10.0.0.2", subnet="10.0.0.2/32")[0] == 0
+        code, row = fmg.get(f"{objects}/address/agent-10.0.0.2")
+        assert code == 0 and row["subnet"] == ["10.0.0.2", "255.255.255.255"]
+        assert fmg.add(f"{objects}/addrgrp", name="agent-group", member=["agent-10.0.0.1", "agent-10.0.0.2"])[0] == 0
+        assert fmg.add(f"{objects}/address", name="agent-10.0.0.1", subnet="10.0.0.1/32")[0] == -2  # exists
+        assert fmg.delete(f"{objects}/addrgrp/agent-group/member", data=["agent-10.0.0.1"])[0] == 0
+        code, group = fmg.get(f"{objects}/addrgrp/agent-group")
+        assert code == 0 and group["member"] == ["agent-10.0.0.2"]
+        assert fmg.delete(f"{objects}/address/agent-10.0.0.1")[0] == 0
+        assert fmg.get(f"{objects}/address/agent-10.0.0.1")[0] == -3
+        assert fmg.delete(f"{objects}/addrgrp/agent-group")[0] == 0
+        assert fmg.delete(f"{objects}/address/agent-10.0.0.2")[0] == 0
+    finally:
+        assert fmg.logout()[0] == 0
+
+
+def pyfmg_flow(device) -> str:
+    """pyFMG's normal use with the scenario's key; the code for the first non-zero JSON-RPC status."""
+    client = device.client
+    objects = f"pm/config/adom/{adom_of(client)}/obj/firewall/address"
+    fmg = pyfmg(device)
+    fmg.login()  # with an API key pyFMG sends nothing that can fail here but the workspace probe
+    steps = [("status", lambda: fmg.get("/sys/status")), ("read", lambda: fmg.get(objects))]
+    if client.write:
+        steps += [("write", lambda: fmg.add(objects, name="agent-probe", subnet="192.0.2.1/32")),
+                  ("cleanup", lambda: fmg.delete(f"{objects}/agent-probe"))]
+    try:
+        for role, call in steps:
+            code = judge_jsonrpc(Call(role, "POST", "/jsonrpc"), call()[0])
+            if code != OK:
+                return code
+    finally:
+        fmg.logout()
+    return OK
+
+
+FMG_KEY_FAULTS = [("fmg-invalid-token", AUTHENTICATION), ("fmg-token-regenerated", AUTHENTICATION),
+                  ("fmg-rpc-permit-read", AUTHORIZATION), ("fmg-no-adom-access", AUTHORIZATION)]
+
+
+@needs_fortimanager
+@pytest.mark.parametrize("name, code", FMG_KEY_FAULTS, ids=[n for n, _ in FMG_KEY_FAULTS])
+def test_pyfmg_reports_the_expected_code(make_fortimanager, name, code):
+    if name not in {sc.name for sc in mockfgt.catalogue()}:
+        pytest.skip(f"{name} is not in the catalogue")
+    device = make_fortimanager(name)
+    assert device.expect == code
+    assert pyfmg_flow(device) == code
