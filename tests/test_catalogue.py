@@ -13,7 +13,6 @@ from pathlib import Path
 
 import pytest
 import requests
-import urllib3
 
 import mockfgt
 from mockfgt.classify import classify_jsonrpc

@@ -12,7 +12,6 @@ from pathlib import Path
 import pytest
 import requests
 
-import mockfgt
 from mockfgt import Harness
 
 ROOT = Path(__file__).resolve().parents[1]
