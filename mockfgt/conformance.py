@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import http.cookiejar
 import ipaddress
 import os
 import re
@@ -107,12 +108,7 @@ def applies(row: Row, client: str) -> bool:
 # -- one client, one cell -----------------------------------------------------------------------
 def agent_for(settings, kind: str) -> Agent:
     """The flow's view of a device's :class:`~mockfgt.ClientSettings` (any kind)."""
-    return Agent(
-        kind=kind, token=settings.token, token_in=settings.token_in, vdom=settings.vdom,
-        adom=getattr(settings, "adom", None), write=settings.write,
-        user=getattr(settings, "user", None) if getattr(settings, "password", None) else None,
-        password=getattr(settings, "password", None),
-    )
+    return Agent.from_client(settings, kind)
 
 
 def python_error(exc: BaseException) -> tuple[str, str]:
@@ -133,7 +129,7 @@ def run_requests(settings, agent: Agent, timeout: float) -> tuple[str, str]:
                                 verify=settings.verify, cert=settings.cert)
             return r.status_code, r.content
 
-        outcome = run_flow(agent, send, python_error)
+        outcome = run_flow(agent, send, python_error, lambda: [(c.name, c.value) for c in session.cookies])
     return outcome.code, outcome.surface
 
 
@@ -146,12 +142,13 @@ def run_httpx(settings, agent: Agent, timeout: float) -> tuple[str, str]:
             r = client.request(method, settings.url + path, headers=headers, content=body)
             return r.status_code, r.content
 
-        outcome = run_flow(agent, send, python_error)
+        outcome = run_flow(agent, send, python_error, lambda: [(c.name, c.value) for c in client.cookies.jar])
     return outcome.code, outcome.surface
 
 
 def run_urllib(settings, agent: Agent, timeout: float) -> tuple[str, str]:
-    handlers = [urllib.request.ProxyHandler({})]
+    jar = http.cookiejar.CookieJar()
+    handlers = [urllib.request.ProxyHandler({}), urllib.request.HTTPCookieProcessor(jar)]
     if settings.url.startswith("https:"):
         handlers.append(urllib.request.HTTPSHandler(context=settings.ssl_context()))
     opener = urllib.request.build_opener(*handlers)
@@ -164,7 +161,7 @@ def run_urllib(settings, agent: Agent, timeout: float) -> tuple[str, str]:
         except urllib.error.HTTPError as exc:  # an answer, not a failure: judge it like any other
             return exc.code, exc.read()
 
-    outcome = run_flow(agent, send, python_error)
+    outcome = run_flow(agent, send, python_error, lambda: [(c.name, c.value) for c in jar])
     return outcome.code, outcome.surface
 
 
@@ -227,11 +224,30 @@ def curl_trust(settings) -> list[str]:
 
 
 def run_curl(settings, agent: Agent, timeout: float) -> tuple[str, str]:
+    with tempfile.TemporaryDirectory(prefix="mockfgt-curl-") as folder:
+        jar = Path(folder) / "cookies.txt"
+        jar.touch()
+        return _run_curl(settings, agent, timeout, str(jar))
+
+
+def curl_cookies(jar: str) -> list[tuple[str, str]]:
+    """(name, value) pairs of a curl cookie file (Netscape format; HttpOnly lines start #HttpOnly_)."""
+    pairs = []
+    for line in Path(jar).read_text(errors="replace").splitlines():
+        if line.startswith("#HttpOnly_"):
+            line = line[len("#HttpOnly_"):]
+        fields = line.split("\t")
+        if not line.startswith("#") and len(fields) == 7:
+            pairs.append((fields[5], fields[6]))
+    return pairs
+
+
+def _run_curl(settings, agent: Agent, timeout: float, jar: str) -> tuple[str, str]:
     curl = shutil.which("curl") or "curl"
 
     def send(method, path, headers, body):
         args = [curl, "-q", "-sS", "--noproxy", "*", "--max-time", str(timeout), "-X", method,
-                "-o", "-", "-w", "\n%{http_code}", *curl_trust(settings)]
+                "-b", jar, "-c", jar, "-o", "-", "-w", "\n%{http_code}", *curl_trust(settings)]
         for name, value in headers.items():
             args += ["-H", f"{name}: {value}"]
         if body is not None:
@@ -248,7 +264,7 @@ def run_curl(settings, agent: Agent, timeout: float) -> tuple[str, str]:
             return curl_code(exc.exit_code, exc.stderr), f"exit {exc.exit_code}"
         raise exc
 
-    outcome = run_flow(agent, send, explain)
+    outcome = run_flow(agent, send, explain, lambda: curl_cookies(jar))
     return outcome.code, outcome.surface
 
 
