@@ -324,14 +324,21 @@ def _is_ip(host: str) -> bool:
 
 
 def diagnose_target(settings, kind: str, timeout: float):
-    """The :class:`~mockfgt.diagnose.Target` that checks what the agent with these settings would see."""
+    """The :class:`~mockfgt.diagnose.Target` that checks what the agent with these settings would see.
+
+    Built from the same :class:`~mockfgt.flows.Agent` the other columns run, so diagnose meets the
+    device as the scenario's agent does (its login, its kept session, its CSRF and lock habits).
+    """
     from .diagnose import Target
 
+    agent = Agent.from_client(settings, kind)
     return Target(
-        url=settings.url, token=settings.token, kind=kind, token_in=settings.token_in,
+        url=settings.url, token=agent.token, kind=kind, token_in=agent.token_in,
         ca=settings.verify if isinstance(settings.verify, str) else None, insecure=settings.verify is False,
         cert=settings.cert[0] if settings.cert else None, key=settings.cert[1] if settings.cert else None,
-        vdom=settings.vdom, adom=getattr(settings, "adom", None), write_check=settings.write, timeout=timeout,
+        vdom=agent.vdom, adom=agent.adom, user=agent.user, password=agent.password, session=agent.session,
+        login=agent.login, accept_banner=agent.accept_banner, trusthost_user=agent.trusthost_user,
+        csrf=agent.csrf, workspace_lock=agent.workspace_lock, write_check=agent.write, timeout=timeout,
     )
 
 
@@ -419,9 +426,11 @@ any mismatch and fails when this file is out of date.
 Rows: each scenario as the agent is configured (`verify`) and with certificate verification off
 (`insecure`); a scenario that requires a client certificate has a row per TLS version, pinned on the
 device, because TLS 1.3 reports the missing certificate after the handshake and TLS 1.2 during it.
-Columns: the agent's flow (status call, read the address objects, create and delete one when the
-agent writes) through requests, httpx and urllib (exceptions classified by `mockfgt.classify`), curl
-(exit code or HTTP status), `openssl s_client` (the TLS layer alone, so only in rows that expect `ok`
+Columns: the agent's flow as the scenario configures it (`mockfgt.flows`: its login or kept session,
+the status call, read the address objects, create and delete one when the agent writes, under the
+ADOM lock in workspace mode, trusted-hosts write-back) through requests, httpx and urllib (cookies in
+the Session, Client or CookieJar; exceptions classified by `mockfgt.classify`), curl (a cookie file;
+exit code or HTTP status), `openssl s_client` (the TLS layer alone, so only in rows that expect `ok`
 or 202003) and `mockfgt diagnose`. A cell shows the code the client reported: ✓ when it is the
 expected one, ✗ when not, — when the client does not apply.
 """

@@ -55,7 +55,7 @@ class Call:
     """One step of the agent's flow.
 
     ``role`` says what it proves (login, banner, status, mode, read, lock, write, cleanup, commit,
-    unlock, trusthosts, logout); ``when`` names the condition a conditional step runs under (see
+    unlock, trusthosts-read, trusthosts, logout); ``when`` names the condition a conditional step runs under (see
     :meth:`Conversation.wants`). ``body`` goes as JSON, ``form`` as an urlencoded form.
     """
 
@@ -233,7 +233,7 @@ def fortimanager_calls(agent: Agent) -> list[Call]:
                   rpc("unlock", "exec", f"{workspace}/unlock", when="locked")]
     if agent.trusthost_user:
         admin = f"/cli/global/system/admin/user/{agent.trusthost_user}"
-        calls += [rpc("read", "get", admin), rpc("trusthosts", "update", admin, data={})]
+        calls += [rpc("trusthosts-read", "get", admin), rpc("trusthosts", "update", admin, data={})]
     if agent.logs_in:
         calls.append(rpc("logout", "exec", "/sys/logout", when="logged-in"))
     return calls
@@ -298,11 +298,18 @@ def session_of(body: bytes) -> str | None:
     return str(session) if session not in (None, "") else None
 
 
-def surface(kind: str, status: int, body: bytes) -> str:
-    """What the client saw, in a few characters: 'HTTP 401', 'code -11', 'login refused'."""
+def surface(kind: str, status: int, body: bytes, call: Call | None = None) -> str:
+    """What the client saw, in a few characters: 'HTTP 401', 'code -11', 'LOGIN_FAILED', 'body 0'."""
     if kind == "fortimanager" and status == 200:
         code = jsonrpc_status(body)
         return f"code {code}" if code is not None else "HTTP 200"
+    if call is not None and call.role == "login" and status == 200:
+        if call.path == LOGINCHECK_PATH:
+            return f"body {body[:1].decode('latin-1')!r}"
+        try:
+            return str(json.loads(body).get("status_message") or "HTTP 200")
+        except (ValueError, AttributeError):
+            return "HTTP 200"
     return f"HTTP {status}"
 
 
@@ -401,7 +408,7 @@ class Conversation:
         """Send one call and judge the answer; raises what the transport raised when none came."""
         agent = agent or self.agent
         status, body = self.send(*self.request(call, agent))
-        answer = Answer(judge(agent.kind, call, status, body), status, body, surface(agent.kind, status, body))
+        answer = Answer(judge(agent.kind, call, status, body), status, body, surface(agent.kind, status, body, call))
         if answer.ok:
             self._learn(call, answer)
         elif self._credential_died(call, answer, agent):
