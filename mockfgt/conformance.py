@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import http.cookiejar
 import ipaddress
 import os
 import re
@@ -107,12 +108,7 @@ def applies(row: Row, client: str) -> bool:
 # -- one client, one cell -----------------------------------------------------------------------
 def agent_for(settings, kind: str) -> Agent:
     """The flow's view of a device's :class:`~mockfgt.ClientSettings` (any kind)."""
-    return Agent(
-        kind=kind, token=settings.token, token_in=settings.token_in, vdom=settings.vdom,
-        adom=getattr(settings, "adom", None), write=settings.write,
-        user=getattr(settings, "user", None) if getattr(settings, "password", None) else None,
-        password=getattr(settings, "password", None),
-    )
+    return Agent.from_client(settings, kind)
 
 
 def python_error(exc: BaseException) -> tuple[str, str]:
@@ -133,7 +129,7 @@ def run_requests(settings, agent: Agent, timeout: float) -> tuple[str, str]:
                                 verify=settings.verify, cert=settings.cert)
             return r.status_code, r.content
 
-        outcome = run_flow(agent, send, python_error)
+        outcome = run_flow(agent, send, python_error, lambda: [(c.name, c.value) for c in session.cookies])
     return outcome.code, outcome.surface
 
 
@@ -146,12 +142,13 @@ def run_httpx(settings, agent: Agent, timeout: float) -> tuple[str, str]:
             r = client.request(method, settings.url + path, headers=headers, content=body)
             return r.status_code, r.content
 
-        outcome = run_flow(agent, send, python_error)
+        outcome = run_flow(agent, send, python_error, lambda: [(c.name, c.value) for c in client.cookies.jar])
     return outcome.code, outcome.surface
 
 
 def run_urllib(settings, agent: Agent, timeout: float) -> tuple[str, str]:
-    handlers = [urllib.request.ProxyHandler({})]
+    jar = http.cookiejar.CookieJar()
+    handlers = [urllib.request.ProxyHandler({}), urllib.request.HTTPCookieProcessor(jar)]
     if settings.url.startswith("https:"):
         handlers.append(urllib.request.HTTPSHandler(context=settings.ssl_context()))
     opener = urllib.request.build_opener(*handlers)
@@ -164,7 +161,7 @@ def run_urllib(settings, agent: Agent, timeout: float) -> tuple[str, str]:
         except urllib.error.HTTPError as exc:  # an answer, not a failure: judge it like any other
             return exc.code, exc.read()
 
-    outcome = run_flow(agent, send, python_error)
+    outcome = run_flow(agent, send, python_error, lambda: [(c.name, c.value) for c in jar])
     return outcome.code, outcome.surface
 
 
@@ -227,11 +224,30 @@ def curl_trust(settings) -> list[str]:
 
 
 def run_curl(settings, agent: Agent, timeout: float) -> tuple[str, str]:
+    with tempfile.TemporaryDirectory(prefix="mockfgt-curl-") as folder:
+        jar = Path(folder) / "cookies.txt"
+        jar.touch()
+        return _run_curl(settings, agent, timeout, str(jar))
+
+
+def curl_cookies(jar: str) -> list[tuple[str, str]]:
+    """(name, value) pairs of a curl cookie file (Netscape format; HttpOnly lines start #HttpOnly_)."""
+    pairs = []
+    for line in Path(jar).read_text(errors="replace").splitlines():
+        if line.startswith("#HttpOnly_"):
+            line = line[len("#HttpOnly_"):]
+        fields = line.split("\t")
+        if not line.startswith("#") and len(fields) == 7:
+            pairs.append((fields[5], fields[6]))
+    return pairs
+
+
+def _run_curl(settings, agent: Agent, timeout: float, jar: str) -> tuple[str, str]:
     curl = shutil.which("curl") or "curl"
 
     def send(method, path, headers, body):
         args = [curl, "-q", "-sS", "--noproxy", "*", "--max-time", str(timeout), "-X", method,
-                "-o", "-", "-w", "\n%{http_code}", *curl_trust(settings)]
+                "-b", jar, "-c", jar, "-o", "-", "-w", "\n%{http_code}", *curl_trust(settings)]
         for name, value in headers.items():
             args += ["-H", f"{name}: {value}"]
         if body is not None:
@@ -248,7 +264,7 @@ def run_curl(settings, agent: Agent, timeout: float) -> tuple[str, str]:
             return curl_code(exc.exit_code, exc.stderr), f"exit {exc.exit_code}"
         raise exc
 
-    outcome = run_flow(agent, send, explain)
+    outcome = run_flow(agent, send, explain, lambda: curl_cookies(jar))
     return outcome.code, outcome.surface
 
 
@@ -308,14 +324,21 @@ def _is_ip(host: str) -> bool:
 
 
 def diagnose_target(settings, kind: str, timeout: float):
-    """The :class:`~mockfgt.diagnose.Target` that checks what the agent with these settings would see."""
+    """The :class:`~mockfgt.diagnose.Target` that checks what the agent with these settings would see.
+
+    Built from the same :class:`~mockfgt.flows.Agent` the other columns run, so diagnose meets the
+    device as the scenario's agent does (its login, its kept session, its CSRF and lock habits).
+    """
     from .diagnose import Target
 
+    agent = Agent.from_client(settings, kind)
     return Target(
-        url=settings.url, token=settings.token, kind=kind, token_in=settings.token_in,
+        url=settings.url, token=agent.token, kind=kind, token_in=agent.token_in,
         ca=settings.verify if isinstance(settings.verify, str) else None, insecure=settings.verify is False,
         cert=settings.cert[0] if settings.cert else None, key=settings.cert[1] if settings.cert else None,
-        vdom=settings.vdom, adom=getattr(settings, "adom", None), write_check=settings.write, timeout=timeout,
+        vdom=agent.vdom, adom=agent.adom, user=agent.user, password=agent.password, session=agent.session,
+        login=agent.login, accept_banner=agent.accept_banner, trusthost_user=agent.trusthost_user,
+        csrf=agent.csrf, workspace_lock=agent.workspace_lock, write_check=agent.write, timeout=timeout,
     )
 
 
@@ -403,9 +426,11 @@ any mismatch and fails when this file is out of date.
 Rows: each scenario as the agent is configured (`verify`) and with certificate verification off
 (`insecure`); a scenario that requires a client certificate has a row per TLS version, pinned on the
 device, because TLS 1.3 reports the missing certificate after the handshake and TLS 1.2 during it.
-Columns: the agent's flow (status call, read the address objects, create and delete one when the
-agent writes) through requests, httpx and urllib (exceptions classified by `mockfgt.classify`), curl
-(exit code or HTTP status), `openssl s_client` (the TLS layer alone, so only in rows that expect `ok`
+Columns: the agent's flow as the scenario configures it (`mockfgt.flows`: its login or kept session,
+the status call, read the address objects, create and delete one when the agent writes, under the
+ADOM lock in workspace mode, trusted-hosts write-back) through requests, httpx and urllib (cookies in
+the Session, Client or CookieJar; exceptions classified by `mockfgt.classify`), curl (a cookie file;
+exit code or HTTP status), `openssl s_client` (the TLS layer alone, so only in rows that expect `ok`
 or 202003) and `mockfgt diagnose`. A cell shows the code the client reported: ✓ when it is the
 expected one, ✗ when not, — when the client does not apply.
 """

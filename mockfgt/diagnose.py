@@ -1,8 +1,10 @@
 """``mockfgt diagnose``: probe a FortiGate or FortiManager one layer at a time and say what to fix.
 
     mockfgt diagnose https://fw.example:8443 --token T [--kind fortigate|fortimanager]
-                     [--ca FILE] [--insecure] [--cert FILE --key FILE] [--vdom V | --adom A]
-                     [--token-in header|query] [--write-check] [--timeout S] [--json]
+                     [--user U --password P [--login authentication|logincheck] [--accept-banner]]
+                     [--session S] [--ca FILE] [--insecure] [--cert FILE --key FILE]
+                     [--vdom V | --adom A] [--token-in header|query] [--trusthost-user ADMIN]
+                     [--write-check] [--timeout S] [--json]
 
 The layers, in the order a connection meets them:
 
@@ -11,10 +13,20 @@ The layers, in the order a connection meets them:
 3. ``tls``: the handshake, the protocol version and cipher, the certificate (subject, SANs, validity,
    issuer), whether the device sends a complete chain, whether it requires a client certificate, and
    whether the certificate verifies for the name the agent uses, and if not, why;
-4. ``authentication``: the status call with the credential (FortiOS ``/api/v2/monitor/system/status``,
-   FortiManager ``get /sys/status``);
+4. ``authentication``: the login, for an agent with a password (FortiOS ``/api/v2/authentication``
+   for a session key, falling back to the ``/logincheck`` form when the device has no such API;
+   FortiManager ``exec /sys/login/user``), then the status call with the credential (FortiOS
+   ``/api/v2/monitor/system/status``, FortiManager ``get /sys/status``, and whether the FortiManager
+   is in workspace mode);
 5. ``authorization``: a read of the objects the agent manages (address objects and groups in the VDOM
-   or ADOM); with ``--write-check`` also the creation and deletion of one clearly named address.
+   or ADOM); with ``--write-check`` also the creation and deletion of one clearly named address (under
+   the ADOM lock, committed, in workspace mode); with ``--trusthost-user`` the read of that admin's
+   trusted hosts and their write-back, unchanged, as an agent in trusted-hosts mode does.
+
+The calls are the agent's flow (:mod:`mockfgt.flows`), as a correct agent makes them: it echoes the
+CSRF token on writes of a cookie session, locks the ADOM in workspace mode, and accepts the
+post-login disclaimer only when told (``--accept-banner``). An agent configured otherwise (no CSRF, no
+lock) can be reproduced through the Python API (:class:`Target` ``csrf``, ``workspace_lock``).
 
 Each step ends ``ok`` or with one of the agent's codes (202000..202004); the first failure decides
 the verdict, and the steps after it are not run (the token is never sent to a device whose
@@ -31,6 +43,7 @@ import argparse
 import dataclasses
 import datetime as dt
 import functools
+import http.cookiejar
 import ipaddress
 import json
 import os
@@ -49,7 +62,7 @@ from cryptography.x509.oid import ExtensionOID, NameOID
 
 from .classify import classify
 from .codes import AUTHENTICATION, CONNECTION, GUIDANCE, OK, TIMEOUT, TITLES, TLS
-from .flows import KINDS, Agent, Call, jsonrpc, jsonrpc_result, judge, session_of, surface
+from .flows import KINDS, Agent, Answer, Call, Conversation, jsonrpc, jsonrpc_result
 
 STEPS = ("resolve", "tcp", "tls", "authentication", "authorization")
 DEFAULT_TIMEOUT = 10.0  # what the agent waits (vendor documentation)
@@ -70,10 +83,17 @@ class Target:
     vdom: str | None = None
     adom: str | None = None
     token_in: str = "header"  # "query" sends ?access_token= as some agents do
-    user: str | None = None  # FortiManager session login instead of an API key
+    user: str | None = None  # log in as this admin instead of using an API key
     password: str | None = None
+    session: str | None = None  # a session kept from an earlier login (FortiOS key, FortiManager id)
+    login: str = "authentication"  # FortiOS: or "logincheck", the form login alone
+    accept_banner: bool = False  # FortiOS: accept the post-login disclaimer on the user's behalf
+    trusthost_user: str | None = None  # FortiManager trusted-hosts mode: this admin's trusted hosts
     timeout: float = DEFAULT_TIMEOUT
     write_check: bool = False
+    # How the agent deviates from a correct one; the Python API only (no command-line option).
+    csrf: bool = True  # echo the CSRF token on writes of a cookie session
+    workspace_lock: bool = True  # lock, commit and unlock around writes in workspace mode
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)
@@ -90,6 +110,20 @@ class Target:
                 raise ValueError(f"{option} {path}: no such file")
         if self.timeout <= 0:
             raise ValueError("--timeout must be more than 0 seconds")
+        if self.login not in ("authentication", "logincheck"):
+            raise ValueError(f"--login {self.login!r} is not one of authentication, logincheck")
+        if self.password is not None and not self.user:
+            raise ValueError("--password needs --user")
+
+    @property
+    def auth(self) -> str:
+        """How the agent authenticates: its kept session, a password login, or an API key."""
+        return "session" if self.session else "password" if self.user else "token"
+
+    @property
+    def cli_complete(self) -> bool:
+        """Whether :meth:`argv` says everything (an agent that omits CSRF or the lock cannot be said)."""
+        return self.csrf and self.workspace_lock
 
     @property
     def host(self) -> str:
@@ -109,17 +143,23 @@ class Target:
         """The ``mockfgt diagnose`` arguments that describe this target (the token included)."""
         args = [self.url, "--kind", self.kind, "--timeout", f"{self.timeout:g}"]
         options = {"--token": self.token, "--ca": self.ca, "--cert": self.cert, "--key": self.key,
-                   "--vdom": self.vdom, "--adom": self.adom, "--user": self.user, "--password": self.password}
+                   "--vdom": self.vdom, "--adom": self.adom, "--user": self.user, "--password": self.password,
+                   "--session": self.session, "--trusthost-user": self.trusthost_user}
         args += [a for option, value in options.items() if value for a in (option, value)]
         if self.token_in != "header":
             args += ["--token-in", self.token_in]
-        args += [flag for flag, on in (("--insecure", self.insecure), ("--write-check", self.write_check)) if on]
-        return args
+        if self.login != "authentication":
+            args += ["--login", self.login]
+        flags = (("--insecure", self.insecure), ("--accept-banner", self.accept_banner),
+                 ("--write-check", self.write_check))
+        return args + [flag for flag, on in flags if on]
 
     def agent(self, **changes) -> Agent:
         agent = Agent(kind=self.kind, token=self.token, token_in=self.token_in, vdom=self.vdom,
-                      adom=self.adom, write=self.write_check, user=self.user, password=self.password,
-                      probe_name=WRITE_PREFIX + uuid.uuid4().hex[:8])
+                      adom=self.adom, write=self.write_check, auth=self.auth, user=self.user,
+                      password=self.password, session=self.session, login=self.login, csrf=self.csrf,
+                      accept_banner=self.accept_banner, workspace_lock=self.workspace_lock,
+                      trusthost_user=self.trusthost_user, probe_name=WRITE_PREFIX + uuid.uuid4().hex[:8])
         return dataclasses.replace(agent, **changes)
 
 
@@ -204,19 +244,6 @@ def diagnose(target: Target) -> Report:
 
 
 @dataclass(frozen=True)
-class _Answer:
-    """The device's answer to one call, judged: ``seen`` is 'HTTP 401' or 'code -11'."""
-
-    code: str
-    body: bytes
-    seen: str
-
-    @property
-    def ok(self) -> bool:
-        return self.code == OK
-
-
-@dataclass(frozen=True)
 class _Session:
     """What one handshake established: version, cipher and the chain the device sent (leaf first)."""
 
@@ -232,7 +259,9 @@ class _Probe:
         self.target = target
         self.addresses: list[tuple] = []  # getaddrinfo entries
         self.reachable: tuple | None = None  # the entry TCP reached
-        self.session: str | None = None  # FortiManager login session, when logging in
+        self.agent = target.agent()
+        self.jar = http.cookiejar.CookieJar()  # a /logincheck session lives in cookies
+        self.talk = Conversation(self.agent, self._send, lambda: [(c.name, c.value) for c in self.jar])
 
     # -- 1. name resolution --------------------------------------------------------------------
     def resolve(self, step: Step) -> Step:
@@ -404,20 +433,19 @@ class _Probe:
     # -- 4. authentication -----------------------------------------------------------------------
     def authentication(self, step: Step) -> Step:
         t = self.target
-        agent = t.agent(vdom=None, write=False)  # the credential alone: no VDOM, nothing written
-        calls = agent.calls()
-        if agent.user:  # FortiManager session: the login is the credential check
-            login = next(c for c in calls if c.role == "login")
-            answer = self._call(step, agent, login)
+        check = dataclasses.replace(self.agent, vdom=None, write=False)  # the credential alone
+        for call in self._pending("login", "banner"):
+            answer = self._call(step, call)
             if answer is None or not answer.ok:
-                return self._credential_refused(step, agent, login, answer)
-            self.session = session_of(answer.body)
-        if not (t.token or t.user):
-            step.notes.append("No credential was given (--token).")
-        status_call = next(c for c in calls if c.role == "status")
-        answer = self._call(step, agent, status_call, self.session)
+                return self._credential_refused(step, check, call, answer)
+        if self.talk.memory.logged_in:
+            step.details["login"] = _login_detail(self.talk.memory.logged_in, t)
+        if t.auth == "token" and not t.token:
+            step.notes.append("No credential was given (--token, or --user and --password).")
+        status_call = next(c for c in self.agent.calls() if c.role == "status")
+        answer = self._call(step, status_call, check)
         if answer is None or not answer.ok:
-            return self._credential_refused(step, agent, status_call, answer)
+            return self._credential_refused(step, check, status_call, answer)
         if not _speaks_the_api(t.kind, answer.body):
             api = "FortiManager JSON-RPC" if t.kind == "fortimanager" else "FortiOS REST"
             other = "fortigate" if t.kind == "fortimanager" else "fortimanager"
@@ -426,103 +454,162 @@ class _Probe:
                              f"{'FortiGate' if other == 'fortigate' else 'FortiManager'} (--kind {other}).")
         step.details.update(_status_details(t.kind, answer.body))
         if t.kind == "fortimanager":
-            step.details.update(self._workspace_details(agent))
-        if t.token_in == "query":
+            step.details.update(self._workspace_details())
+        if t.token_in == "query" and t.auth == "token":
             step.notes.append("The token travels in the URL (?access_token=): FortiOS 7.4.5+ and FortiManager "
                               "7.4.7/7.6.2+ refuse that by default. Prefer Authorization: Bearer.")
-        who = "the API key" if t.token else ("the login" if t.user else "no credential")
+        who = {"token": "the API key" if t.token else "no credential", "password": "the login",
+               "session": "the kept session"}[t.auth]
         return step.ok(f"{who} is accepted ({answer.seen})")
 
-    def _credential_refused(self, step: Step, agent: Agent, call: Call, answer: _Answer | None) -> Step:
+    def _pending(self, *roles: str):
+        """The agent's calls of these roles that it makes, decided one by one as it learns."""
+        for call in self.agent.calls():
+            if call.role in roles and self.talk.wants(call):
+                yield call
+
+    def _credential_refused(self, step: Step, agent: Agent, call: Call, answer: Answer | None) -> Step:
         if answer is None:  # a transport failure, already recorded in the step
             return step
         t, seen = self.target, answer.seen
         if answer.code == AUTHENTICATION:
-            step.fail(answer.code, f"the device refused the credential ({seen})",
-                      _refusal_advice(t.kind, seen, bool(t.user)))
+            step.fail(answer.code, f"the device refused the {_credential_word(call)} ({seen})",
+                      self._refusal_advice(call, seen))
             if t.token and t.token_in == "query" and self._works_as_bearer(agent, call):
                 step.notes.append("The same token works as Authorization: Bearer: this device refuses a token in "
                                   "the URL (?access_token=). Send it in the header instead.")
             return step
-        return step.fail(answer.code, f"the status call was refused ({seen})", _permission_advice(t, call, seen))
+        what = "the login" if call.role in ("login", "banner") else "the status call"
+        return step.fail(answer.code, f"{what} was refused ({seen})", self._permission_advice(call, seen))
 
     def _works_as_bearer(self, agent: Agent, call: Call) -> bool:
-        answer = self._call(Step("retry"), dataclasses.replace(agent, token_in="header"), call)
+        answer = self._call(Step("retry"), call, dataclasses.replace(agent, token_in="header"))
         return answer is not None and answer.ok
 
-    def _workspace_details(self, agent: Agent) -> dict[str, str]:
-        call = Call("read", "POST", "/jsonrpc", jsonrpc("get", "/cli/global/system/global",
-                                                        fields=["workspace-mode", "adom-status"]))
-        answer = self._call(Step("workspace"), agent, call, self.session)
+    def _workspace_details(self) -> dict[str, str]:
+        """Workspace mode as the agent learns it (a locking agent then locks the ADOM to write)."""
+        call = next(c for c in self.agent.calls() if c.role == "mode")
+        answer = self._call(Step("workspace"), call)
         data = (jsonrpc_result(answer.body) or {}).get("data") if answer and answer.ok else None
         if not isinstance(data, dict):
             return {}
         return {"workspace": str(data.get("workspace-mode", "?")), "ADOMs": str(data.get("adom-status", "?"))}
 
+    def _refusal_advice(self, call: Call, seen: str) -> str:
+        t = self.target
+        if seen == "HTTP 429":
+            return ("The device has blocked this source address for a while after repeated failed logins "
+                    "(admin-lockout-threshold / admin-lockout-duration). Wait, then fix the credential.")
+        if t.kind == "fortimanager":
+            return _fortimanager_refusal_advice(t, call, seen)
+        if call.role == "login":
+            return (f"The login as {t.user} failed ({seen}): check the admin's user name and password, and "
+                    "that the agent's address is among the admin's trusted hosts. After three failures in a "
+                    "minute the device blocks the address (HTTP 429).")
+        if t.auth == "session":
+            return ("The device refuses the session key the agent kept: sessions end after admintimeout of "
+                    "idleness, at logout and at reboot. Log in again when a call answers 401 (here: --user and "
+                    "--password), or use an API token.")
+        if self.talk.memory.logged_in:
+            return ("The login succeeded, yet the device refuses the session: a post-login disclaimer "
+                    "(post-login-banner) waits to be accepted. Accept it after logging in (POST /logindisclaimer "
+                    "confirm=1, or ack_post_disclaimer in /api/v2/authentication; here: --accept-banner), or "
+                    "disable post-login-banner on the device.")
+        return ("FortiOS answers the same 401 for an unknown, regenerated or deleted token and for a source address "
+                "outside the API user's trusted hosts (mind NAT): compare the token, then the trusted hosts.")
+
+    def _permission_advice(self, call: Call, seen: str) -> str:
+        t = self.target
+        if t.kind == "fortigate" and call.method in ("POST", "PUT", "DELETE") and self.talk.memory.logged_in == "cookie":
+            sent = "sent no X-CSRFTOKEN" if not t.csrf else "sent the CSRF token"
+            return (f"The write of this cookie session (/logincheck) {sent}: FortiOS answers a write without the "
+                    "token with the same 403 as a missing permission. Echo the ccsrftoken cookie's value (quotes "
+                    "stripped) in X-CSRFTOKEN on every POST, PUT and DELETE, or log in with /api/v2/authentication "
+                    "for a session key; then check the admin profile's firewall access.")
+        return _permission_advice(t, call, seen)
+
     # -- 5. authorization ------------------------------------------------------------------------
     def authorization(self, step: Step) -> Step:
         t = self.target
-        agent = t.agent()
-        for call in _read_calls(agent):
-            answer = self._call(step, agent, call, self.session)
+        for call in _read_calls(self.agent):
+            answer = self._call(step, call)
             if answer is None:
                 return step
             if not answer.ok:
                 return step.fail(answer.code, f"reading {_what(call)} was refused ({answer.seen})",
-                                 self._read_refusal_advice(agent, call, answer.seen))
+                                 self._read_refusal_advice(call, answer.seen))
             step.details[_what(call)] = _count(t.kind, answer.body)
+        if t.write_check and not self._write_check(step):
+            return step
+        if t.trusthost_user and not self._trusthost_check(step):
+            return step
         if t.write_check:
-            return self._write_check(step, agent)
+            return step.ok("the agent may read and write address objects")
         return step.ok(f"address objects and groups are readable in {_scope(t)} (writes not checked: --write-check)")
 
-    def _write_check(self, step: Step, agent: Agent) -> Step:
-        """Create the clearly named test address, then delete it."""
-        for call, did in [(c, "created" if c.role == "write" else "deleted")
-                          for c in agent.calls() if c.role in ("write", "cleanup")]:
-            answer = self._call(step, agent, call, self.session)
+    def _write_check(self, step: Step) -> bool:
+        """Create the clearly named test address, then delete it (under the ADOM lock in workspace mode)."""
+        name = self.agent.probe_name
+        for call in self._pending("lock", "write", "cleanup", "commit", "unlock"):
+            answer = self._call(step, call)
             if answer is None:
-                return step
+                return False
+            did = {"write": "created", "cleanup": "deleted"}.get(call.role)
             if not answer.ok:
-                leftover = f"Delete {agent.probe_name} by hand." if call.role == "cleanup" else ""
-                return step.fail(answer.code, f"the test address {agent.probe_name} could not be {did} "
-                                 f"({answer.seen})", _permission_advice(self.target, call, answer.seen), leftover)
-            step.details[f"test address {did}"] = f"{agent.probe_name} ({answer.seen})"
-        return step.ok("the agent may read and write address objects")
+                what = f"the test address {name} could not be {did}" if did else f"{call.label} was refused"
+                leftover = f"Delete {name} by hand." if call.role in ("cleanup", "commit") else ""
+                step.fail(answer.code, f"{what} ({answer.seen})", self._permission_advice(call, answer.seen), leftover)
+                return False
+            key = f"test address {did}" if did else f"workspace {call.role}"
+            step.details[key] = f"{name} ({answer.seen})" if did else answer.seen
+        return True
 
-    def _read_refusal_advice(self, agent: Agent, call: Call, seen: str) -> str:
+    def _trusthost_check(self, step: Step) -> bool:
+        """Read the admin's trusted hosts and write them back unchanged, as trusted-hosts mode does."""
+        for call in self._pending("trusthosts-read", "trusthosts"):
+            answer = self._call(step, call)
+            if answer is None:
+                return False
+            if not answer.ok:
+                step.fail(answer.code, f"{call.label} was refused ({answer.seen})",
+                          f"Changing the trusted hosts of admin {self.target.trusthost_user} needs the Super_User "
+                          "profile: give the API user Super_User (or maintain trusted hosts by hand).")
+                return False
+            step.details[f"trusted hosts ({call.role.replace('trusthosts', '').strip('-') or 'written back'})"] = answer.seen
+        return True
+
+    def _read_refusal_advice(self, call: Call, seen: str) -> str:
         t = self.target
         if t.kind == "fortigate" and t.vdom:
-            retry = self._call(Step("retry"), dataclasses.replace(agent, vdom=None), call)
+            retry = self._call(Step("retry"), call, dataclasses.replace(self.agent, vdom=None))
             if retry is not None and retry.ok:
                 return (f"The same read works without ?vdom=: the VDOM '{t.vdom}' is not assigned to the API "
                         "user. Assign it (config system api-user, set vdom).")
-        return _permission_advice(t, call, seen)
+        return self._permission_advice(call, seen)
 
     def logout(self) -> None:
-        """End a FortiManager login session, so diagnosing leaves no session behind."""
-        if self.session is not None:
-            agent = self.target.agent()
-            logout = next((c for c in agent.calls() if c.role == "logout"), None)
-            if logout is not None:
-                self._call(Step("logout"), agent, logout, self.session)
+        """Lift a workspace lock left behind and end the session the login opened."""
+        self.talk.close()
 
     # -- HTTP ------------------------------------------------------------------------------------
-    def _call(self, step: Step, agent: Agent, call: Call, session: str | None = None) -> _Answer | None:
+    def _call(self, step: Step, call: Call, agent: Agent | None = None) -> Answer | None:
         """Send one call as the agent would; None when it failed below HTTP (recorded in ``step``)."""
-        method, path, headers, body = agent.request(call, session)
-        handlers = [urllib.request.ProxyHandler({})]  # the agent connects directly
-        if self.target.url.startswith("https:"):
+        try:
+            return self.talk.ask(call, agent)
+        except Exception as exc:  # what the agent would meet: classified, explained, never raised
+            self._transport_failed(step, call, exc)
+            return None
+
+    def _send(self, method: str, path: str, headers: dict, body: bytes | None) -> tuple[int, bytes]:
+        handlers = [urllib.request.ProxyHandler({}), urllib.request.HTTPCookieProcessor(self.jar)]
+        if self.target.url.startswith("https:"):  # the agent connects directly, trusting what it trusts
             handlers.append(urllib.request.HTTPSHandler(context=_agent_context(self.target)))
         request = urllib.request.Request(self.target.base_url + path, data=body, method=method, headers=headers)
         try:
             with urllib.request.build_opener(*handlers).open(request, timeout=self.target.timeout) as response:
-                status, answer = response.status, response.read()
-        except urllib.error.HTTPError as exc:
-            status, answer = exc.code, exc.read()
-        except Exception as exc:  # what the agent would meet: classified, explained, never raised
-            self._transport_failed(step, call, exc)
-            return None
-        return _Answer(judge(agent.kind, call, status, answer), answer, surface(agent.kind, status, answer))
+                return response.status, response.read()
+        except urllib.error.HTTPError as exc:  # an answer: judged like any other
+            return exc.code, exc.read()
 
     def _transport_failed(self, step: Step, call: Call, exc: BaseException) -> None:
         t, code = self.target, _classify(exc)
@@ -739,17 +826,29 @@ def _status_details(kind: str, body: bytes) -> dict[str, str]:
     return {k: str(v) for k, v in details.items() if v}
 
 
-def _refusal_advice(kind: str, seen: str, login: bool) -> str:
-    if seen == "HTTP 429":
-        return ("The device has blocked this source address for a while after repeated failed logins "
-                "(admin-lockout-threshold / admin-lockout-duration). Wait, then fix the credential.")
-    if kind == "fortimanager":
-        if login or seen == "code -22":
-            return "The login failed: check the user name and password (and that the admin has rpc-permit)."
-        return ("FortiManager answers -11 for an unknown or regenerated API key, an expired session, a key sent in "
-                "the URL (7.4.7/7.6.2 and later) and an admin without rpc-permit: compare the key with the device's.")
-    return ("FortiOS answers the same 401 for an unknown, regenerated or deleted token and for a source address "
-            "outside the API user's trusted hosts (mind NAT): compare the token, then the trusted hosts.")
+def _fortimanager_refusal_advice(t: Target, call: Call, seen: str) -> str:
+    if call.role == "login" or seen == "code -22":
+        return "The login failed: check the user name and password (and that the admin has rpc-permit)."
+    if t.auth == "session":
+        return ("The session id the agent kept is refused (-11): it idled out (idle_timeout_api) or was logged "
+                "out. Log in again (exec /sys/login/user; here: --user and --password) whenever a session that "
+                "worked gets -11.")
+    return ("FortiManager answers -11 for an unknown or regenerated API key, an expired session, a key sent in "
+            "the URL (7.4.7/7.6.2 and later) and an admin without rpc-permit: compare the key with the device's.")
+
+
+def _credential_word(call: Call) -> str:
+    return {"login": "login", "banner": "disclaimer acceptance"}.get(call.role, "credential")
+
+
+def _login_detail(how: str, t: Target) -> str:
+    """How the login went, for the report: which URL, and what the agent holds now."""
+    if how == "key":
+        return f"{t.user}: session key from /api/v2/authentication"
+    if how == "cookie":
+        banner = ", post-login disclaimer accepted" if t.accept_banner else ""
+        return f"{t.user}: cookie session from /logincheck (CSRF token echoed on writes){banner}"
+    return f"{t.user}: session from exec /sys/login/user"
 
 
 def _permission_advice(t: Target, call: Call, seen: str) -> str:
@@ -809,8 +908,17 @@ def add_parser(sub) -> None:
     scope.add_argument("--adom", help="FortiManager ADOM the agent works in (default: root)")
     p.add_argument("--token-in", choices=("header", "query"), default="header",
                    help="where the agent sends the token (query: ?access_token=)")
-    p.add_argument("--user", help="FortiManager: log in with this admin instead of an API key")
-    p.add_argument("--password", help="FortiManager: the admin's password (use - to read it from standard input)")
+    p.add_argument("--user", help="log in as this admin instead of using an API key (FortiOS: /api/v2/authentication, "
+                                  "falling back to /logincheck; FortiManager: exec /sys/login/user)")
+    p.add_argument("--password", help="the admin's password (use - to read it from standard input)")
+    p.add_argument("--login", choices=("authentication", "logincheck"), default="authentication",
+                   help="FortiOS: how to log in (logincheck: the /logincheck form and its cookies only)")
+    p.add_argument("--accept-banner", action="store_true",
+                   help="FortiOS: accept the post-login disclaimer, as the agent is configured to")
+    p.add_argument("--session", help="a session the agent kept from an earlier login (FortiOS session key, "
+                                     "FortiManager session id), used instead of logging in")
+    p.add_argument("--trusthost-user", metavar="ADMIN",
+                   help="FortiManager trusted-hosts mode: read ADMIN's trusted hosts and write them back unchanged")
     p.add_argument("--write-check", action="store_true",
                    help=f"also create and delete one address ({WRITE_PREFIX}<random>)")
     p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per network step (default: 10)")
@@ -823,7 +931,9 @@ def command(args) -> int:
         target = Target(
             url=args.url, token=_secret(args.token), kind=args.kind, ca=args.ca, insecure=args.insecure,
             cert=args.cert, key=args.key or args.cert, vdom=args.vdom, adom=args.adom, token_in=args.token_in,
-            user=args.user, password=_secret(args.password), timeout=args.timeout, write_check=args.write_check,
+            user=args.user, password=_secret(args.password), session=_secret(args.session), login=args.login,
+            accept_banner=args.accept_banner, trusthost_user=args.trusthost_user, timeout=args.timeout,
+            write_check=args.write_check,
         )
     except ValueError as exc:
         print(f"mockfgt diagnose: {exc}", file=sys.stderr)

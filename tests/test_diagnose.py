@@ -19,7 +19,7 @@ import requests
 import mockfgt
 from mockfgt import cli, codes
 from mockfgt.conformance import diagnose_target
-from mockfgt.diagnose import STEPS, WRITE_PREFIX
+from mockfgt.diagnose import STEPS, WRITE_PREFIX, diagnose
 
 TIMEOUT = 1.0  # the stall scenarios stall for a minute; diagnose waits 1 s and reports 202004
 
@@ -30,9 +30,18 @@ def run_cli(args: list[str], capsys) -> tuple[int, str]:
 
 
 def diagnose_json(device, capsys, client=None) -> tuple[int, dict]:
-    """Run ``mockfgt diagnose --json`` as the scenario's agent is configured; return (exit status, report)."""
+    """Run ``mockfgt diagnose --json`` as the scenario's agent is configured; return (exit status, report).
+
+    Where the scenario's fault is an agent misconfiguration no option can express (csrf-missing's
+    agent omits the CSRF token, fmg-workspace-not-locked's agent writes without the lock: a correct
+    tool always does both), the same settings go through diagnose's Python API instead.
+    """
     target = diagnose_target(client or device.client, device.scenario.kind, TIMEOUT)
-    status, out = run_cli([*target.argv(), "--json"], capsys)
+    if target.cli_complete:
+        status, out = run_cli([*target.argv(), "--json"], capsys)
+    else:
+        report = diagnose(target)
+        status, out = (0 if report.verdict == codes.OK else 1), json.dumps(report.to_dict())
     report = json.loads(out)
     assert (device.token or "no token") not in out, "the report never shows the token"
     return status, report
@@ -70,6 +79,14 @@ EXPLANATIONS = {
     "api-user-deleted": ("authentication", ["HTTP 401", "deleted"]),
     "trusted-host-rejected": ("authentication", ["HTTP 401", "trusted hosts", "NAT"]),
     "auth-lockout": ("authentication", ["HTTP 429", "blocked this source address"]),
+    "password-wrong": ("authentication", ["refused the login", "LOGIN_FAILED", "password", "HTTP 429"]),
+    "session-expired": ("authentication", ["HTTP 401", "session key the agent kept", "admintimeout", "Log in again"]),
+    "post-login-banner": ("authentication", ["HTTP 401", "/logincheck", "post-login-banner", "--accept-banner"]),
+    "csrf-missing": ("authorization", ["HTTP 403", "sent no X-CSRFTOKEN", "ccsrftoken"]),
+    "fmg-login-failed": ("authentication", ["refused the login", "code -22", "password"]),
+    "fmg-session-expired": ("authentication", ["code -11", "session id the agent kept", "Log in again"]),
+    "fmg-workspace-not-locked": ("authorization", ["code -10147", "lock the ADOM"]),
+    "fmg-not-super-user": ("authorization", ["code -11", "trusted hosts", "Super_User"]),
     "token-in-query-string": ("authentication", ["works as Authorization: Bearer", "in the URL"]),
     "no-firewall-permission": ("authorization", ["HTTP 403", "no firewall access"]),
     "read-only-profile": ("authorization", [WRITE_PREFIX, "HTTP 403", "firewall read only"]),
