@@ -26,7 +26,6 @@ from .device import Device
 from .harness import Harness
 from .probe import first_call
 from .scenario import Scenario, ScenarioError, catalogue, kinds, load
-from .tls import HarnessCA
 
 
 def main(argv: list[str] | None = None) -> int:
