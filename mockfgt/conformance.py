@@ -25,7 +25,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import http.cookiejar
-import ipaddress
 import os
 import re
 import shutil
@@ -43,6 +42,7 @@ from urllib.parse import urlsplit
 
 from .classify import classify
 from .codes import CONNECTION, OK, TIMEOUT, TLS
+from .diagnose import is_ip
 from .flows import Agent, run_flow
 
 CLIENTS = ("requests", "httpx", "urllib", "curl", "openssl", "diagnose")
@@ -274,13 +274,12 @@ def run_openssl(settings, agent: Agent, timeout: float) -> tuple[str, str]:
     if parts.scheme != "https":
         return NOT_APPLICABLE, "plain HTTP"
     host, port = parts.hostname, parts.port or 443
-    is_ip = _is_ip(host)
     args = [shutil.which("openssl") or "openssl", "s_client", "-connect",
             f"[{host}]:{port}" if ":" in host else f"{host}:{port}", "-ign_eof"]
-    if not is_ip:
+    if not is_ip(host):
         args += ["-servername", host]
     if settings.verify is not False:
-        args += ["-verify_return_error", *(["-verify_ip", host] if is_ip else ["-verify_hostname", host])]
+        args += ["-verify_return_error", *(["-verify_ip", host] if is_ip(host) else ["-verify_hostname", host])]
         if isinstance(settings.verify, str):
             args += ["-CAfile", settings.verify]
     if settings.cert:
@@ -313,14 +312,6 @@ def _s_client_reason(stderr: str) -> str:
     if m := re.search(r"SSL routines:[^:]*:([^:]+):", stderr):
         return m.group(1)
     return stderr.strip().splitlines()[-1][:60] if stderr.strip() else "failed"
-
-
-def _is_ip(host: str) -> bool:
-    try:
-        ipaddress.ip_address(host)
-    except ValueError:
-        return False
-    return True
 
 
 def diagnose_target(settings, kind: str, timeout: float):

@@ -273,7 +273,7 @@ class _Probe:
                              "Check the spelling of the host name and that the agent host's DNS knows it "
                              f"(`getent hosts {t.host}`), or use the device's address.")
         found = ", ".join(dict.fromkeys(a[4][0] for a in self.addresses))
-        if _is_ip(t.host):
+        if is_ip(t.host):
             return step.ok(f"{t.host} is an address: nothing to resolve")
         step.details["addresses"] = found
         return step.ok(f"{t.host} resolves to {found}")
@@ -339,7 +339,7 @@ class _Probe:
         with socket.socket(family, socket.SOCK_STREAM) as raw:
             raw.settimeout(t.timeout)
             raw.connect(sockaddr)
-            server_name = None if _is_ip(t.host) and not context.check_hostname else t.host
+            server_name = None if is_ip(t.host) and not context.check_hostname else t.host
             with context.wrap_socket(raw, server_hostname=server_name) as tls:
                 return _Session(tls.version(), tls.cipher()[0], _peer_chain(tls))
 
@@ -879,7 +879,8 @@ def _short(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
-def _is_ip(host: str) -> bool:
+def is_ip(host: str) -> bool:
+    """An IP literal (SNI must not carry one), not a host name."""
     try:
         ipaddress.ip_address(host)
     except ValueError:
