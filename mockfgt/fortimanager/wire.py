@@ -16,6 +16,7 @@ from urllib.parse import parse_qs
 
 from flask import Flask, Response, request
 
+from .. import bodies
 from .enums import render
 from .models import INTERNAL_ERROR, INVALID_DATA, INVALID_URL, MESSAGES, OK, FMGError, FortiManagerState, Principal
 from .objects import ADDRGRP, OBJECT_TABLES
@@ -124,8 +125,8 @@ def handle(state: FortiManagerState, req) -> Response:
     if req.method != "POST":
         return Response(METHOD_NOT_ALLOWED_HTML, status=405, content_type=HTML_TYPE, headers={"Allow": "POST"})
     try:
-        body = json.loads(req.get_data(cache=True) or b"null")
-    except (ValueError, UnicodeDecodeError):
+        body = bodies.loads(req.get_data(cache=True) or b"null")
+    except bodies.BodyError:  # bad syntax, bad UTF-8 or nested too deeply
         return _json(envelope_error(None, INVALID_DATA))
     params = body.get("params") if isinstance(body, dict) else None
     if isinstance(params, dict):

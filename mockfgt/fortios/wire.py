@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, unquote
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
+from .. import bodies
 from . import logins, system
 from .models import AuthFailure, FortiOSError, FortiOSState
 from .tables import TABLES
@@ -105,8 +106,8 @@ def json_body(req) -> dict | list | None:
     if not data.strip():
         return None
     try:
-        return json.loads(data)
-    except (ValueError, UnicodeDecodeError):
+        return bodies.loads(data)
+    except bodies.BodyError:  # bad syntax, bad UTF-8 or nested too deeply: "cannot be processed"
         raise FortiOSError(400) from None
 
 
