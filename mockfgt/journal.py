@@ -13,10 +13,13 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import re
 import threading
 import time
 from collections import deque
 from urllib.parse import parse_qsl, urlencode
+
+from . import bodies
 
 REDACTED = "<redacted>"
 #: Header names whose values are credentials.
@@ -137,19 +140,34 @@ def redact_query(query: str) -> str:
 
 
 def redact_body(body: bytes, content_type: str) -> str | None:
-    """The body as text with credential fields redacted (JSON at any depth, or a form)."""
+    """The body as text with credential fields redacted (JSON at any depth, a form, or anything else)."""
     if not body:
         return None
     text = body[:BODY_LIMIT].decode("utf-8", "replace")
-    if len(body) > BODY_LIMIT:
-        return text  # a truncated body is not parseable; oversized bodies are not credentials
-    try:
-        return json.dumps(_redact_json(json.loads(text)))
-    except ValueError:
-        pass
-    if "form" in content_type:
-        return redact_query(text)
-    return text
+    if len(body) <= BODY_LIMIT:
+        try:
+            return json.dumps(_redact_json(bodies.loads(text)))
+        except bodies.BodyError:
+            pass
+        if "form" in content_type:
+            return redact_query(text)
+    # Truncated, malformed or of no declared type: the device may still read it as a login form, so
+    # anything shaped like a credential pair is blanked where it stands.
+    return _SECRET_PAIR.sub(_blank, text)
+
+
+# "key": "value", 'key': value or key=value for every credential key, at a word boundary.
+_SECRET_PAIR = re.compile(
+    r"(?<![\w-])(?P<quote>[\"']?)(?P<key>" + "|".join(sorted(map(re.escape, SECRET_KEYS), key=len, reverse=True))
+    + r")(?P=quote)(?P<sep>\s*[:=]\s*)(?P<value>\"(?:[^\"\\]|\\.)*\"?|[^&\s,;}\]]*)",
+    re.IGNORECASE,
+)
+
+
+def _blank(match: re.Match) -> str:
+    value = match["value"]
+    blank = f'"{REDACTED}"' if value.startswith('"') else REDACTED
+    return f"{match['quote']}{match['key']}{match['quote']}{match['sep']}{blank}"
 
 
 def _redact_json(value):
