@@ -200,6 +200,10 @@ def _read(path: Path) -> dict:
             return tomllib.load(f)
     except tomllib.TOMLDecodeError as exc:
         raise ScenarioError(str(path), "", f"not valid TOML: {exc}") from None
+    except UnicodeDecodeError as exc:
+        raise ScenarioError(str(path), "", f"not valid TOML: not UTF-8 text (byte {exc.start})") from None
+    except RecursionError:
+        raise ScenarioError(str(path), "", "not valid TOML: arrays or tables nested too deeply") from None
     except OSError as exc:
         raise ScenarioError(str(path), "", f"cannot read: {exc.strerror}") from None
 
