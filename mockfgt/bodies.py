@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import json
 
+#: The devices' request body limit: larger bodies are refused (413) by their length, unread.
+MAX_BODY = 16 * 1024 * 1024
 #: Deeper bodies are refused as invalid. No FortiOS or JSON-RPC request nests more than a handful of
 #: levels (a filter of filters); 64 leaves room for any client and stays far below Python's recursion limit.
 MAX_DEPTH = 64

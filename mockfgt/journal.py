@@ -28,7 +28,6 @@ SECRET_HEADERS = {"authorization", "cookie", "set-cookie", "x-csrftoken", "proxy
 SECRET_KEYS = {"access_token", "password", "passwd", "secretkey", "session", "session_key", "api_key",
                "access-token", "token", "csrf_token", "ccsrftoken"}
 BODY_LIMIT = 64 * 1024  # bodies are kept up to this size; the rest is counted, not stored
-MAX_BUFFERED = 16 * 1024 * 1024 + 1  # larger bodies are refused by the device by their length alone
 DEFAULT_CAPACITY = 10_000  # oldest entries go first once a journal holds this many
 
 
@@ -80,9 +79,9 @@ def buffer_body(environ) -> bytes:
         length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:
         length = 0
-    if length > MAX_BUFFERED or (length <= 0 and not environ.get("wsgi.input_terminated")):
+    if length > bodies.MAX_BODY or (length <= 0 and not environ.get("wsgi.input_terminated")):
         return b""  # past the size limit the device refuses the request (413) by its length alone
-    body = stream.read(length) if length > 0 else stream.read(MAX_BUFFERED)
+    body = stream.read(length) if length > 0 else stream.read(bodies.MAX_BODY + 1)
     environ["wsgi.input"] = io.BytesIO(body)
     environ["wsgi.input_terminated"] = True
     return body

@@ -24,6 +24,7 @@ from typing import Callable
 
 from werkzeug.serving import WSGIRequestHandler
 
+from .bodies import MAX_BODY
 from .tls import SNI_ATTRIBUTE
 
 log = logging.getLogger("mockfgt")
@@ -38,7 +39,6 @@ CONNECTION_FAULTS = {
     "plaintext": "speak plain HTTP on the HTTPS port",
 }
 
-MAX_BODY = 16 * 1024 * 1024  # the device's request size limit; larger bodies are refused unread
 #: A client has this long to finish the TLS handshake, and then each request (line, headers, body),
 #: however slowly it trickles bytes; an idle keep-alive connection is closed after it too.
 REQUEST_TIMEOUT = 10.0
@@ -94,23 +94,34 @@ class _Handler(WSGIRequestHandler):
 
     @staticmethod
     def _buffer_body(environ) -> bool:
-        """Read the body into memory; False when it is too large to read (the app refuses it by length)."""
+        """Read the body into memory; False when it is too large to read.
+
+        A refused body is replaced by an empty stream whose declared length is over the limit, so
+        the app (and the journal) refuse it by its length alone and nothing reads on.
+        """
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
             return False
         if length > MAX_BODY:
-            return False
+            return _Handler._refuse_body(environ, length)
         if environ.get("wsgi.input_terminated"):  # chunked: read until the last chunk, or the limit
             body = environ["wsgi.input"].read(MAX_BODY + 1)
             if len(body) > MAX_BODY:
-                return False
+                return _Handler._refuse_body(environ, len(body))
         else:
             body = environ["wsgi.input"].read(length) if length > 0 else b""
         environ["wsgi.input"] = io.BytesIO(body)
         environ["CONTENT_LENGTH"] = str(len(body)) if body or length else environ.get("CONTENT_LENGTH", "")
         environ["wsgi.input_terminated"] = False
         return True
+
+    @staticmethod
+    def _refuse_body(environ, length: int) -> bool:
+        environ["wsgi.input"] = io.BytesIO(b"")
+        environ["CONTENT_LENGTH"] = str(length)
+        environ["wsgi.input_terminated"] = False
+        return False
 
     def run_wsgi(self) -> None:
         if self.headers.get("Expect", "").lower().strip() == "100-continue":
