@@ -239,7 +239,14 @@ def load(ref: str | os.PathLike, *, search: list[Path] | None = None) -> Scenari
     """Load a scenario by catalogue name ('expired-cert') or by file path, with extends resolved."""
     folders = search_path(search)
     path = _locate(str(ref), folders)
-    data = _resolve(path, folders)
+    try:
+        data = _resolve(path, folders)
+    except ScenarioError as exc:
+        if exc.source == str(path):
+            raise
+        # The fault is in a file this one extends: still name this file first, then the culprit.
+        where = f"{exc.key}: " if exc.key else ""
+        raise ScenarioError(str(path), "extends", f"{exc.source}, which it extends, is broken: {where}{exc.message}") from None
     data.pop("extends", None)
     return validate(data, name=path.stem, source=str(path))
 
