@@ -115,6 +115,8 @@ def _headers(environ) -> dict[str, str]:
     for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
         if environ.get(key):
             headers[key.replace("_", "-").title()] = environ[key]
+    if environ.get("mockfgt.transfer_encoding"):  # a chunked body the listener refused
+        headers["Transfer-Encoding"] = environ["mockfgt.transfer_encoding"]
     return headers
 
 

@@ -108,6 +108,9 @@ class _Handler(WSGIRequestHandler):
         if environ.get("wsgi.input_terminated"):  # chunked: read until the last chunk, or the limit
             body = environ["wsgi.input"].read(MAX_BODY + 1)
             if len(body) > MAX_BODY:
+                # Declared from here on by a length over the limit (apps cannot refuse a chunked
+                # body by its length); the journal still shows how it came.
+                environ["mockfgt.transfer_encoding"] = environ.pop("HTTP_TRANSFER_ENCODING", "")
                 return _Handler._refuse_body(environ, len(body))
         else:
             body = environ["wsgi.input"].read(length) if length > 0 else b""
