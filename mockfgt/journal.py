@@ -154,6 +154,11 @@ def redact_body(body: bytes, content_type: str) -> str | None:
             return redact_query(text)
     # Truncated, malformed or of no declared type: the device may still read it as a login form, so
     # anything shaped like a credential pair is blanked where it stands.
+    return redact_text(text)
+
+
+def redact_text(text: str) -> str:
+    """Free text (a body, a request line in a log message) with every credential pair blanked."""
     return _SECRET_PAIR.sub(_blank, text)
 
 

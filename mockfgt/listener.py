@@ -25,6 +25,7 @@ from typing import Callable
 from werkzeug.serving import WSGIRequestHandler
 
 from .bodies import MAX_BODY
+from .journal import redact_text
 from .tls import SNI_ATTRIBUTE
 
 log = logging.getLogger("mockfgt")
@@ -187,6 +188,8 @@ class _Handler(WSGIRequestHandler):
         pass
 
     def log(self, type, message, *args):
+        # "Bad request syntax ('GET /?access_token=...')": a refused request line can carry a key.
+        args = tuple(redact_text(a) if isinstance(a, str) else a for a in args)
         log.debug("%s " + message, self.address_string(), *args)
 
 
