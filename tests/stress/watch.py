@@ -9,6 +9,7 @@ hierarchy. The Flask apps log ``unhandled error for ...`` through ``app.logger``
 
 from __future__ import annotations
 
+import gc
 import logging
 import os
 import threading
@@ -57,6 +58,9 @@ class Resources:
 
     @classmethod
     def now(cls) -> "Resources":
+        """The counts now, after collecting garbage: a client socket held by an exception's traceback
+        lives in a reference cycle until the collector runs, and is not the device's to answer for."""
+        gc.collect()
         return cls(threading.active_count(), len(os.listdir("/proc/self/fd")))
 
     def __str__(self) -> str:
