@@ -56,6 +56,20 @@ class ConnectionPlan:
     ended: threading.Event = field(default_factory=threading.Event, compare=False)
 
 
+class MalformedBody(Exception):
+    """A chunked body whose framing is broken: the request cannot be read, so it is answered 400."""
+
+
+def _read_chunked(stream) -> bytes:
+    """Up to ``MAX_BODY + 1`` bytes of a chunked body; MalformedBody for a chunk header that is not hex."""
+    try:
+        return stream.read(MAX_BODY + 1)
+    except (ConnectionError, TimeoutError, ssl.SSLError):
+        raise  # the client went away or was dropped: nothing to answer
+    except (OSError, ValueError) as exc:  # Werkzeug's "Invalid chunk header", "Negative chunk length"
+        raise MalformedBody(f"Bad chunked body: {exc}") from None
+
+
 class _Handler(WSGIRequestHandler):
     """Werkzeug's request parsing with our own response writing, so connections are kept alive.
 
@@ -107,7 +121,7 @@ class _Handler(WSGIRequestHandler):
         if length > MAX_BODY:
             return _Handler._refuse_body(environ, length)
         if environ.get("wsgi.input_terminated"):  # chunked: read until the last chunk, or the limit
-            body = environ["wsgi.input"].read(MAX_BODY + 1)
+            body = _read_chunked(environ["wsgi.input"])
             if len(body) > MAX_BODY:
                 # Declared from here on by a length over the limit (apps cannot refuse a chunked
                 # body by its length); the journal still shows how it came.
@@ -130,7 +144,12 @@ class _Handler(WSGIRequestHandler):
     def run_wsgi(self) -> None:
         if self.headers.get("Expect", "").lower().strip() == "100-continue":
             self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        environ = self.make_environ()
+        try:
+            environ = self.make_environ()
+        except MalformedBody as exc:  # answered as httpsd answers a broken request: 400, then close
+            self.close_connection = True
+            self.send_error(400, "Bad Request", str(exc))
+            return
         status, headers, body = self._call_app(environ)
         code, _, reason = status.partition(" ")
         names = {name.lower() for name, _ in headers}
