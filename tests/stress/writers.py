@@ -253,9 +253,12 @@ class _FortiManagerClient:
         session.close()
 
     def lock(self, session, device) -> None:
+        """Take the ADOM lock, backing off while another session holds it (as a polite client does)."""
+        pause = 0.005
         while (code := self.call(session, device, "exec", "/dvmdb/adom/root/workspace/lock")) == LOCKED:
             self.lock_retries += 1
-            time.sleep(random.uniform(0.002, 0.01))
+            time.sleep(random.uniform(pause / 2, pause))
+            pause = min(pause * 2, 0.25)
         if code != 0:
             self.failed.append(f"lock: code {code}")
 
