@@ -13,7 +13,7 @@ import pytest
 import mockfgt
 from stress import fuzz
 from stress.watch import ErrorLog
-from stress.wire import Wire, build
+from stress.wire import Wire, build, one_shot
 
 OVERSIZE = 17 * 1024 * 1024
 
@@ -83,3 +83,22 @@ def test_oversized_bodies_are_refused_as_the_devices_refuse_them(fuzz_fortigate,
     assert len(errors) == 0, errors.describe()
     assert fuzz.fortios_healthy(Wire(fuzz_fortigate), fuzz_fortigate)
     assert fuzz.fortimanager_healthy(Wire(fuzz_fortimanager), fuzz_fortimanager)
+
+
+@pytest.fixture(scope="module")
+def quick_fortimanager(mockfgt_ca):
+    """Idle keep-alive connections close after 0.3 s, so a request that is whole does not hold the test."""
+    with mockfgt.FortiManager(ca=mockfgt_ca, request_timeout=0.3) as device:
+        yield device
+
+
+@pytest.mark.parametrize("data", fuzz.GARBAGE, ids=range(len(fuzz.GARBAGE)))
+def test_each_known_malformed_request(quick_fortimanager, data):
+    """The listener's share (request line, headers, framing) is the same for both kinds: one device suffices."""
+    with ErrorLog() as errors:
+        answer = one_shot(quick_fortimanager, data)
+    assert len(errors) == 0, errors.describe()
+    status = answer[9:12] if answer.startswith(b"HTTP/1.1 ") else b""
+    assert answer == b"" or (status and not b"500" <= status <= b"504"), answer[:200]  # never an internal error
+    assert b"Traceback" not in answer
+    assert fuzz.fortimanager_healthy(Wire(quick_fortimanager), quick_fortimanager)
