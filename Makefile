@@ -43,6 +43,11 @@ $(BENCH_STAMP): $(STAMP)
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
+# Hostile input, failed handshakes, concurrent writers and swaps at full size; prints the figures.
+.PHONY: stress
+stress: $(STAMP)
+	PYTHONPATH=tests $(BIN)/python -m stress $(STRESS_ARGS)
+
 clean:
 	rm -rf $(VENV) build dist *.egg-info .pytest_cache
 	find certs -mindepth 1 ! -name README.md ! -name .gitignore -delete

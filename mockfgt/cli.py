@@ -4,7 +4,7 @@
     mockfgt ctl [--control URL | --manifest FILE] VERB ...
     mockfgt scenarios [--json]
     mockfgt scenarios show NAME
-    mockfgt scenarios check FILE...
+    mockfgt scenarios check FILE|DIR...
     mockfgt diagnose https://HOST[:PORT] --token T [...]   (see mockfgt.diagnose)
     mockfgt conformance [--write docs/conformance.md]     (see mockfgt.conformance)
 """
@@ -56,7 +56,7 @@ def main(argv: list[str] | None = None) -> int:
     scen_sub = scen.add_subparsers(dest="action")
     show = scen_sub.add_parser("show", help="explain one scenario")
     show.add_argument("name")
-    check = scen_sub.add_parser("check", help="validate scenario files")
+    check = scen_sub.add_parser("check", help="validate scenario files (a directory: every *.toml in it)")
     check.add_argument("files", nargs="+")
     scen.set_defaults(run=cmd_scenarios)
 
@@ -251,8 +251,9 @@ def _op(op: dict) -> str:
 
 
 def check_files(files: list[str]) -> int:
+    """Validate each file (a directory: every ``*.toml`` in it); 1 if any fails."""
     failed = 0
-    for file in files:
+    for file in _expand(files):
         try:
             sc = load(file)
         except ScenarioError as exc:
@@ -261,6 +262,14 @@ def check_files(files: list[str]) -> int:
         else:
             print(f"ok   {file}: {sc.name} ({sc.kind}, expect {sc.expect})")
     return 1 if failed else 0
+
+
+def _expand(refs: list[str]) -> list[str]:
+    out: list[str] = []
+    for ref in refs:
+        path = Path(ref)
+        out += [str(p) for p in sorted(path.glob("*.toml"))] if path.is_dir() else [ref]
+    return out
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ from functools import cache
 from pathlib import Path
 
 from . import scenario as scenarios
-from .journal import Journal, buffer_body, request_event
+from .journal import DEFAULT_CAPACITY, Journal, buffer_body, request_event
 from .listener import REQUEST_TIMEOUT, ConnectionPlan, Listener
 from .scenario import Scenario
 from .tls import HarnessCA
@@ -116,7 +116,8 @@ class Device:
     ``scenario`` is a catalogue name, a path to a TOML file or a loaded :class:`Scenario`. The device
     binds at construction (``port=0`` picks a free port) and serves after :meth:`start` or ``with``.
     ``request_timeout`` bounds how long a client may take over a handshake or a request before it
-    is dropped (and how long an idle keep-alive connection stays open).
+    is dropped (and how long an idle keep-alive connection stays open). The journal keeps the
+    last ``journal_capacity`` events.
     """
 
     default_scenario = "fgt-healthy"
@@ -133,6 +134,7 @@ class Device:
         certs_dir: str | Path | None = None,
         scenario_dirs: list[Path] | None = None,
         request_timeout: float = REQUEST_TIMEOUT,
+        journal_capacity: int = DEFAULT_CAPACITY,
     ) -> None:
         self._scenario_dirs = [Path(p) for p in scenario_dirs or []]
         self.ca = ca or (HarnessCA(certs_dir) if certs_dir else default_ca())
@@ -142,7 +144,7 @@ class Device:
         self._lock = threading.RLock()
         self._listener: Listener | None = None
         #: Every connection outcome and request on this device's port (see :mod:`mockfgt.journal`).
-        self.journal = Journal()
+        self.journal = Journal(journal_capacity)
         self._install(first)
         self._listener = Listener(self._wsgi, self._plan, host=host, port=port, journal=self.journal.record,
                                   request_timeout=request_timeout)

@@ -13,10 +13,13 @@ from __future__ import annotations
 import io
 import itertools
 import json
+import re
 import threading
 import time
 from collections import deque
 from urllib.parse import parse_qsl, urlencode
+
+from . import bodies
 
 REDACTED = "<redacted>"
 #: Header names whose values are credentials.
@@ -25,7 +28,6 @@ SECRET_HEADERS = {"authorization", "cookie", "set-cookie", "x-csrftoken", "proxy
 SECRET_KEYS = {"access_token", "password", "passwd", "secretkey", "session", "session_key", "api_key",
                "access-token", "token", "csrf_token", "ccsrftoken"}
 BODY_LIMIT = 64 * 1024  # bodies are kept up to this size; the rest is counted, not stored
-MAX_BUFFERED = 16 * 1024 * 1024 + 1  # larger bodies are refused by the device by their length alone
 DEFAULT_CAPACITY = 10_000  # oldest entries go first once a journal holds this many
 
 
@@ -77,9 +79,9 @@ def buffer_body(environ) -> bytes:
         length = int(environ.get("CONTENT_LENGTH") or 0)
     except ValueError:
         length = 0
-    if length > MAX_BUFFERED or (length <= 0 and not environ.get("wsgi.input_terminated")):
+    if length > bodies.MAX_BODY or (length <= 0 and not environ.get("wsgi.input_terminated")):
         return b""  # past the size limit the device refuses the request (413) by its length alone
-    body = stream.read(length) if length > 0 else stream.read(MAX_BUFFERED)
+    body = stream.read(length) if length > 0 else stream.read(bodies.MAX_BODY + 1)
     environ["wsgi.input"] = io.BytesIO(body)
     environ["wsgi.input_terminated"] = True
     return body
@@ -113,6 +115,8 @@ def _headers(environ) -> dict[str, str]:
     for key in ("CONTENT_TYPE", "CONTENT_LENGTH"):
         if environ.get(key):
             headers[key.replace("_", "-").title()] = environ[key]
+    if environ.get("mockfgt.transfer_encoding"):  # a chunked body the listener refused
+        headers["Transfer-Encoding"] = environ["mockfgt.transfer_encoding"]
     return headers
 
 
@@ -137,19 +141,39 @@ def redact_query(query: str) -> str:
 
 
 def redact_body(body: bytes, content_type: str) -> str | None:
-    """The body as text with credential fields redacted (JSON at any depth, or a form)."""
+    """The body as text with credential fields redacted (JSON at any depth, a form, or anything else)."""
     if not body:
         return None
     text = body[:BODY_LIMIT].decode("utf-8", "replace")
-    if len(body) > BODY_LIMIT:
-        return text  # a truncated body is not parseable; oversized bodies are not credentials
-    try:
-        return json.dumps(_redact_json(json.loads(text)))
-    except ValueError:
-        pass
-    if "form" in content_type:
-        return redact_query(text)
-    return text
+    if len(body) <= BODY_LIMIT:
+        try:
+            return json.dumps(_redact_json(bodies.loads(text)))
+        except bodies.BodyError:
+            pass
+        if "form" in content_type:
+            return redact_query(text)
+    # Truncated, malformed or of no declared type: the device may still read it as a login form, so
+    # anything shaped like a credential pair is blanked where it stands.
+    return redact_text(text)
+
+
+def redact_text(text: str) -> str:
+    """Free text (a body, a request line in a log message) with every credential pair blanked."""
+    return _SECRET_PAIR.sub(_blank, text)
+
+
+# "key": "value", 'key': value or key=value for every credential key, at a word boundary.
+_SECRET_PAIR = re.compile(
+    r"(?<![\w-])(?P<quote>[\"']?)(?P<key>" + "|".join(sorted(map(re.escape, SECRET_KEYS), key=len, reverse=True))
+    + r")(?P=quote)(?P<sep>\s*[:=]\s*)(?P<value>\"(?:[^\"\\]|\\.)*\"?|[^&\s,;}\]]*)",
+    re.IGNORECASE,
+)
+
+
+def _blank(match: re.Match) -> str:
+    value = match["value"]
+    blank = f'"{REDACTED}"' if value.startswith('"') else REDACTED
+    return f"{match['quote']}{match['key']}{match['quote']}{match['sep']}{blank}"
 
 
 def _redact_json(value):

@@ -24,6 +24,8 @@ from typing import Callable
 
 from werkzeug.serving import WSGIRequestHandler
 
+from .bodies import MAX_BODY
+from .journal import redact_text
 from .tls import SNI_ATTRIBUTE
 
 log = logging.getLogger("mockfgt")
@@ -38,7 +40,6 @@ CONNECTION_FAULTS = {
     "plaintext": "speak plain HTTP on the HTTPS port",
 }
 
-MAX_BODY = 16 * 1024 * 1024  # the device's request size limit; larger bodies are refused unread
 #: A client has this long to finish the TLS handshake, and then each request (line, headers, body),
 #: however slowly it trickles bytes; an idle keep-alive connection is closed after it too.
 REQUEST_TIMEOUT = 10.0
@@ -54,6 +55,20 @@ class ConnectionPlan:
     stall_seconds: float = 60.0
     #: Set when this plan is replaced or the device stops: ends every stall that belongs to it.
     ended: threading.Event = field(default_factory=threading.Event, compare=False)
+
+
+class MalformedBody(Exception):
+    """A chunked body whose framing is broken: the request cannot be read, so it is answered 400."""
+
+
+def _read_chunked(stream) -> bytes:
+    """Up to ``MAX_BODY + 1`` bytes of a chunked body; MalformedBody for a chunk header that is not hex."""
+    try:
+        return stream.read(MAX_BODY + 1)
+    except (ConnectionError, TimeoutError, ssl.SSLError):
+        raise  # the client went away or was dropped: nothing to answer
+    except (OSError, ValueError) as exc:  # Werkzeug's "Invalid chunk header", "Negative chunk length"
+        raise MalformedBody(f"Bad chunked body: {exc}") from None
 
 
 class _Handler(WSGIRequestHandler):
@@ -95,17 +110,24 @@ class _Handler(WSGIRequestHandler):
 
     @staticmethod
     def _buffer_body(environ) -> bool:
-        """Read the body into memory; False when it is too large to read (the app refuses it by length)."""
+        """Read the body into memory; False when it is too large to read.
+
+        A refused body is replaced by an empty stream whose declared length is over the limit, so
+        the app (and the journal) refuse it by its length alone and nothing reads on.
+        """
         try:
             length = int(environ.get("CONTENT_LENGTH") or 0)
         except ValueError:
             return False
         if length > MAX_BODY:
-            return False
+            return _Handler._refuse_body(environ, length)
         if environ.get("wsgi.input_terminated"):  # chunked: read until the last chunk, or the limit
-            body = environ["wsgi.input"].read(MAX_BODY + 1)
+            body = _read_chunked(environ["wsgi.input"])
             if len(body) > MAX_BODY:
-                return False
+                # Declared from here on by a length over the limit (apps cannot refuse a chunked
+                # body by its length); the journal still shows how it came.
+                environ["mockfgt.transfer_encoding"] = environ.pop("HTTP_TRANSFER_ENCODING", "")
+                return _Handler._refuse_body(environ, len(body))
         else:
             body = environ["wsgi.input"].read(length) if length > 0 else b""
         environ["wsgi.input"] = io.BytesIO(body)
@@ -113,10 +135,22 @@ class _Handler(WSGIRequestHandler):
         environ["wsgi.input_terminated"] = False
         return True
 
+    @staticmethod
+    def _refuse_body(environ, length: int) -> bool:
+        environ["wsgi.input"] = io.BytesIO(b"")
+        environ["CONTENT_LENGTH"] = str(length)
+        environ["wsgi.input_terminated"] = False
+        return False
+
     def run_wsgi(self) -> None:
         if self.headers.get("Expect", "").lower().strip() == "100-continue":
             self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        environ = self.make_environ()
+        try:
+            environ = self.make_environ()
+        except MalformedBody as exc:  # answered as httpsd answers a broken request: 400, then close
+            self.close_connection = True
+            self.send_error(400, "Bad Request", str(exc))
+            return
         status, headers, body = self._call_app(environ)
         code, _, reason = status.partition(" ")
         names = {name.lower() for name, _ in headers}
@@ -174,6 +208,8 @@ class _Handler(WSGIRequestHandler):
         pass
 
     def log(self, type, message, *args):
+        # "Bad request syntax ('GET /?access_token=...')": a refused request line can carry a key.
+        args = tuple(redact_text(a) if isinstance(a, str) else a for a in args)
         log.debug("%s " + message, self.address_string(), *args)
 
 

@@ -217,8 +217,12 @@ def _read(path: Path) -> dict:
     if cached is None or cached[0] != content:
         try:
             cached = (content, tomllib.loads(content.decode("utf-8")))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        except tomllib.TOMLDecodeError as exc:
             raise ScenarioError(str(path), "", f"not valid TOML: {exc}") from None
+        except UnicodeDecodeError as exc:
+            raise ScenarioError(str(path), "", f"not valid TOML: not UTF-8 text (byte {exc.start})") from None
+        except RecursionError:
+            raise ScenarioError(str(path), "", "not valid TOML: arrays or tables nested too deeply") from None
         _parsed[path] = cached
     return _copy(cached[1])  # callers merge and keep what they get
 
@@ -264,7 +268,14 @@ def load(ref: str | os.PathLike, *, search: list[Path] | None = None) -> Scenari
     """Load a scenario by catalogue name ('expired-cert') or by file path, with extends resolved."""
     folders = search_path(search)
     path = _locate(str(ref), folders)
-    data = _resolve(path, folders)
+    try:
+        data = _resolve(path, folders)
+    except ScenarioError as exc:
+        if exc.source == str(path):
+            raise
+        # The fault is in a file this one extends: still name this file first, then the culprit.
+        where = f"{exc.key}: " if exc.key else ""
+        raise ScenarioError(str(path), "extends", f"{exc.source}, which it extends, is broken: {where}{exc.message}") from None
     data.pop("extends", None)
     return validate(data, name=path.stem, source=str(path))
 

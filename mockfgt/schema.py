@@ -28,6 +28,15 @@ def suggest(word: str, options) -> str:
     return f"; did you mean '{close[0]}'?" if close else ""
 
 
+def _range(low, high) -> str:
+    """'0..10', or 'at least 1' / 'at most 9' for a range open at one end."""
+    if high is None:
+        return f"(at least {low})"
+    if low is None:
+        return f"(at most {high})"
+    return f"{low}..{high}"
+
+
 def _type_name(value) -> str:
     return {bool: "a boolean", int: "an integer", float: "a number", str: "a string", list: "a list",
             dict: "a table"}.get(type(value), type(value).__name__)
@@ -93,7 +102,7 @@ class Int(Spec):
         if not isinstance(value, int) or isinstance(value, bool):
             raise SchemaError(key, f"expected an integer, got {_type_name(value)}")
         if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
-            raise SchemaError(key, f"{value} is out of range {self.min}..{self.max}")
+            raise SchemaError(key, f"{value} is out of range {_range(self.min, self.max)}")
         return value
 
 

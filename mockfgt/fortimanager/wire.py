@@ -15,7 +15,10 @@ from typing import Callable
 from urllib.parse import parse_qs
 
 from flask import Flask, Response, request
+from werkzeug.exceptions import HTTPException
+from werkzeug.http import HTTP_STATUS_CODES
 
+from .. import bodies
 from .enums import render
 from .models import INTERNAL_ERROR, INVALID_DATA, INVALID_URL, MESSAGES, OK, FMGError, FortiManagerState, Principal
 from .objects import ADDRGRP, OBJECT_TABLES
@@ -34,7 +37,6 @@ TOO_LARGE_HTML = (
     "with POST requests, or the amount of data provided in the request exceeds the capacity limit.</p></body></html>"
 )
 HTML_TYPE = "text/html; charset=iso-8859-1"
-MAX_BODY = 16 * 1024 * 1024
 ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
 #: JSON-RPC methods FortiManager knows; anything else is refused per params item.
 METHODS = ("get", "set", "add", "update", "delete", "exec", "clone", "move", "replace", "unset")
@@ -43,16 +45,17 @@ METHODS = ("get", "set", "add", "update", "delete", "exec", "clone", "move", "re
 def create_app(get_state: Callable[[], FortiManagerState]) -> Flask:
     """A Flask app answering FortiManager's JSON-RPC from whatever state ``get_state()`` returns now."""
     app = Flask("mockfgt.fortimanager")
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    app.config["MAX_CONTENT_LENGTH"] = bodies.MAX_BODY  # larger: 413, as the vendor table lists
 
     @app.route("/", defaults={"_path": ""}, methods=ALL_METHODS)
     @app.route("/<path:_path>", methods=ALL_METHODS)
     def dispatch(_path):
         return handle(get_state(), request)
 
-    @app.errorhandler(413)
-    def too_large(_exc):
-        return Response(TOO_LARGE_HTML, status=413, content_type=HTML_TYPE)
+    @app.errorhandler(HTTPException)
+    def refused_by_http_layer(exc):
+        # 413 for an oversize body, 405 for a method no route knows (PROPFIND...): httpsd's own pages.
+        return http_error(exc.code or 400)
 
     @app.errorhandler(Exception)
     def unexpected(exc):
@@ -61,6 +64,18 @@ def create_app(get_state: Callable[[], FortiManagerState]) -> Flask:
         return _json(envelope_error(None, INTERNAL_ERROR))
 
     return app
+
+
+def http_error(code: int) -> Response:
+    """An Apache-style page for a request refused before JSON-RPC (wrong URL, method or size)."""
+    if code == 405:
+        return Response(METHOD_NOT_ALLOWED_HTML, status=405, content_type=HTML_TYPE, headers={"Allow": "POST"})
+    page = {404: NOT_FOUND_HTML, 413: TOO_LARGE_HTML}.get(code)
+    if page is None:
+        title = f"{code} {HTTP_STATUS_CODES.get(code, 'Error')}"
+        page = (f'<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN"><html><head><title>{title}</title></head>'
+                f"<body><h1>{HTTP_STATUS_CODES.get(code, 'Error')}</h1></body></html>")
+    return Response(page, status=code, content_type=HTML_TYPE)
 
 
 # -- envelopes ------------------------------------------------------------------------------------
@@ -122,10 +137,10 @@ def handle(state: FortiManagerState, req) -> Response:
     if req.path.rstrip("/") != "/jsonrpc":
         return Response(NOT_FOUND_HTML, status=404, content_type=HTML_TYPE)
     if req.method != "POST":
-        return Response(METHOD_NOT_ALLOWED_HTML, status=405, content_type=HTML_TYPE, headers={"Allow": "POST"})
+        return http_error(405)
     try:
-        body = json.loads(req.get_data(cache=True) or b"null")
-    except (ValueError, UnicodeDecodeError):
+        body = bodies.loads(req.get_data(cache=True) or b"null")
+    except bodies.BodyError:  # bad syntax, bad UTF-8 or nested too deeply
         return _json(envelope_error(None, INVALID_DATA))
     params = body.get("params") if isinstance(body, dict) else None
     if isinstance(params, dict):

@@ -25,6 +25,7 @@ from urllib.parse import parse_qs
 
 from flask import Response
 
+from .. import bodies
 from .models import AuthFailure, FortiOSState
 from .sessions import AdminSessions, LoginRefused, Session
 
@@ -209,8 +210,8 @@ def _form(req) -> dict[str, str]:
 
 def _json_body(req):
     try:
-        return json.loads(req.get_data(cache=True) or b"null")
-    except (ValueError, UnicodeDecodeError):
+        return bodies.loads(req.get_data(cache=True) or b"null")
+    except bodies.BodyError:
         return None
 
 

@@ -13,6 +13,7 @@ from urllib.parse import parse_qs, unquote
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
+from .. import bodies
 from . import logins, system
 from .models import AuthFailure, FortiOSError, FortiOSState
 from .tables import TABLES
@@ -42,7 +43,6 @@ NOT_FOUND_HTML = (
     "<body><h1>Not Found</h1><p>The requested URL was not found on this server.</p></body></html>"
 )
 HTML_TYPE = "text/html; charset=iso-8859-1"
-MAX_BODY = 16 * 1024 * 1024  # larger bodies get 413, as the vendor table lists
 
 WRITE_METHODS = ("POST", "PUT", "DELETE")
 
@@ -53,7 +53,7 @@ def create_app(get_state: Callable[[], FortiOSState]) -> Flask:
     The state is looked up per request, so a device can swap scenarios without a new app.
     """
     app = Flask("mockfgt.fortios")
-    app.config["MAX_CONTENT_LENGTH"] = MAX_BODY
+    app.config["MAX_CONTENT_LENGTH"] = bodies.MAX_BODY  # larger: 413, as the vendor table lists
     app.url_map.merge_slashes = False  # '//' is normalised by us, never redirected
 
     @app.route("/", defaults={"_path": ""}, methods=["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"])
@@ -105,8 +105,8 @@ def json_body(req) -> dict | list | None:
     if not data.strip():
         return None
     try:
-        return json.loads(data)
-    except (ValueError, UnicodeDecodeError):
+        return bodies.loads(data)
+    except bodies.BodyError:  # bad syntax, bad UTF-8 or nested too deeply: "cannot be processed"
         raise FortiOSError(400) from None
 
 
