@@ -7,6 +7,10 @@
 - pyFMG (FortiManager JSON-RPC, API key): status, an address and a group in the ADOM, logout; and the
   API-key faults. These run once the catalogue has FortiManager scenarios (``fmg-healthy``).
 
+Each library also runs its own password login against the mock: fortigate-api through /logincheck
+with cookies and the CSRF header, pyFGT through /api/v2/authentication session keys, pyFMG through
+exec /sys/login/user; and meets a wrong password.
+
 ``make test`` runs these in a second pass; ``pytest -m thirdparty`` runs them alone.
 """
 
@@ -277,3 +281,88 @@ def test_pyfmg_reports_the_expected_code(make_fortimanager, name, code):
     device = make_fortimanager(name)
     assert device.expect == code
     assert pyfmg_flow(device) == code
+
+
+# -- password logins (issue: every library's own login flow works against the mock) ------------------
+ADMIN, ADMIN_PASSWORD = "netops", "Fortinet-Lab-2024!"  # fgt-healthy's admin
+
+
+def test_fortigate_api_password_login_flow(fortigate, trust):
+    """fortigate-api logs in through /logincheck and sends the ccsrftoken back on writes."""
+    url = urlsplit(fortigate.url)
+    api = library("fortigate_api").FortiGateAPI(host=url.hostname, port=url.port, username=ADMIN,
+                                                password=ADMIN_PASSWORD, verify=trust(fortigate.ca_bundle),
+                                                timeout=TIMEOUT_SECONDS)
+    with api:
+        status = api.fortigate.get("api/v2/monitor/system/status")
+        assert status.status_code == 200 and status.json()["serial"] == fortigate.state.serial
+        assert api.cmdb.firewall.address.create({"name": "pw-1", "subnet": "10.0.0.9/32"}).status_code == 200
+        assert api.cmdb.firewall.address.delete("pw-1").status_code == 200
+    logins = fortigate.journal.requests(path="/logincheck")
+    assert logins and logins[0]["status"] == 200
+    writes = fortigate.journal.requests(method="POST", path="/api/v2/cmdb/firewall/address")
+    assert writes[0]["headers"].get("X-Csrftoken") == "<redacted>"  # the CSRF token went back
+    assert fortigate.journal.requests(path="/logout")
+
+
+def test_fortigate_api_wrong_password_is_an_authentication_failure(make_fortigate, trust):
+    device = make_fortigate("password-wrong")
+    url = urlsplit(device.url)
+    api = library("fortigate_api").FortiGateAPI(host=url.hostname, port=url.port, username=ADMIN,
+                                                password=ADMIN_PASSWORD, verify=trust(device.ca_bundle),
+                                                timeout=TIMEOUT_SECONDS)
+    with api:  # its login does not read /logincheck's "0": the first call then meets the 401
+        status = api.fortigate.get("api/v2/monitor/system/status")
+    assert device.journal.requests(path="/logincheck")[0]["status"] == 200
+    assert mockfgt.classify(status) == device.expect == AUTHENTICATION
+
+
+def test_pyfgt_password_login_flow(fortigate):
+    fortigate_module = library("pyFGT.fortigate")
+    api = fortigate_module.FortiGate(urlsplit(fortigate.url).netloc, ADMIN, ADMIN_PASSWORD,
+                                     verify_ssl=fortigate.ca_bundle, timeout=TIMEOUT_SECONDS,
+                                     disable_request_warnings=True)
+    with api:
+        code, status = api.get("monitor/system/status")
+        assert code == "success" and status["results"]["hostname"] == "fgt-mock"
+        assert api.post("cmdb/firewall/address", name="pw-2", subnet="10.0.0.10/32")[0] == 200
+        assert api.delete("cmdb/firewall/address/pw-2")[0] == 200
+    # pyFGT asks /api/v2/authentication for a session key, uses it as Bearer and logs out with DELETE.
+    assert fortigate.journal.requests(method="POST", path="/api/v2/authentication", status=200)
+    assert fortigate.journal.requests(method="DELETE", path="/api/v2/authentication", status=200)
+
+
+@needs_fortimanager
+def test_pyfmg_password_login_flow(make_fortimanager):
+    device = make_fortimanager("fmg-healthy")
+    password = device.state.admins["admin"].password  # fmg-healthy's password admin, random per start
+    url = urlsplit(device.url)
+    fmg = library("pyFMG.fortimgr").FortiManager(host=url.netloc, user="admin", passwd=password,
+                                                 verify_ssl=device.ca_bundle, timeout=TIMEOUT_SECONDS,
+                                                 disable_request_warnings=True)
+    code, _ = fmg.login()
+    assert code == 0
+    try:
+        objects = "pm/config/adom/root/obj/firewall/address"
+        assert fmg.get("/sys/status")[0] == 0
+        assert fmg.add(objects, name="pw-3", subnet=["10.0.0.11", "255.255.255.255"])[0] == 0
+        assert fmg.delete(f"{objects}/pw-3")[0] == 0
+    finally:
+        assert fmg.logout()[0] == 0
+    assert any(r["result"] and r["result"][0]["url"].strip("/") == "sys/login/user"
+               for r in device.journal.requests(path="/jsonrpc"))
+
+
+@needs_fortimanager
+def test_pyfmg_wrong_password_is_refused_with_login_failed(make_fortimanager):
+    device = make_fortimanager("fmg-healthy")
+    url = urlsplit(device.url)
+    fmg = library("pyFMG.fortimgr").FortiManager(host=url.netloc, user="admin", passwd="not-the-password",
+                                                 verify_ssl=device.ca_bundle, timeout=TIMEOUT_SECONDS,
+                                                 disable_request_warnings=True)
+    # pyFMG goes on to its workspace check after the refused login, and raises there for want of a session.
+    with pytest.raises(library("pyFMG.fortimgr").FMGValidSessionException):
+        fmg.login()
+    login = device.journal.requests(path="/jsonrpc")[0]["result"][0]
+    assert login["code"] == -22
+    assert judge_jsonrpc(Call("login", "POST", "/jsonrpc"), login["code"]) == AUTHENTICATION
