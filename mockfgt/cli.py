@@ -141,13 +141,7 @@ def _device_table(devices: list[Device]) -> str:
 
 def curl_line(device: Device) -> str:
     client = device.client
-    parts = ["curl"]
-    if client.verify is False:
-        parts.append("--insecure")
-    elif isinstance(client.verify, str):
-        parts += ["--cacert", client.verify]
-    if client.cert:
-        parts += ["--cert", client.cert[0], "--key", client.cert[1]]
+    parts = ["curl", *conformance.curl_trust(client)]
     for name, value in client.headers().items():
         parts += ["-H", f"{name}: {value}"]
     if device.scenario.kind == "fortimanager":  # JSON-RPC: the agent's first call as a POST body

@@ -105,7 +105,8 @@ def catalogue_device(request, _mockfgt_catalogue_device) -> Device:
     return _fresh(_mockfgt_catalogue_device, request.param)
 
 
-def _factory(cls, ca):
+def _made_devices(cls, ca):
+    """A factory fixture's body: yield ``make(scenario, **kwargs)``, stop what it made afterwards."""
     made = []
 
     def make(scenario=None, **kwargs):
@@ -114,22 +115,18 @@ def _factory(cls, ca):
         made.append(device)
         return device
 
-    return make, made
+    yield make
+    for device in made:
+        device.stop()
 
 
 @pytest.fixture
 def make_fortigate(mockfgt_ca):
     """Start extra FortiGates: ``make_fortigate("expired-cert", host="::1")``; stopped after the test."""
-    make, made = _factory(FortiGate, mockfgt_ca)
-    yield make
-    for device in made:
-        device.stop()
+    yield from _made_devices(FortiGate, mockfgt_ca)
 
 
 @pytest.fixture
 def make_fortimanager(mockfgt_ca):
     """Start extra FortiManagers; stopped after the test."""
-    make, made = _factory(FortiManager, mockfgt_ca)
-    yield make
-    for device in made:
-        device.stop()
+    yield from _made_devices(FortiManager, mockfgt_ca)

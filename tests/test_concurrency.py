@@ -7,7 +7,6 @@ from __future__ import annotations
 
 import pytest
 
-import mockfgt
 from mockfgt import Harness
 from stress import swaps, writers
 from stress.watch import ErrorLog, Resources, settle

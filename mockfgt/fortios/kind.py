@@ -40,39 +40,31 @@ def _admin_trusthost():
 
 def _check_device(device: dict, key: str) -> None:
     profiles = {**BUILTIN_PROFILES, **DEFAULT_PROFILES, **device["accprofiles"]}
-    names = [u["name"] for u in device["api_users"]]
-    if len(set(names)) != len(names):
-        raise s.SchemaError(f"{key}.api_users", "two API users share a name")
-    for i, user in enumerate(device["api_users"]):
-        if user["accprofile"] not in profiles:
-            raise s.SchemaError(f"{key}.api_users[{i}].accprofile",
-                                f"'{user['accprofile']}' is not a profile; known: {', '.join(profiles)}"
-                                f"{s.suggest(user['accprofile'], profiles)}")
-        for vdom in user["vdoms"]:
-            if vdom not in device["vdoms"]:
-                raise s.SchemaError(f"{key}.api_users[{i}].vdoms", f"'{vdom}' is not in device.vdoms ({', '.join(device['vdoms'])})")
-    _check_admins(device, key, profiles)
-    for path, rows in device["cmdb"].items():
-        if path not in TABLES:
-            raise s.SchemaError(f"{key}.cmdb.{path}", f"unknown table; emulated: {', '.join(TABLES)}{s.suggest(path, TABLES)}")
-
-
-def _check_admins(device: dict, key: str, profiles: dict) -> None:
-    names = [a["name"] for a in device["admins"]]
-    if len(set(names)) != len(names):
-        raise s.SchemaError(f"{key}.admins", "two admins share a name")
+    _check_accounts(device, f"{key}.api_users", device["api_users"], profiles, "API users")
+    _check_accounts(device, f"{key}.admins", device["admins"], profiles, "admins")
     api_names = {u["name"] for u in device["api_users"]}
     for i, admin in enumerate(device["admins"]):
         if admin["name"] in api_names:
             raise s.SchemaError(f"{key}.admins[{i}].name",
                                 f"'{admin['name']}' is already an API user; admins and API users need distinct names")
-        if admin["accprofile"] not in profiles:
-            raise s.SchemaError(f"{key}.admins[{i}].accprofile",
-                                f"'{admin['accprofile']}' is not a profile; known: {', '.join(profiles)}"
-                                f"{s.suggest(admin['accprofile'], profiles)}")
-        for vdom in admin["vdoms"]:
+    for path, rows in device["cmdb"].items():
+        if path not in TABLES:
+            raise s.SchemaError(f"{key}.cmdb.{path}", f"unknown table; emulated: {', '.join(TABLES)}{s.suggest(path, TABLES)}")
+
+
+def _check_accounts(device: dict, key: str, accounts: list[dict], profiles: dict, what: str) -> None:
+    """API users and admins alike: unique names, a known profile, VDOMs the device has."""
+    names = [a["name"] for a in accounts]
+    if len(set(names)) != len(names):
+        raise s.SchemaError(key, f"two {what} share a name")
+    for i, account in enumerate(accounts):
+        if account["accprofile"] not in profiles:
+            raise s.SchemaError(f"{key}[{i}].accprofile",
+                                f"'{account['accprofile']}' is not a profile; known: {', '.join(profiles)}"
+                                f"{s.suggest(account['accprofile'], profiles)}")
+        for vdom in account["vdoms"]:
             if vdom not in device["vdoms"]:
-                raise s.SchemaError(f"{key}.admins[{i}].vdoms", f"'{vdom}' is not in device.vdoms ({', '.join(device['vdoms'])})")
+                raise s.SchemaError(f"{key}[{i}].vdoms", f"'{vdom}' is not in device.vdoms ({', '.join(device['vdoms'])})")
 
 
 _ACCESS = s.MapOf(value=s.Str(choices=ACCESS_LEVELS))
