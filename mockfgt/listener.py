@@ -11,6 +11,7 @@ device replaces atomically on a scenario swap; the socket itself stays.
 
 from __future__ import annotations
 
+import http
 import io
 import logging
 import selectors
@@ -29,6 +30,8 @@ from .journal import redact_text
 from .tls import SNI_ATTRIBUTE
 
 log = logging.getLogger("mockfgt")
+
+_REASONS = {str(status.value): status.phrase for status in http.HTTPStatus}
 
 #: Connection faults a scenario's ``connection.fault`` may name.
 CONNECTION_FAULTS = {
@@ -153,6 +156,7 @@ class _Handler(WSGIRequestHandler):
             return
         status, headers, body = self._call_app(environ)
         code, _, reason = status.partition(" ")
+        reason = _REASONS.get(code, reason)  # httpsd says "Not Found"; Werkzeug would say "NOT FOUND"
         names = {name.lower() for name, _ in headers}
         if "content-length" not in names:
             headers.append(("Content-Length", str(len(body))))

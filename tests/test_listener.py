@@ -101,3 +101,10 @@ def test_finished_connections_release_their_descriptors(fortigate):
     while open_fds() > baseline + 2 and time.monotonic() < deadline:
         time.sleep(0.02)
     assert open_fds() <= baseline + 2
+
+
+def test_status_lines_carry_the_reason_phrases_httpsd_writes(fortigate):
+    sock = _tls_socket(fortigate)
+    sock.sendall(f"GET {ADDRESSES}/nope HTTP/1.1\r\nHost: x\r\nAuthorization: Bearer {fortigate.token}\r\n"
+                 "Connection: close\r\n\r\n".encode())
+    assert _read_all(sock).startswith(b"HTTP/1.1 404 Not Found\r\n")
