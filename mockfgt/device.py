@@ -21,7 +21,7 @@ from functools import cache
 from pathlib import Path
 
 from . import scenario as scenarios
-from .journal import DEFAULT_CAPACITY, Journal, buffer_body, request_event
+from .journal import DEFAULT_CAPACITY, Journal, request_body, request_event
 from .listener import REQUEST_TIMEOUT, ConnectionPlan, Listener
 from .scenario import Scenario
 from .tls import HarnessCA
@@ -359,7 +359,7 @@ class Device:
 
     def _wsgi(self, environ, start_response):
         started = time.perf_counter()
-        body = buffer_body(environ)
+        body = request_body(environ)
         plan = environ.get("mockfgt.plan")
         if plan is not None and plan.fault == "stall-response":
             plan.ended.wait(plan.stall_seconds)  # ends early when the scenario changes or the device stops

@@ -70,21 +70,11 @@ class Journal:
 
 
 # -- recording a request ------------------------------------------------------------------------
-def buffer_body(environ) -> bytes:
-    """Read the request body once and put it back, so the app and the journal both see it."""
+def request_body(environ) -> bytes:
+    """The request body, without reading it again: the listener hands every request to the app with
+    its body already read whole into a BytesIO (an empty one for a body refused by its length)."""
     stream = environ.get("wsgi.input")
-    if stream is None:
-        return b""
-    try:
-        length = int(environ.get("CONTENT_LENGTH") or 0)
-    except ValueError:
-        length = 0
-    if length > bodies.MAX_BODY or (length <= 0 and not environ.get("wsgi.input_terminated")):
-        return b""  # past the size limit the device refuses the request (413) by its length alone
-    body = stream.read(length) if length > 0 else stream.read(bodies.MAX_BODY + 1)
-    environ["wsgi.input"] = io.BytesIO(body)
-    environ["wsgi.input_terminated"] = True
-    return body
+    return stream.getvalue() if isinstance(stream, io.BytesIO) else b""
 
 
 def request_event(environ, body: bytes, status: int, response_body: bytes, started: float) -> dict:
