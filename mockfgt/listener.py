@@ -488,13 +488,15 @@ def _lingering_close(conn: ssl.SSLSocket) -> None:
     (a missing client certificate) and closed at once, that unread request would make the kernel
     answer with a RST, and the client would see a reset instead of the alert.
     """
+    deadline = time.monotonic() + LINGER_SECONDS  # in all: a trickling client cannot keep us here
     try:
         conn.shutdown(socket.SHUT_WR)  # the alert is out; now FIN
-        conn.settimeout(LINGER_SECONDS)
-        while conn.recv(4096):
-            pass
+        while (left := deadline - time.monotonic()) > 0:
+            conn.settimeout(left)
+            if not conn.recv(4096):
+                return
     except OSError:
-        pass  # the client left: nothing more to protect
+        pass  # the client left, or the time is up: nothing more to protect
 
 
 def _close_notify(conn: ssl.SSLSocket) -> None:
