@@ -23,7 +23,7 @@ import pytest
 
 from .codes import CODES
 from .device import Device, FortiGate, FortiManager
-from .scenario import catalogue
+from .scenario import ScenarioError, catalogue, search_path
 from .tls import HarnessCA
 
 
@@ -46,12 +46,22 @@ def pytest_generate_tests(metafunc):
     options = marker.kwargs if marker else {}
     wanted_codes = set(options.get("expect") or []) | set(metafunc.config.getoption("--mockfgt-expect"))
     names = options.get("names")
+    try:
+        scenarios = catalogue()
+    except ScenarioError as exc:
+        pytest.fail(f"mockfgt: catalogue_device has no catalogue: {exc}", pytrace=False)
     chosen = [
-        sc.name for sc in catalogue()
+        sc.name for sc in scenarios
         if (options.get("kind") in (None, sc.kind))
         and (not wanted_codes or sc.expect in {str(c) for c in wanted_codes})
         and (names is None or sc.name in names)
     ]
+    if not chosen:
+        # An empty parametrisation would skip the test and let the run pass with nothing tested.
+        folders = ", ".join(str(f) for f in search_path())
+        pytest.fail(f"mockfgt: no catalogue scenario matches {metafunc.definition.nodeid} "
+                    f"(kind={options.get('kind')}, expect={sorted(wanted_codes) or None}, names={names}); "
+                    f"searched {folders}", pytrace=False)
     metafunc.parametrize("catalogue_device", chosen, ids=chosen, indirect=True)
 
 

@@ -15,7 +15,6 @@ import os
 import tomllib
 from dataclasses import dataclass, field, replace
 from functools import cache
-from importlib import resources
 from pathlib import Path
 
 from . import schema as s
@@ -36,17 +35,13 @@ class ScenarioError(ValueError):
 def kinds() -> dict:
     """Device kinds by name; each module provides DEVICE, OPERATIONS, build_state, apply, create_app.
 
-    Looked up once per process: a kind that is not installed costs a failed import every time.
+    Looked up once per process. A kind that fails to import is an error, not a kind that quietly
+    vanishes from the catalogue.
     """
+    from .fortimanager import kind as fortimanager
     from .fortios import kind as fortigate
 
-    found = {fortigate.NAME: fortigate}
-    try:
-        from .fortimanager import kind as fortimanager
-    except ImportError:
-        return found
-    found[fortimanager.NAME] = fortimanager
-    return found
+    return {fortigate.NAME: fortigate, fortimanager.NAME: fortimanager}
 
 
 TLS = s.Table(fields={
@@ -116,8 +111,8 @@ GENERIC_OPERATIONS = {
     "set-connection": s.Table(fields={"fault": s.Str(None, choices=CONNECTION_FAULTS), "stall_seconds": s.Float(None)}),
 }
 
-TOP_LEVEL = ("summary", "symptom", "extends", "expect", "expect_insecure", "device", "tls", "connection",
-             "client", "setup", "remedy")
+#: The agent's calls a fault can show on (roles of mockfgt.flows): a write-only fault needs a write.
+SHOWN_BY = ("login", "status", "read", "write", "trusthosts")
 
 
 def scenario_spec(kind) -> s.Table:
@@ -129,6 +124,8 @@ def scenario_spec(kind) -> s.Table:
             "extends": s.Str(None),
             "expect": s.Code(choices=CODES, doc="what a verifying client reports: ok or 202000..202004"),
             "expect_insecure": s.Code(None, choices=CODES),
+            "shown_by": s.Str(None, choices=SHOWN_BY, doc="the agent's call whose answer shows the fault (default: "
+                                                          "login for an agent that logs in, else status)"),
             "device": kind.DEVICE,
             "tls": TLS,
             "connection": CONNECTION,
@@ -154,6 +151,7 @@ class Scenario:
     symptom: str
     expect: str
     expect_insecure: str
+    shown_by: str
     device: dict
     tls: dict
     connection: dict
@@ -168,24 +166,41 @@ class Scenario:
 
 
 # -- finding files -----------------------------------------------------------------------------
+def catalogue_places() -> list[Path]:
+    """Where the shipped catalogue may lie: inside the installed package (a wheel or sdist install
+    puts it at mockfgt/scenarios), else the repository's scenarios/ folder (an editable install)."""
+    package = Path(__file__).resolve().parent
+    return [package / "scenarios", package.parent / "scenarios"]
+
+
 @cache
 def catalogue_dir() -> Path:
-    """The shipped catalogue: inside the installed package, or the repository's scenarios/ folder.
+    """The shipped catalogue folder, found once per process; a ScenarioError names where it looked.
 
-    Found once per process (importlib.resources takes about half a millisecond to answer).
+    Paths come from this module's own file rather than importlib.resources: the folder has no
+    ``__init__.py``, so resources answers a MultiplexedPath whose ``str()`` is not a path, and an
+    installed wheel then silently had no catalogue.
     """
-    try:
-        packaged = Path(str(resources.files("mockfgt.scenarios")))
-        if packaged.is_dir():
-            return packaged
-    except ModuleNotFoundError:
-        pass
-    return Path(__file__).resolve().parent.parent / "scenarios"
+    for place in catalogue_places():
+        if any(place.glob("*.toml")):
+            return place
+    looked = ", ".join(str(p) for p in catalogue_places())
+    raise ScenarioError("mockfgt", "", f"the scenario catalogue is missing (looked in {looked}); "
+                                       "reinstall mockfgt (pip install --force-reinstall mockfgt)")
 
 
 def search_path(extra: list[Path] | None = None) -> list[Path]:
-    """Where names are looked up: given folders, then $MOCKFGT_SCENARIOS (os.pathsep-separated), then the catalogue."""
+    """Where names are looked up: given folders, then $MOCKFGT_SCENARIOS (os.pathsep-separated), then the catalogue.
+
+    A folder named in $MOCKFGT_SCENARIOS that is missing or unreadable is an error: skipping it would
+    quietly serve the catalogue's scenario of the same name instead of the user's.
+    """
     env = [Path(p) for p in os.environ.get("MOCKFGT_SCENARIOS", "").split(os.pathsep) if p]
+    for folder in env:
+        if not folder.is_dir():
+            raise ScenarioError(str(folder), "", "MOCKFGT_SCENARIOS names this folder, which does not exist")
+        if not os.access(folder, os.R_OK | os.X_OK):
+            raise ScenarioError(str(folder), "", "MOCKFGT_SCENARIOS names this folder, which cannot be read")
     return [*(extra or []), *env, catalogue_dir()]
 
 
@@ -290,6 +305,10 @@ def validate(data: dict, *, name: str, source: str) -> Scenario:
         checked = scenario_spec(kind).check(data, "")
         if checked["expect_insecure"] is None:
             checked["expect_insecure"] = checked["expect"]
+        if checked["shown_by"] is None:
+            client = checked["client"]
+            logs_in = client["auth"] == "password" and client["session"] != "expired"
+            checked["shown_by"] = "login" if logs_in else "status"
         _dry_run(kind, checked)
     except s.SchemaError as exc:
         raise ScenarioError(source, exc.key, exc.message) from None
@@ -336,10 +355,16 @@ def _check_admin(kind, state, user: str | None) -> None:
 
 
 def catalogue(search: list[Path] | None = None) -> list[Scenario]:
-    """Every scenario found on the search path (earlier folders win on equal names), sorted by name."""
+    """Every scenario found on the search path (earlier folders win on equal names), sorted by name.
+
+    Never empty: finding no scenario at all is a ScenarioError naming the folders searched.
+    """
+    folders = search_path(search)
     seen: dict[str, Path] = {}
-    for folder in search_path(search):
+    for folder in folders:
         if folder.is_dir():
             for path in sorted(folder.glob("*.toml")):
                 seen.setdefault(path.stem, path)
+    if not seen:
+        raise ScenarioError(", ".join(str(f) for f in folders), "", "no scenario files (*.toml) found")
     return [load(path) for _, path in sorted(seen.items())]
