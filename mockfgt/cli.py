@@ -1,34 +1,47 @@
 """The ``mockfgt`` command: serve scenarios, steer a running harness, list and check scenario files.
 
     mockfgt serve [--scenario NAME|FILE|DIR]... [--all] [--port P | --base-port P] [--manifest FILE]
+    mockfgt wait FILE [--timeout S] [--pid PID]           (see mockfgt.manifest)
+    mockfgt manifest FILE get [DEVICE] KEY
     mockfgt ctl [--control URL | --manifest FILE] VERB ...
     mockfgt scenarios [--json]
     mockfgt scenarios show NAME
     mockfgt scenarios check FILE|DIR...
     mockfgt diagnose https://HOST[:PORT] --token T [...]   (see mockfgt.diagnose)
     mockfgt conformance [--write docs/conformance.md]     (see mockfgt.conformance)
+
+Also ``python -m mockfgt``. A user's mistake, Ctrl+C at any moment or a closed pipe (``| head``)
+ends the command with a message and an exit code, never a traceback.
 """
 
 from __future__ import annotations
 
 import argparse
-import errno
 import json
+import os
 import shlex
-import signal
+import shutil
 import sys
-import threading
 from pathlib import Path
-
-from . import codes, conformance, diagnose
-from .ctl import add_ctl_parser
-from .device import Device
-from .harness import Harness
-from .probe import first_call
-from .scenario import Scenario, ScenarioError, catalogue, kinds, load
 
 
 def main(argv: list[str] | None = None) -> int:
+    try:
+        return _dispatch(argv)
+    except KeyboardInterrupt:  # Ctrl+C before serve installed its handler (imports, parsing)
+        return 130
+    except BrokenPipeError:  # stdout closed early: `mockfgt scenarios | head -1`
+        _discard_stdout()
+        return 141
+
+
+def _dispatch(argv: list[str] | None) -> int:
+    # Imported here, inside main's try: a Ctrl+C during these imports is still a quiet exit.
+    from . import conformance, diagnose, manifest
+    from .ctl import add_ctl_parser
+    from .scenario import ScenarioError
+    from .serve import cmd_serve
+
     parser = argparse.ArgumentParser(prog="mockfgt", description="Mock FortiGate / FortiManager over real HTTPS.")
     sub = parser.add_subparsers(dest="command", required=True)
 
@@ -41,7 +54,8 @@ def main(argv: list[str] | None = None) -> int:
                        help="port of a single device (default 8443; 0 picks a free one)")
     serve.add_argument("--base-port", type=int, default=None,
                        help="with several devices: ports BASE, BASE+1, ... (default: free ports)")
-    serve.add_argument("--manifest", metavar="FILE", help="write a JSON manifest of the devices once all are ready")
+    serve.add_argument("--manifest", metavar="FILE",
+                       help="write a JSON manifest of the devices once all are ready (removed at start and stop)")
     serve.add_argument("--control-host", default="127.0.0.1", help="address of the control API (default 127.0.0.1)")
     serve.add_argument("--control-port", type=int, default=0, help="port of the control API (default: a free one)")
     serve.add_argument("--allow-remote-control", action="store_true",
@@ -49,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
     serve.add_argument("--certs-dir", default="certs", help="where the CA and device certificates are written")
     serve.set_defaults(run=cmd_serve)
 
+    manifest.add_parsers(sub)
     add_ctl_parser(sub)
 
     scen = sub.add_parser("scenarios", help="list, explain or check scenario files")
@@ -69,131 +84,36 @@ def main(argv: list[str] | None = None) -> int:
     except ScenarioError as exc:
         print(f"mockfgt: {exc}", file=sys.stderr)
         return 2
-
-
-# -- serve ------------------------------------------------------------------------------------
-def cmd_serve(args) -> int:
-    refs = _scenario_refs(args)
-    if len(refs) > 1 and args.port not in (None, 0):
-        print("mockfgt: --port is for a single device; with several use --base-port or leave ports free",
-              file=sys.stderr)
-        return 2
-    single_port = 8443 if args.port is None else args.port
-    try:
-        harness = Harness(certs_dir=Path(args.certs_dir), host=args.host, base_port=args.base_port,
-                          control_host=args.control_host, control_port=args.control_port,
-                          allow_remote_control=args.allow_remote_control)
-        for i, ref in enumerate(refs):
-            port = single_port if len(refs) == 1 else (args.base_port + i if args.base_port else 0)
-            try:
-                harness.add(ref, port=port)
-            except OSError as exc:
-                if exc.errno == errno.EADDRINUSE:
-                    print(f"mockfgt: port {port} on {args.host} is already in use; choose another with "
-                          f"--port / --base-port (make serve PORT=...), or --port 0 for a free one", file=sys.stderr)
-                    return 1
-                raise
-    except OSError as exc:
-        print(f"mockfgt: cannot listen on {args.host}: {exc.strerror or exc}", file=sys.stderr)
+    except BrokenPipeError:
+        raise
+    except OSError as exc:  # a folder or file the user named: unwritable, missing, a directory...
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"mockfgt: {where}{exc.strerror or exc}", file=sys.stderr)
         return 1
-    except ValueError as exc:
-        print(f"mockfgt: {exc}", file=sys.stderr)
-        return 2
-    stop = threading.Event()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        signal.signal(sig, lambda *_: stop.set())
-    with harness:
-        harness.start(manifest=args.manifest)
-        print(ready_text(harness), flush=True)
-        stop.wait()
-    print("mockfgt: stopped", flush=True)
-    return 0
 
 
-def _scenario_refs(args) -> list:
-    """Scenario names/files to serve: --all, directories expanded, fgt-healthy when none given."""
-    refs: list = [sc for sc in catalogue()] if args.all else []
-    for ref in args.scenario:
-        path = Path(ref)
-        refs += sorted(path.glob("*.toml")) if path.is_dir() else [ref]
-    return refs or ["fgt-healthy"]
+def _discard_stdout() -> None:
+    """Point stdout at /dev/null, so the interpreter's last flush cannot fail on the closed pipe again."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    os.dup2(devnull, sys.stdout.fileno())
 
 
-def ready_text(harness: Harness) -> str:
-    devices = list(harness.devices.values())
-    lines = [describe(devices[0])] if len(devices) == 1 else [_device_table(devices)]
-    lines.append("")
-    if harness.control_url:
-        lines.append(f"  Control API  {harness.control_url}   (mockfgt ctl --control {harness.control_url} devices)")
-    if harness.manifest_path:
-        lines.append(f"  Manifest     {harness.manifest_path}")
-    lines.append("\nPress Ctrl+C to stop.")
-    return "\n".join(lines)
-
-
-def _device_table(devices: list[Device]) -> str:
-    width = max(len(d.name) for d in devices)
-    lines = [f"mockfgt: {len(devices)} devices ready (CA bundle {devices[0].ca_bundle})",
-             f"  {'device':<{width}}  {'url':<28}  {'expect':<7}  insecure"]
-    lines += [f"  {d.name:<{width}}  {d.url:<28}  {d.expect:<7}  {d.expect_insecure}" for d in devices]
-    return "\n".join(lines)
-
-
-def curl_line(device: Device) -> str:
-    client = device.client
-    parts = ["curl", *conformance.curl_trust(client)]
-    for name, value in client.headers().items():
-        parts += ["-H", f"{name}: {value}"]
-    if device.scenario.kind == "fortimanager":  # JSON-RPC: the agent's first call as a POST body
-        parts += ["-H", "Content-Type: application/json", "--data", json.dumps(first_call(client))]
-    url = client.url + status_path(device.scenario)
-    if client.params():
-        url += "?" + "&".join(f"{k}={v}" for k, v in client.params().items())
-    parts.append(url)
-    return " ".join(shlex.quote(p) for p in parts)
-
-
-def status_path(scenario: Scenario) -> str:
-    return "/api/v2/monitor/system/status" if scenario.kind == "fortigate" else "/jsonrpc"
-
-
-def describe(device: Device) -> str:
-    sc = device.scenario
-    kind = "FortiGate" if sc.kind == "fortigate" else "FortiManager"
-    lines = [
-        f"mockfgt: {kind} '{sc.name}' ready: {sc.summary}",
-        f"  URL        {device.url}",
-        *credential_lines(device),
-        f"  CA bundle  {device.ca_bundle}",
-        "",
-        "  The agent, as configured in this scenario:" if sc.name not in ("fgt-healthy", "fmg-healthy") else "  Try:",
-        f"    {curl_line(device)}",
-        "",
-        f"  A correct client reports: {_code(sc.expect)}; with Insecure: {_code(sc.expect_insecure)}",
-    ]
-    if sc.expect != codes.OK or sc.expect_insecure != codes.OK:
-        lines.append(f"  Remedy: {sc.remedy['summary']}")
-    return "\n".join(lines)
-
-
-def credential_lines(device: Device) -> list[str]:
-    """The device's credentials: a FortiGate's token; a FortiManager's endpoint and key or login."""
-    if device.scenario.kind != "fortimanager":
-        return [f"  API token  {device.token}"]
-    client = device.client
-    lines = [f"  JSON-RPC   {device.url}/jsonrpc"]
-    if client.auth == "token":
-        return lines + [f"  API key    {device.token}  (admin {client.user}; Authorization: Bearer)"]
-    password = kinds()["fortimanager"].password_for(device.state, client.user, "current")
-    return lines + [f"  Login      {client.user} / {password}  (exec /sys/login/user)"]
-
-
-def _code(code: str) -> str:
-    return code if code == codes.OK else f"{code} ({codes.TITLES[code]})"
+def command_prefix() -> str:
+    """How the user can run mockfgt again as typed: 'mockfgt' if that is on PATH, else the script or python -m."""
+    script = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
+    if script is not None and script.name == "mockfgt":
+        on_path = shutil.which("mockfgt")
+        if on_path and Path(on_path).resolve() == script.resolve():
+            return "mockfgt"
+        if script.exists():
+            return shlex.quote(str(script))
+    return f"{shlex.quote(sys.executable)} -m mockfgt"
 
 
 # -- scenarios --------------------------------------------------------------------------------
 def cmd_scenarios(args) -> int:
+    from .scenario import catalogue, load
+
     if args.action == "show":
         print(explain(load(args.name)))
         return 0
@@ -214,12 +134,14 @@ def cmd_scenarios(args) -> int:
     return 0
 
 
-def explain(sc: Scenario) -> str:
+def explain(sc) -> str:
+    from . import codes
+
     lines = [f"{sc.name} ({sc.kind})", f"  {sc.summary}"]
     if sc.symptom:
         lines.append(f"  Symptom: {sc.symptom}")
     lines += [
-        f"  Expect: {_code(sc.expect)}; with Insecure: {_code(sc.expect_insecure)}",
+        f"  Expect: {codes.titled(sc.expect)}; with Insecure: {codes.titled(sc.expect_insecure)}",
         f"  TLS: certificate {sc.tls['certificate']}, versions {', '.join(sc.tls['versions'])}, "
         f"client certificate {sc.tls['client_certificate']}",
         f"  Connection: {sc.connection['fault']}",
@@ -245,6 +167,8 @@ def _op(op: dict) -> str:
 
 
 def check_files(files: list[str]) -> int:
+    from .scenario import ScenarioError, load
+
     """Validate each file (a directory: every ``*.toml`` in it); 1 if any fails."""
     failed = 0
     for file in _expand(files):

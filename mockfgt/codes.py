@@ -24,6 +24,11 @@ TITLES = {
     TIMEOUT: "timed out",
 }
 
+def titled(code: str) -> str:
+    """'202003 (TLS/SSL certificate error)', or 'ok'."""
+    return code if code == OK else f"{code} ({TITLES[code]})"
+
+
 #: What to tell a user who sees the code: the vendor's troubleshooting advice in our own words.
 GUIDANCE = {
     OK: [],

@@ -1,0 +1,186 @@
+"""``mockfgt serve``: run devices until Ctrl+C or SIGTERM, with a ready banner a user can act on.
+
+The banner of one device shows its URL, credentials, CA bundle and one curl command: the agent's
+call that shows the scenario's fault, as the scenario configures the agent.
+"""
+
+from __future__ import annotations
+
+import errno
+import json
+import shlex
+import signal
+import sys
+from pathlib import Path
+
+from . import codes, conformance
+from .device import Device
+from .flows import Agent, Conversation
+from .harness import Harness
+from .scenario import ScenarioError, catalogue, kinds
+
+#: The signals that stop serve. Every thread of the process blocks them and the main thread takes
+#: them with sigwait: a handler could miss a signal that the kernel handed to a busy device thread
+#: while the main thread slept (seen under load: SIGTERM ignored until sent again).
+STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+
+
+def cmd_serve(args) -> int:
+    if args.manifest:  # a reader must never take a previous run's file for this one's, even if we fail
+        Path(args.manifest).unlink(missing_ok=True)
+    refs = _scenario_refs(args)
+    if len(refs) > 1 and args.port not in (None, 0):
+        print("mockfgt: --port is for a single device; with several use --base-port or leave ports free",
+              file=sys.stderr)
+        return 2
+    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # threads started from here on inherit it
+    try:
+        try:
+            harness = _build(args, refs)
+        except ValueError as exc:  # a scenario that cannot be served, a control API off loopback
+            print(f"mockfgt: {exc}", file=sys.stderr)
+            return 2
+        if harness is None:
+            return 1
+        with harness:
+            harness.start(manifest=args.manifest)
+            print(ready_text(harness), flush=True)
+            signal.sigwait(STOP_SIGNALS)
+    finally:
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+    print("mockfgt: stopped", flush=True)
+    return 0
+
+
+def _build(args, refs: list) -> Harness | None:
+    """The harness with every device bound; None after printing why a port could not be had."""
+    single_port = 8443 if args.port is None else args.port
+    harness = Harness(certs_dir=Path(args.certs_dir), host=args.host, base_port=args.base_port,
+                      control_host=args.control_host, control_port=args.control_port,
+                      allow_remote_control=args.allow_remote_control)
+    for i, ref in enumerate(refs):
+        port = single_port if len(refs) == 1 else (args.base_port + i if args.base_port else 0)
+        try:
+            harness.add(ref, port=port)
+        except (OSError, ValueError) as exc:
+            harness.stop()
+            if not isinstance(exc, OSError) or exc.filename:  # a file, not the socket: the caller reports it
+                raise
+            if exc.errno == errno.EADDRINUSE:
+                print(f"mockfgt: port {port} on {args.host} is already in use; choose another with "
+                      f"--port / --base-port (make serve PORT=...), or --port 0 for a free one", file=sys.stderr)
+            else:
+                print(f"mockfgt: cannot listen on {args.host} port {port}: {exc.strerror or exc}", file=sys.stderr)
+            return None
+    return harness
+
+
+def _scenario_refs(args) -> list:
+    """Scenario names/files to serve: --all, directories expanded, fgt-healthy when none given."""
+    refs: list = [sc for sc in catalogue()] if args.all else []
+    for ref in args.scenario:
+        path = Path(ref)
+        if path.is_dir():
+            found = sorted(path.glob("*.toml"))
+            if not found:
+                raise ScenarioError(ref, "", "a folder with no scenario files (*.toml) in it")
+            refs += found
+        else:
+            refs.append(ref)
+    return refs or ["fgt-healthy"]
+
+
+def ready_text(harness: Harness) -> str:
+    from .cli import command_prefix
+
+    devices = list(harness.devices.values())
+    lines = [describe(devices[0])] if len(devices) == 1 else [_device_table(devices)]
+    lines.append("")
+    if harness.control_url:
+        lines.append(f"  Control API  {harness.control_url}   "
+                     f"({command_prefix()} ctl --control {harness.control_url} devices)")
+    if harness.manifest_path:
+        lines.append(f"  Manifest     {harness.manifest_path}")
+    lines.append("\nPress Ctrl+C to stop.")
+    return "\n".join(lines)
+
+
+def _device_table(devices: list[Device]) -> str:
+    width = max(len(d.name) for d in devices)
+    lines = [f"mockfgt: {len(devices)} devices ready (CA bundle {devices[0].ca_bundle})",
+             f"  {'device':<{width}}  {'url':<28}  {'expect':<7}  insecure"]
+    lines += [f"  {d.name:<{width}}  {d.url:<28}  {d.expect:<7}  {d.expect_insecure}" for d in devices]
+    return "\n".join(lines)
+
+
+def curl_line(device: Device) -> str:
+    """One curl command for the agent's call that shows this scenario's fault (``shown_by``).
+
+    A cookie-session agent's ``/logincheck`` login goes first in the same command: curl keeps its
+    cookies across ``--next``, so the call after it carries the session as the agent's would.
+    """
+    requests = agent_requests(device)
+    parts = ["curl"]
+    for i, (method, url, headers, body) in enumerate(requests):
+        parts += ["--next"] if i else []
+        parts += conformance.curl_trust(device.client)
+        parts += ["--cookie", ""] if len(requests) > 1 else []  # an empty jar: the cookie engine, in memory
+        if method not in ("GET", "POST") or (method == "POST" and body is None):
+            parts += ["-X", method]
+        for name, value in headers.items():
+            parts += ["-H", f"{name}: {value}"]
+        parts += ["--data", body.decode()] if body is not None else []
+        parts.append(url)
+    return " ".join(shlex.quote(p) for p in parts)
+
+
+def agent_requests(device: Device) -> list[tuple[str, str, dict, bytes | None]]:
+    """(method, url, headers, body) of the call that shows the fault, after a cookie login it needs."""
+    agent = Agent.from_client(device.client, device.scenario.kind)
+    talk = Conversation(agent, send=None)
+    calls = [c for c in agent.calls() if c.when in ("", "logincheck") and talk.wants(c)]
+    shown = next((c for c in calls if c.role == device.scenario.shown_by), calls[0])
+    logins = [c for c in calls if c.role == "login" and c.form is not None and shown.role != "login"]
+    return [(method, device.client.url + path, headers, body)
+            for method, path, headers, body in (talk.request(call) for call in [*logins, shown])]
+
+
+def shown_by_label(device: Device) -> str:
+    """'POST /api/v2/cmdb/firewall/address' or 'add /pm/config/...': the call whose answer shows the fault."""
+    method, url, _, body = agent_requests(device)[-1]
+    if device.scenario.kind == "fortimanager" and body:
+        call = json.loads(body)
+        return f"{call['method']} {call['params'][0]['url']}"
+    return f"{method} {url.removeprefix(device.client.url).split('?')[0]}"
+
+
+def describe(device: Device) -> str:
+    sc = device.scenario
+    kind = "FortiGate" if sc.kind == "fortigate" else "FortiManager"
+    healthy = sc.expect == codes.OK and sc.expect_insecure == codes.OK
+    lines = [
+        f"mockfgt: {kind} '{sc.name}' ready: {sc.summary}",
+        f"  URL        {device.url}",
+        *credential_lines(device),
+        f"  CA bundle  {device.ca_bundle}",
+        "",
+        "  Try:" if healthy else f"  The agent, as configured in this scenario ({shown_by_label(device)} shows the fault):",
+        f"    {curl_line(device)}",
+        "",
+        f"  A correct client reports: {codes.titled(sc.expect)}; with Insecure: {codes.titled(sc.expect_insecure)}",
+    ]
+    if not healthy:
+        lines.append(f"  Remedy: {sc.remedy['summary']}")
+    return "\n".join(lines)
+
+
+def credential_lines(device: Device) -> list[str]:
+    """The device's credentials: its API key, or for an agent that logs in, the admin's login."""
+    client = device.client
+    lines = [f"  JSON-RPC   {device.url}/jsonrpc"] if device.scenario.kind == "fortimanager" else []
+    if client.auth == "token":
+        return lines + [f"  API token  {device.token}  (user {device.client_user}; Authorization: Bearer)"]
+    password = kinds()[device.scenario.kind].password_for(device.state, client.user)
+    return lines + [f"  Login      {client.user} / {password}"]
+
+
