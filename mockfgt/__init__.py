@@ -14,12 +14,36 @@ The public surface fits on one page:
 
 __version__ = "0.1.0"
 
+import importlib
+
+# Light modules load at once (``classify`` must: it names both a submodule and a function). The rest
+# loads on first use, so the CLI can catch Ctrl+C during its imports and a pytest run that uses no
+# mockfgt fixture does not pay for Werkzeug, trustme and cryptography.
 from .classify import classify, classify_jsonrpc
 from .codes import AUTHENTICATION, AUTHORIZATION, CONNECTION, OK, TIMEOUT, TLS
-from .device import ClientSettings, Device, FortiGate, FortiManager
-from .harness import Harness
-from .scenario import Scenario, ScenarioError, catalogue
-from .scenario import load as load_scenario
+
+_LAZY = {
+    "ClientSettings": ("device", "ClientSettings"), "Device": ("device", "Device"),
+    "FortiGate": ("device", "FortiGate"), "FortiManager": ("device", "FortiManager"),
+    "Harness": ("harness", "Harness"), "Scenario": ("scenario", "Scenario"),
+    "ScenarioError": ("scenario", "ScenarioError"), "catalogue": ("scenario", "catalogue"),
+    "load_scenario": ("scenario", "load"),
+}
+
+
+def __getattr__(name: str):
+    try:
+        module, attribute = _LAZY[name]
+    except KeyError:
+        raise AttributeError(f"module 'mockfgt' has no attribute {name!r}") from None
+    value = getattr(importlib.import_module(f".{module}", __name__), attribute)
+    globals()[name] = value  # once loaded, an ordinary attribute
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
 
 __all__ = [
     "AUTHENTICATION", "AUTHORIZATION", "CONNECTION", "OK", "TIMEOUT", "TLS",

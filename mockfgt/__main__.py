@@ -1,0 +1,7 @@
+"""``python -m mockfgt``: the same command as ``mockfgt``."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
