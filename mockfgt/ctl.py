@@ -20,6 +20,8 @@ import sys
 import urllib.error
 import urllib.request
 
+from . import manifest
+
 
 def add_ctl_parser(sub) -> None:
     ctl = sub.add_parser("ctl", help="steer a running `mockfgt serve` through its control API (JSON out)")
@@ -78,19 +80,18 @@ class CtlError(Exception):
 def control_url(args) -> str:
     if args.control:
         return args.control.rstrip("/")
-    manifest = args.manifest or os.environ.get("MOCKFGT_MANIFEST")
-    if not manifest and os.environ.get("MOCKFGT_CONTROL"):
+    path = args.manifest or os.environ.get("MOCKFGT_MANIFEST")
+    if not path and os.environ.get("MOCKFGT_CONTROL"):
         return os.environ["MOCKFGT_CONTROL"].rstrip("/")
-    if not manifest:
+    if not path:
         raise CtlError("no control API given: use --control URL or --manifest FILE "
                        "(or set MOCKFGT_CONTROL / MOCKFGT_MANIFEST)", 2)
     try:
-        with open(manifest) as handle:
-            url = json.load(handle).get("control_url")
-    except (OSError, ValueError) as exc:
-        raise CtlError(f"cannot read the manifest {manifest}: {exc}", 2) from None
+        url = manifest.read(path).get("control_url")
+    except manifest.ManifestError as exc:
+        raise CtlError(str(exc), 2) from None
     if not url:
-        raise CtlError(f"the manifest {manifest} has no control_url (was serve started without one?)", 2)
+        raise CtlError(f"the manifest {path} has no control_url (was serve started without one?)", 2)
     return url.rstrip("/")
 
 
@@ -142,10 +143,7 @@ def call(base: str, method: str, path: str, body: dict | None):
 
 
 def _field(document: dict, dotted: str):
-    value = document
-    for part in dotted.split("."):
-        if not isinstance(value, dict) or part not in value:
-            keys = ", ".join(value) if isinstance(value, dict) else "none"
-            raise CtlError(f"no field {dotted!r}; fields here: {keys}")
-        value = value[part]
-    return value
+    try:
+        return manifest.get(document, dotted)
+    except manifest.ManifestError as exc:
+        raise CtlError(str(exc)) from None

@@ -18,6 +18,7 @@ import json
 import os
 import tempfile
 import threading
+import uuid
 from pathlib import Path
 
 from . import __version__
@@ -52,6 +53,7 @@ class Harness:
         self.scenario_dirs = [Path(p) for p in scenario_dirs or []]
         self.devices: dict[str, Device] = {}
         self.manifest_path: Path | None = None
+        self.run_id = uuid.uuid4().hex  # tells this run's manifest from any other's at the same path
         self._lock = threading.RLock()
         self._control: Listener | None = None
         if control_port is not None:
@@ -132,6 +134,7 @@ class Harness:
         return {
             "mockfgt": __version__,
             "pid": os.getpid(),
+            "run_id": self.run_id,
             "control_url": self.control_url,
             "ca_bundle": str(self.ca.cert_path),
             "devices": [self.describe(d) for d in self.devices.values()],
