@@ -22,9 +22,6 @@ JSON-RPC answer (a dict with ``result``) and judges its first failed entry.
 
 from __future__ import annotations
 
-import socket
-import ssl
-
 from .codes import AUTHENTICATION, AUTHORIZATION, CONNECTION, OK, TIMEOUT, TLS
 
 
@@ -103,6 +100,9 @@ def classify_jsonrpc_answer(answer: dict, *, method: str | None = None, credenti
 
 
 def classify_exception(exc: BaseException) -> str:
+    import socket  # here, not at the top: `import mockfgt` stays cheap (the CLI's first instants)
+    import ssl
+
     chain = list(exception_chain(exc))
     for candidate in chain:
         # urllib's HTTPError is a response in disguise; requests' HTTPError and httpx's

@@ -16,13 +16,9 @@ ends the command with a message and an exit code, never a traceback.
 
 from __future__ import annotations
 
-import argparse
-import json
+# Only what main needs before its try: everything else is imported where it is used.
 import os
-import shlex
-import shutil
 import sys
-from pathlib import Path
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -37,6 +33,8 @@ def main(argv: list[str] | None = None) -> int:
 
 def _dispatch(argv: list[str] | None) -> int:
     # Imported here, inside main's try: a Ctrl+C during these imports is still a quiet exit.
+    import argparse
+
     from . import conformance, diagnose, manifest
     from .ctl import add_ctl_parser
     from .scenario import ScenarioError
@@ -100,6 +98,10 @@ def _discard_stdout() -> None:
 
 def command_prefix() -> str:
     """How the user can run mockfgt again as typed: 'mockfgt' if that is on PATH, else the script or python -m."""
+    import shlex
+    import shutil
+    from pathlib import Path
+
     script = Path(sys.argv[0]) if sys.argv and sys.argv[0] else None
     if script is not None and script.name == "mockfgt":
         on_path = shutil.which("mockfgt")
@@ -112,6 +114,8 @@ def command_prefix() -> str:
 
 # -- scenarios --------------------------------------------------------------------------------
 def cmd_scenarios(args) -> int:
+    import json
+
     from .scenario import catalogue, load
 
     if args.action == "show":
@@ -123,7 +127,7 @@ def cmd_scenarios(args) -> int:
     if args.json:
         print(json.dumps([
             {"name": sc.name, "kind": sc.kind, "expect": sc.expect, "expect_insecure": sc.expect_insecure,
-             "summary": sc.summary, "source": sc.source}
+             "shown_by": sc.shown_by, "summary": sc.summary, "source": sc.source}
             for sc in rows
         ], indent=2))
         return 0
@@ -183,6 +187,8 @@ def check_files(files: list[str]) -> int:
 
 
 def _expand(refs: list[str]) -> list[str]:
+    from pathlib import Path
+
     out: list[str] = []
     for ref in refs:
         path = Path(ref)
