@@ -44,13 +44,18 @@ def read(path: str | os.PathLike) -> dict:
 
 
 def alive(pid: int) -> bool:
+    """Whether process ``pid`` runs (a zombie, dead but not yet reaped by its parent, does not)."""
     try:
         os.kill(pid, 0)
     except ProcessLookupError:
         return False
     except PermissionError:  # another user's process: it exists
         return True
-    return True
+    try:
+        with open(f"/proc/{pid}/stat", "rb") as handle:
+            return handle.read().rsplit(b")", 1)[1].split()[0] != b"Z"
+    except (OSError, IndexError):  # no /proc (macOS): kill's answer stands
+        return True
 
 
 def wait(path: str | os.PathLike, *, timeout: float, pid: int | None = None) -> dict:
