@@ -20,12 +20,17 @@ READY_TIMEOUT = 60.0
 class Served:
     """A running ``mockfgt serve`` and what it printed up to 'Press Ctrl+C to stop.'."""
 
-    def __init__(self, *args: str):
-        self.process = subprocess.Popen([*mockfgt_command(), "serve", *args], stdout=subprocess.PIPE,
+    def __init__(self, *args: str, wait: bool = True, command: list[str] | None = None):
+        self.process = subprocess.Popen([*(command or mockfgt_command()), "serve", *args], stdout=subprocess.PIPE,
                                         stderr=subprocess.PIPE, text=True, env=cli_env())
         self._lines: queue.Queue = queue.Queue()
         threading.Thread(target=self._pump, daemon=True).start()
+        self.banner = self._read_until("Press Ctrl+C to stop.") if wait else []
+
+    def wait_ready(self) -> "Served":
+        """For a server started with ``wait=False``: read its banner now."""
         self.banner = self._read_until("Press Ctrl+C to stop.")
+        return self
 
     def _pump(self) -> None:
         for line in self.process.stdout:

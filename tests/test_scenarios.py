@@ -185,7 +185,7 @@ def test_cli_lists_as_json_with_user_scenarios(tmp_path):
     rows = {row["name"]: row for row in json.loads(result.stdout)}
     assert rows["mine"]["source"] == str(tmp_path / "mine.toml")
     assert rows["expired-cert"] == {"name": "expired-cert", "kind": "fortigate", "expect": "202003",
-                                    "expect_insecure": "ok", "summary": rows["expired-cert"]["summary"],
+                                    "expect_insecure": "ok", "shown_by": "status", "summary": rows["expired-cert"]["summary"],
                                     "source": rows["expired-cert"]["source"]}
 
 
