@@ -50,13 +50,7 @@ def own_dir(path: Path) -> Path:
     try:
         info = os.lstat(path)
     except FileNotFoundError:
-        path.parent.mkdir(parents=True, exist_ok=True)
-        try:
-            os.mkdir(path, 0o700)
-            os.chmod(path, 0o700)  # the umask may have taken bits, never added any; be explicit
-        except FileExistsError:  # another run made it first: check theirs below
-            pass
-        info = os.lstat(path)
+        info = _make_dir(path)
     except OSError as exc:
         raise CAError(f"cannot use the certs folder {path}: {exc.strerror}") from None
     if stat.S_ISLNK(info.st_mode):
@@ -66,6 +60,19 @@ def own_dir(path: Path) -> Path:
         raise CAError(f"the certs folder {path} is not a folder")
     _check_owner(path, info)
     return path.resolve()
+
+
+def _make_dir(path: Path) -> os.stat_result:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            os.mkdir(path, 0o700)
+            os.chmod(path, 0o700)  # the umask may have taken bits, never added any; be explicit
+        except FileExistsError:  # another run made it first: the caller checks theirs
+            pass
+        return os.lstat(path)
+    except OSError as exc:
+        raise CAError(f"cannot make the certs folder {path}: {exc.strerror}") from None
 
 
 def _check_owner(path: Path, info: os.stat_result) -> None:
@@ -98,7 +105,10 @@ def write_atomic(path: Path, data: bytes, mode: int = 0o644) -> None:
     A process that already loaded the old file keeps what it loaded; a rename replaces a symlink
     at ``path`` rather than following it. mkstemp creates the file 0600 whatever the umask.
     """
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.")
+    except OSError as exc:
+        raise CAError(f"cannot write {path}: {exc.strerror}") from None
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)

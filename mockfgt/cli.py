@@ -7,6 +7,7 @@
     mockfgt scenarios check FILE|DIR...
     mockfgt diagnose https://HOST[:PORT] --token T [...]   (see mockfgt.diagnose)
     mockfgt conformance [--write docs/conformance.md]     (see mockfgt.conformance)
+    mockfgt ca [--certs-dir DIR] [--install-hint | --renew] (see mockfgt.ca_cli)
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ import sys
 import threading
 from pathlib import Path
 
-from . import codes, conformance, diagnose
+from . import ca_cli, codes, conformance, diagnose
 from .ctl import add_ctl_parser
 from .device import Device
 from .harness import Harness
@@ -62,6 +63,7 @@ def main(argv: list[str] | None = None) -> int:
 
     diagnose.add_parser(sub)
     conformance.add_parser(sub)
+    ca_cli.add_parser(sub)
 
     args = parser.parse_args(argv)
     try:
