@@ -146,6 +146,9 @@ def load_or_make(folder: Path, stem: str, make: Callable[[], trustme.CA],
     cert_path, key_path = folder / f"{stem}.pem", folder / f"{stem}.key"
     cert_pem, key_pem = read_own(cert_path), read_own(key_path)
     if cert_pem is None or key_pem is None:  # never made, or made by a mockfgt that kept no key
+        if cert_pem is not None:
+            print(f"mockfgt: {cert_path} has no key {key_path.name} (an older mockfgt kept it in memory); "
+                  "making a new one", file=sys.stderr, flush=True)
         ca = make()
         write_atomic(key_path, ca.private_key_pem.bytes(), 0o600)  # the key first: a cert never lacks it
         write_atomic(cert_path, ca.cert_pem.bytes())

@@ -61,6 +61,14 @@ def test_two_harness_cas_of_one_folder_are_one_ca(tmp_path):
     assert first.private_ca_path.read_bytes() == second.private_ca_path.read_bytes()
 
 
+def test_a_ca_without_its_key_from_an_older_mockfgt_is_replaced(tmp_path):
+    folder = tmp_path / "certs"
+    folder.mkdir()
+    (folder / "harness-ca.pem").write_bytes(HarnessCA(tmp_path / "old").cert_pem)  # what 0.x left behind
+    ca = HarnessCA(folder)
+    assert ca.made and ca.key_path.is_file() and ca.cert_path.read_bytes() == ca.cert_pem
+
+
 def _race(barrier, folder: str, results) -> None:
     barrier.wait()  # every racer constructs at the same instant
     results.put(fingerprint(HarnessCA(folder).cert_pem))
