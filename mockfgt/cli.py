@@ -9,6 +9,7 @@
     mockfgt scenarios check FILE|DIR...
     mockfgt diagnose https://HOST[:PORT] --token T [...]   (see mockfgt.diagnose)
     mockfgt conformance [--write docs/conformance.md]     (see mockfgt.conformance)
+    mockfgt ca [--certs-dir DIR] [--install-hint | --renew] (see mockfgt.ca_cli)
 
 Also ``python -m mockfgt``. A user's mistake, Ctrl+C at any moment or a closed pipe (``| head``)
 ends the command with a message and an exit code, never a traceback.
@@ -35,7 +36,7 @@ def _dispatch(argv: list[str] | None) -> int:
     # Imported here, inside main's try: a Ctrl+C during these imports is still a quiet exit.
     import argparse
 
-    from . import conformance, diagnose, manifest
+    from . import ca_cli, conformance, diagnose, manifest
     from .ctl import add_ctl_parser
     from .scenario import ScenarioError
     from .serve import cmd_serve
@@ -75,6 +76,7 @@ def _dispatch(argv: list[str] | None) -> int:
 
     diagnose.add_parser(sub)
     conformance.add_parser(sub)
+    ca_cli.add_parser(sub)
 
     args = parser.parse_args(argv)
     try:

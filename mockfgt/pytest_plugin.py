@@ -14,7 +14,8 @@ Fixtures, named for what they give:
   ``expect``, ``expect_insecure`` and ``remedy()``.
 - ``mockfgt_ca``: the session's harness CA (``.cert_path`` to trust).
 
-Ports are always ephemeral, and every worker has its own CA folder, so the plugin is xdist-safe.
+Ports are always ephemeral, and every worker has its own CA folder, so the plugin is xdist-safe (a
+folder shared by several processes would hold one CA too: it is made under a lock, then loaded).
 """
 
 from __future__ import annotations

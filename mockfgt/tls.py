@@ -1,6 +1,8 @@
 """Certificate material and TLS contexts for mock devices.
 
-Every certificate is minted at run time with validity relative to now, so nothing ever goes stale.
+The CAs (harness, intermediate, private) are made once per certs folder and loaded by every later run
+(see :mod:`mockfgt.castore`), so runs sharing a folder trust one another's certificates. Server and
+client certificates are minted at run time with validity relative to now, so nothing ever goes stale.
 trustme makes the ordinary shapes; the few it cannot make (a self-signed factory certificate with
 CN=<serial> and no SAN at all) are built with ``cryptography``, which trustme depends on anyway.
 
@@ -14,6 +16,7 @@ import datetime as dt
 import hashlib
 import os
 import ssl
+import tempfile
 import threading
 import time
 import warnings
@@ -25,6 +28,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+from . import castore
+from .castore import CAError  # noqa: F401 - part of this module's API: what a bad certs folder raises
 
 #: Certificate shapes a scenario's ``tls.certificate`` may name.
 CERTIFICATE_SHAPES = {
@@ -57,27 +63,37 @@ MATERIAL_MAX_AGE = 3600.0
 
 
 def write_private(path: Path, data: bytes) -> None:
-    """Write key material readable by the owner only (mode 0600 from the first byte)."""
-    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(fd, "wb") as f:
-        f.write(data)
-    os.chmod(path, 0o600)  # an existing file keeps its old mode through O_CREAT
+    """Write key material readable by the owner only (mode 0600 from the first byte), whole or not at all."""
+    castore.write_atomic(path, data, 0o600)
+
+
+def _new_root() -> trustme.CA:
+    return trustme.CA(organization_name="mockfgt", organization_unit_name="harness CA")
+
+
+def _new_private_ca() -> trustme.CA:
+    return trustme.CA(organization_name="Customer Ltd", organization_unit_name="Internal CA")
 
 
 class HarnessCA:
     """The root CA every mock device's normal certificate chains to.
 
     Clients under test trust it by pointing at :attr:`cert_path` (or :attr:`cert_pem`); it is never
-    added to the system trust store. One harness CA can serve any number of devices.
+    added to the system trust store. One harness CA can serve any number of devices, and every run
+    given the same ``certs_dir`` loads the same CA (made by the first, never rewritten by a start;
+    :meth:`renew` replaces it). A folder or CA that cannot be used raises :class:`CAError`.
     """
 
     def __init__(self, certs_dir: str | os.PathLike) -> None:
-        self.certs_dir = Path(certs_dir).resolve()
-        self.certs_dir.mkdir(parents=True, exist_ok=True)
-        self._ca = trustme.CA(organization_name="mockfgt", organization_unit_name="harness CA")
+        self.certs_dir = castore.own_dir(Path(certs_dir))
+        self.cert_path = self.certs_dir / f"{castore.ROOT}.pem"
+        self.key_path = self.certs_dir / f"{castore.ROOT}.key"
+        with castore.locked(self.certs_dir):
+            self._ca, self.made = castore.load_or_make(self.certs_dir, castore.ROOT, _new_root)
+        if not self.made:
+            castore.warn_if_ageing(self._ca, self.cert_path)
         self.cert_pem: bytes = self._ca.cert_pem.bytes()
-        self.cert_path = self.certs_dir / "harness-ca.pem"
-        self.cert_path.write_bytes(self.cert_pem)
+        self.not_after: dt.datetime = castore.not_after(self._ca)
         self._intermediate: trustme.CA | None = None
         self._private_ca: trustme.CA | None = None
         self._lock = threading.Lock()
@@ -87,11 +103,23 @@ class HarnessCA:
         self._contexts: dict[tuple, tuple[float, ServerTLS]] = {}
         self._client_certs: dict[tuple, tuple[float, Path, Path]] = {}
 
+    @classmethod
+    def renew(cls, certs_dir: str | os.PathLike) -> tuple[HarnessCA, list[Path]]:
+        """Replace the folder's CAs with new ones, discarding everything minted from the old ones.
+
+        Returns the new CA and the paths removed. Runs still serving keep the old CA in memory.
+        """
+        folder = castore.own_dir(Path(certs_dir))
+        with castore.locked(folder):
+            removed = castore.discard_material(folder)
+        return cls(folder), removed
+
     @property
     def intermediate(self) -> trustme.CA:
+        """The harness CA's intermediate, shared through the folder like the root."""
         with self._lock:
             if self._intermediate is None:
-                self._intermediate = self._ca.create_child_ca()
+                self._intermediate = self._shared_ca(castore.INTERMEDIATE, self._ca.create_child_ca, self._ca)
             return self._intermediate
 
     @property
@@ -99,31 +127,39 @@ class HarnessCA:
         """A stand-in for a customer's internal CA: not trusted by clients unless they ask for it."""
         with self._lock:
             if self._private_ca is None:
-                self._private_ca = trustme.CA(organization_name="Customer Ltd", organization_unit_name="Internal CA")
-                (self.certs_dir / "private-ca.pem").write_bytes(self._private_ca.cert_pem.bytes())
+                self._private_ca = self._shared_ca(castore.PRIVATE, _new_private_ca)
             return self._private_ca
+
+    def _shared_ca(self, stem: str, make, issuer: trustme.CA | None = None) -> trustme.CA:
+        with castore.locked(self.certs_dir):
+            return castore.load_or_make(self.certs_dir, stem, make, issuer)[0]
 
     @property
     def private_ca_path(self) -> Path:
         self.private_ca  # noqa: B018 - make sure the file exists
-        return self.certs_dir / "private-ca.pem"
+        return self.certs_dir / f"{castore.PRIVATE}.pem"
 
     def issue_client_cert(self, directory: Path, name: str = "agent") -> tuple[Path, Path]:
         """A client certificate for mutual TLS in ``directory``; returns (certificate path, key path).
 
         Asking again for the same directory and name returns the same files (re-minted after
-        ``MATERIAL_MAX_AGE``): the manifest and the client settings ask often.
+        ``MATERIAL_MAX_AGE``): the manifest and the client settings ask often. A whole, young pair
+        another run left there is reused rather than replaced under that run's clients.
         """
         key = (Path(directory), name)
         with self._material_lock:
             cached = self._client_certs.get(key)
             if cached is not None and _fresh(cached[0]):
                 return cached[1], cached[2]
-            leaf = self._ca.issue_cert(f"{name}.mockfgt.test", common_name=name)
-            chain = b"".join(p.bytes() for p in leaf.cert_chain_pems)
-            cert_path, key_path = write_material(Path(directory), "client", chain, leaf.private_key_pem.bytes())
-            self._client_certs[key] = (time.time(), cert_path, key_path)
-            return cert_path, key_path
+            folder = castore.own_dir(Path(directory))
+            with castore.locked(self.certs_dir):
+                pair = castore.load_client_pair(folder, self._ca, name, MATERIAL_MAX_AGE)
+                if pair is None:
+                    leaf = self._ca.issue_cert(f"{name}.mockfgt.test", common_name=name)
+                    chain = b"".join(p.bytes() for p in leaf.cert_chain_pems)
+                    pair = write_material(folder, "client", chain, leaf.private_key_pem.bytes())
+            self._client_certs[key] = (time.time(), *pair)
+            return pair
 
     def server_tls(self, *, shape: str, versions: list[str], client_certificate: bool, hostname: str,
                    serial: str, kind: str) -> ServerTLS:
@@ -138,26 +174,31 @@ class HarnessCA:
         identity = (shape, hostname, serial, kind)
         settings = (identity, tuple(versions), client_certificate)
         with self._material_lock:
-            minted, chain_path, key_path = self._certificate(identity)
+            minted, chain_path, key_path, chain, key = self._certificate(identity)
             cached = self._contexts.get(settings)
             if cached is not None and cached[0] == minted:
                 return cached[1]
-            ctx = server_context(chain_path, key_path, versions=versions,
-                                 client_ca=self.cert_pem if client_certificate else None)
+            ctx = _context_from_pem(chain_path.parent, chain, key, versions=versions,
+                                    client_ca=self.cert_pem if client_certificate else None)
             material = ServerTLS(ctx, chain_path, key_path)
             self._contexts[settings] = (minted, material)
             return material
 
-    def _certificate(self, identity: tuple) -> tuple[float, Path, Path]:
-        """The certificate of ``identity`` on disk, minted now if it never was or has aged."""
+    def _certificate(self, identity: tuple) -> tuple[float, Path, Path, bytes, bytes]:
+        """The certificate of ``identity`` (minted now if it never was or has aged): paths and PEMs.
+
+        Another run may mint the same identity into the same folder; each file is replaced whole,
+        and contexts load this process's PEMs, never the shared files, so neither run breaks.
+        """
         cached = self._certificates.get(identity)
         if cached is not None and _fresh(cached[0]):
             return cached
         shape, hostname, serial, kind = identity
         chain, key = self.issue(shape, hostname=hostname, serial=serial, kind=kind)
         digest = hashlib.sha256(repr(identity).encode()).hexdigest()[:12]
+        castore.own_dir(self.certs_dir / "server")
         chain_path, key_path = write_material(self.certs_dir / "server" / f"{shape}-{digest}", "server", chain, key)
-        entry = (time.time(), chain_path, key_path)
+        entry = (time.time(), chain_path, key_path, chain, key)
         self._certificates[identity] = entry
         return entry
 
@@ -194,13 +235,27 @@ def _fresh(minted: float) -> bool:
 
 
 def write_material(directory: Path, prefix: str, chain: bytes, key: bytes) -> tuple[Path, Path]:
-    """Write ``<prefix>-chain.pem`` / ``<prefix>-key.pem`` (or ``-cert`` for clients) under ``directory``."""
-    directory.mkdir(parents=True, exist_ok=True)
+    """Write ``<prefix>-chain.pem`` / ``<prefix>-key.pem`` (or ``-cert`` for clients) under ``directory``.
+
+    Each file is replaced whole (the key first), so a reader never sees half of one.
+    """
+    directory = castore.own_dir(directory)
     name = "cert" if prefix == "client" else "chain"
     chain_path, key_path = directory / f"{prefix}-{name}.pem", directory / f"{prefix}-key.pem"
-    chain_path.write_bytes(chain)
     write_private(key_path, key)
+    castore.write_atomic(chain_path, chain)
     return chain_path, key_path
+
+
+def _context_from_pem(folder: Path, chain: bytes, key: bytes, **settings) -> ssl.SSLContext:
+    """A server context of exactly these PEMs (through a private temp file, as ssl only reads files)."""
+    fd, tmp = tempfile.mkstemp(dir=folder, prefix=".context-")  # 0600
+    try:
+        with os.fdopen(fd, "wb") as f:
+            f.write(key + chain)
+        return server_context(Path(tmp), None, **settings)
+    finally:
+        os.unlink(tmp)
 
 
 def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
@@ -272,7 +327,7 @@ def _remember_sni(tls_socket, server_name, _context) -> None:
 
 def server_context(
     chain_path: Path,
-    key_path: Path,
+    key_path: Path | None,
     *,
     versions: list[str],
     client_ca: bytes | None = None,
@@ -311,7 +366,6 @@ def server_tls(
     """
     chain, key = ca.issue(shape, hostname=hostname, serial=serial, kind=kind)
     chain_path, key_path = write_material(directory, "server", chain, key)
-    ctx = server_context(
-        chain_path, key_path, versions=versions, client_ca=ca.cert_pem if client_certificate else None
-    )
+    ctx = _context_from_pem(chain_path.parent, chain, key, versions=versions,
+                            client_ca=ca.cert_pem if client_certificate else None)
     return ServerTLS(ctx, chain_path, key_path)
