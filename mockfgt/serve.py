@@ -10,6 +10,7 @@ import errno
 import json
 import shlex
 import signal
+import ssl
 import sys
 from pathlib import Path
 
@@ -23,6 +24,8 @@ from .scenario import ScenarioError, catalogue, kinds
 #: them with sigwait: a handler could miss a signal that the kernel handed to a busy device thread
 #: while the main thread slept (seen under load: SIGTERM ignored until sent again).
 STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+#: Seconds the banner's curl waits, as an agent with a timeout would: a stall shows as a timeout.
+AGENT_TIMEOUT = 10
 
 
 def cmd_serve(args) -> int:
@@ -64,8 +67,8 @@ def _build(args, refs: list) -> Harness | None:
             harness.add(ref, port=port)
         except (OSError, ValueError) as exc:
             harness.stop()
-            if not isinstance(exc, OSError) or exc.filename:  # a file, not the socket: the caller reports it
-                raise
+            if not isinstance(exc, OSError) or exc.filename or isinstance(exc, ssl.SSLError):
+                raise  # not the socket: a scenario, a file or certificate material the caller reports
             if exc.errno == errno.EADDRINUSE:
                 print(f"mockfgt: port {port} on {args.host} is already in use; choose another with "
                       f"--port / --base-port (make serve PORT=...), or --port 0 for a free one", file=sys.stderr)
@@ -123,7 +126,7 @@ def curl_line(device: Device) -> str:
     parts = ["curl"]
     for i, (method, url, headers, body) in enumerate(requests):
         parts += ["--next"] if i else []
-        parts += conformance.curl_trust(device.client)
+        parts += ["--max-time", str(AGENT_TIMEOUT), *conformance.curl_trust(device.client)]
         parts += ["--cookie", ""] if len(requests) > 1 else []  # an empty jar: the cookie engine, in memory
         if method not in ("GET", "POST") or (method == "POST" and body is None):
             parts += ["-X", method]
