@@ -182,7 +182,7 @@ def credential_lines(device: Device) -> list[str]:
     client = device.client
     lines = [f"  JSON-RPC   {device.url}/jsonrpc"] if device.scenario.kind == "fortimanager" else []
     if client.auth == "token":
-        return lines + [f"  API token  {device.token}  (user {device.client_user}; Authorization: Bearer)"]
+        return lines + [f"  API token  {device.token}"]
     password = kinds()[device.scenario.kind].password_for(device.state, client.user)
     return lines + [f"  Login      {client.user} / {password}"]
 
