@@ -1,0 +1,110 @@
+"""mockfgt as users receive it: a wheel built from this checkout, installed (not editable) into a new
+virtual environment outside the checkout, run from a folder outside it.
+
+Nothing here imports the checkout's copy: every command runs the venv's ``mockfgt`` or its Python.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+from deadlines import seconds
+from run_cli import cli_env
+from test_cli import Served, run_curl
+
+CHECKOUT = Path(__file__).resolve().parent.parent
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def installed(tmp_path_factory) -> Path:
+    """The bin folder of a fresh venv holding the wheel (and pytest, requests for the fixture check)."""
+    work = tmp_path_factory.mktemp("installed")
+    assert CHECKOUT not in work.parents
+    run = lambda *cmd: subprocess.run(cmd, capture_output=True, text=True, timeout=seconds(300),  # noqa: E731
+                                      cwd=work, env=cli_env(PIP_DISABLE_PIP_VERSION_CHECK="1"))
+    built = run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(work / "dist"), str(CHECKOUT))
+    assert built.returncode == 0, built.stderr
+    (wheel,) = (work / "dist").glob("mockfgt-*.whl")
+    made = run(sys.executable, "-m", "venv", str(work / "venv"))
+    assert made.returncode == 0, made.stderr
+    bin_dir = work / "venv" / "bin"
+    pip = run(str(bin_dir / "python"), "-m", "pip", "install", "--quiet", str(wheel), "pytest", "requests")
+    assert pip.returncode == 0, pip.stderr
+    return bin_dir
+
+
+def in_venv(bin_dir: Path, *args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:
+    path = f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}"
+    return subprocess.run(args, capture_output=True, text=True, timeout=seconds(120), cwd=cwd,
+                          env=cli_env(PATH=path, **env))
+
+
+def test_the_installed_package_is_not_the_checkout(installed, tmp_path):
+    where = in_venv(installed, str(installed / "python"), "-c", "import mockfgt; print(mockfgt.__file__)", cwd=tmp_path)
+    assert where.returncode == 0, where.stderr
+    assert Path(where.stdout.strip()).is_relative_to(installed.parent), where.stdout
+
+
+def test_the_installed_catalogue_lists_every_scenario(installed, tmp_path):
+    listed = in_venv(installed, str(installed / "mockfgt"), "scenarios", "--json", cwd=tmp_path)
+    assert listed.returncode == 0, listed.stderr
+    names = {sc["name"] for sc in json.loads(listed.stdout)}
+    assert names == {p.stem for p in (CHECKOUT / "scenarios").glob("*.toml")}
+    assert in_venv(installed, str(installed / "python"), "-m", "mockfgt", "scenarios", cwd=tmp_path).returncode == 0
+
+
+@pytest.mark.parametrize("scenario", ["fgt-healthy", "fmg-healthy"])
+def test_the_installed_command_serves_and_its_curl_line_works(installed, tmp_path, scenario, curl, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    served = Served("--scenario", scenario, "--port", "0", "--certs-dir", str(tmp_path / "certs"),
+                    command=[str(installed / "mockfgt")])
+    try:
+        status, body = run_curl(curl, served.curl_line())
+        assert status == 200
+        if scenario == "fmg-healthy":
+            assert json.loads(body)["result"][0]["status"]["code"] == 0
+        else:
+            assert json.loads(body)["status"] == "success"
+    finally:
+        served.kill()
+
+
+def test_the_installed_fixtures_work_in_a_users_project(installed, tmp_path):
+    (tmp_path / "test_agent.py").write_text(textwrap.dedent('''
+        import pytest, requests
+
+        STATUS = "/api/v2/monitor/system/status"
+
+        def test_fortigate(fortigate):
+            headers = {"Authorization": f"Bearer {fortigate.token}"}
+            assert requests.get(fortigate.url + STATUS, headers=headers, verify=fortigate.ca_bundle).ok
+
+        def test_fortimanager(fortimanager):
+            body = {"id": 1, "method": "get", "params": [{"url": "/sys/status"}]}
+            answer = requests.post(fortimanager.url + "/jsonrpc", json=body, verify=fortimanager.ca_bundle,
+                                   headers={"Authorization": f"Bearer {fortimanager.token}"}).json()
+            assert answer["result"][0]["status"]["code"] == 0
+
+        def test_make_fortigate(make_fortigate):
+            fgt = make_fortigate("expired-cert")
+            with pytest.raises(requests.exceptions.SSLError):
+                requests.get(fgt.url + STATUS, verify=fgt.ca_bundle)
+
+        @pytest.mark.mockfgt_catalogue(names=["fgt-healthy", "invalid-token"])
+        def test_catalogue(catalogue_device):
+            answer = requests.get(catalogue_device.url + STATUS, verify=catalogue_device.ca_bundle,
+                                  headers={"Authorization": f"Bearer {catalogue_device.client.token}"})
+            assert answer.ok == (catalogue_device.expect == "ok")
+    '''))
+    result = in_venv(installed, str(installed / "python"), "-m", "pytest", "-q", "-p", "no:cacheprovider",
+                     "test_agent.py", cwd=tmp_path)
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "5 passed" in result.stdout, result.stdout
