@@ -11,7 +11,9 @@ import socket
 import ssl
 from dataclasses import dataclass, field
 
-TIMEOUT = 10.0
+from deadlines import seconds
+
+TIMEOUT = seconds(10)
 
 
 @dataclass
