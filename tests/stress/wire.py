@@ -53,7 +53,7 @@ class Wire:
                 self._sock = self.connect()
             try:
                 self._sock.sendall(request)
-                answer = self._read(self._sock, method)
+                answer = self.read(self._sock, method)
             except (OSError, http.client.HTTPException):
                 self.close()
                 if fresh or attempt:
@@ -65,7 +65,7 @@ class Wire:
         return None
 
     @staticmethod
-    def _read(sock: ssl.SSLSocket, method: bytes) -> Answer:
+    def read(sock: ssl.SSLSocket, method: bytes) -> Answer:
         response = http.client.HTTPResponse(sock, method=method.decode("latin-1"))
         response.begin()  # skips a "100 Continue"
         body = response.read()
