@@ -243,6 +243,7 @@ def test_tls12_only_scenario_refuses_tls13(fortigate, tmp_path):
 
 # -- the pytest fixtures ------------------------------------------------------------------------
 FIXTURE_TESTS = '''
+from deadlines import seconds
 from fortios_client import RequestsApi
 
 seen = {}
