@@ -46,7 +46,9 @@ CONNECTION_FAULTS = {
 #: A client has this long to finish the TLS handshake, and then each request (line, headers, body),
 #: however slowly it trickles bytes; an idle keep-alive connection is closed after it too.
 REQUEST_TIMEOUT = 10.0
-LINGER_SECONDS = 2.0  # after a refused handshake, how long to drain the client before closing (Apache: 2 s)
+#: Apache's lingering close (2 s): after a refused handshake, how long in all to drain the client before
+#: closing; while swallowing a refused body, the longest pause that does not end it.
+LINGER_SECONDS = 2.0
 
 
 @dataclass(frozen=True)
@@ -172,9 +174,14 @@ class _Handler(WSGIRequestHandler):
             self._drain()
 
     def _drain(self, limit: int = 4 * MAX_BODY) -> None:
-        """Swallow what is left of a refused body, so the client reads our answer, not a reset."""
+        """Swallow what is left of a refused body, so the client reads our answer, not a reset.
+
+        As Apache's lingering close, a pause of up to ``LINGER_SECONDS`` does not end the draining:
+        a client uploading from a busy machine or over a slow link pauses for far longer than a few
+        milliseconds, and closing on it with its bytes unread resets the connection under its answer.
+        """
         self.server.listener.arm(self.connection)  # a client that keeps sending is still bounded
-        self.connection.settimeout(0.05)
+        self.connection.settimeout(LINGER_SECONDS)
         received = 0
         try:
             while received < limit:

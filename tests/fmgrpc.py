@@ -8,6 +8,8 @@ from pathlib import Path
 import httpx
 import requests
 
+from deadlines import seconds
+
 LIBRARIES = ("requests", "httpx")
 
 
@@ -29,10 +31,11 @@ class Rpc:
 
     def post(self, body) -> dict:
         if self._httpx is not None:
-            response = self._httpx.post(self.url, json=body, headers=self.headers, params=self.params, timeout=10)
+            response = self._httpx.post(self.url, json=body, headers=self.headers, params=self.params,
+                                        timeout=seconds(10))
         else:
             response = requests.post(self.url, json=body, headers=self.headers, params=self.params, verify=self.ca,
-                                     timeout=10)
+                                     timeout=seconds(10))
         assert response.status_code == 200, response.text
         assert response.headers["Content-Type"].startswith("application/json")
         return response.json()

@@ -13,7 +13,9 @@ from textwrap import dedent
 import httpx
 import requests
 
-TIMEOUT = 10.0
+from deadlines import seconds
+
+TIMEOUT = seconds(10)
 
 
 class RequestsApi:

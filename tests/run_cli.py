@@ -7,6 +7,8 @@ import subprocess
 import sys
 from pathlib import Path
 
+from deadlines import seconds
+
 TRUST_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR")
 
 
@@ -22,6 +24,6 @@ def cli_env(**extra: str) -> dict[str, str]:
     return {**env, **extra}
 
 
-def run_mockfgt(*args: str, timeout: float = 60, **env: str) -> subprocess.CompletedProcess:
+def run_mockfgt(*args: str, timeout: float = seconds(60), **env: str) -> subprocess.CompletedProcess:
     return subprocess.run([*mockfgt_command(), *args], capture_output=True, text=True, timeout=timeout,
                           env=cli_env(**env))

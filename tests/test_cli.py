@@ -12,9 +12,10 @@ import threading
 
 import pytest
 
+from deadlines import seconds
 from run_cli import cli_env, mockfgt_command
 
-READY_TIMEOUT = 60.0
+READY_TIMEOUT = seconds(60)
 
 
 class Served:
@@ -59,7 +60,7 @@ class Served:
 
     def stop(self, sig: int) -> tuple[int, str, str]:
         self.process.send_signal(sig)
-        out, err = self.process.communicate(timeout=30)
+        out, err = self.process.communicate(timeout=seconds(30))
         rest = []
         while not self._lines.empty():
             line = self._lines.get()
@@ -70,7 +71,7 @@ class Served:
     def kill(self) -> None:
         if self.process.poll() is None:
             self.process.kill()
-            self.process.communicate(timeout=30)
+            self.process.communicate(timeout=seconds(30))
 
 
 @pytest.fixture
@@ -90,7 +91,7 @@ def serve(tmp_path):
 def run_curl(curl: str, argv: list[str]) -> tuple[int, str]:
     assert argv[0] == "curl"
     result = subprocess.run([curl, "--silent", "--show-error", "-w", "\n%{http_code}", *argv[1:]],
-                            capture_output=True, text=True, timeout=30, env=cli_env())
+                            capture_output=True, text=True, timeout=seconds(30), env=cli_env())
     assert result.returncode == 0, result.stderr
     body, code = result.stdout.rsplit("\n", 1)
     return int(code), body
@@ -98,7 +99,7 @@ def run_curl(curl: str, argv: list[str]) -> tuple[int, str]:
 
 def port_is_free(port: int, host: str = "127.0.0.1") -> bool:
     try:
-        socket.create_connection((host, port), timeout=5).close()
+        socket.create_connection((host, port), timeout=seconds(5)).close()
     except ConnectionRefusedError:
         return True
     return False
@@ -149,7 +150,7 @@ def test_port_in_use_is_a_clear_error(tmp_path):
         holder.listen(1)
         port = holder.getsockname()[1]
         result = subprocess.run([*mockfgt_command(), "serve", "--port", str(port), "--certs-dir",
-                                 str(tmp_path / "certs")], capture_output=True, text=True, timeout=60, env=cli_env())
+                                 str(tmp_path / "certs")], capture_output=True, text=True, timeout=seconds(60), env=cli_env())
     assert result.returncode == 1
     assert f"port {port} on 127.0.0.1 is already in use" in result.stderr
     assert "--port 0" in result.stderr
@@ -158,7 +159,7 @@ def test_port_in_use_is_a_clear_error(tmp_path):
 
 def test_unknown_scenario_is_a_clear_error(tmp_path):
     result = subprocess.run([*mockfgt_command(), "serve", "--port", "0", "--scenario", "expird-cert",
-                             "--certs-dir", str(tmp_path / "certs")], capture_output=True, text=True, timeout=60,
+                             "--certs-dir", str(tmp_path / "certs")], capture_output=True, text=True, timeout=seconds(60),
                             env=cli_env())
     assert result.returncode == 2
     assert "did you mean 'expired-cert'" in result.stderr and "Traceback" not in result.stderr

@@ -14,6 +14,7 @@ import pytest
 import requests
 
 import mockfgt
+from deadlines import seconds
 from mockfgt import conformance
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "conformance.md"
@@ -82,8 +83,8 @@ def test_raise_for_status_errors_are_classified_by_their_response(make_fortigate
     client = fgt.client
     url = f"{client.url}/api/v2/monitor/system/status"
     with pytest.raises(requests.HTTPError) as raised:
-        requests.get(url, timeout=5, **client.request_kwargs()).raise_for_status()
+        requests.get(url, timeout=seconds(5), **client.request_kwargs()).raise_for_status()
     assert mockfgt.classify(raised.value) == mockfgt.AUTHENTICATION
     with pytest.raises(httpx.HTTPStatusError) as raised_httpx:
-        httpx.get(url, headers=client.headers(), verify=client.ssl_context(), timeout=5).raise_for_status()
+        httpx.get(url, headers=client.headers(), verify=client.ssl_context(), timeout=seconds(5)).raise_for_status()
     assert mockfgt.classify(raised_httpx.value) == mockfgt.AUTHENTICATION

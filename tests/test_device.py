@@ -19,6 +19,7 @@ import requests
 from cryptography import x509
 
 import mockfgt
+from deadlines import seconds
 from fortios_client import RequestsApi, httpx_client
 
 pytest_plugins = ["pytester"]
@@ -31,7 +32,7 @@ def status_code(device, token: str | None = "current") -> int:
 
 def refuses_connections(port: int, host: str = "127.0.0.1") -> bool:
     try:
-        socket.create_connection((host, port), timeout=5).close()
+        socket.create_connection((host, port), timeout=seconds(5)).close()
     except ConnectionRefusedError:
         return True
     return False
@@ -42,7 +43,7 @@ def peer_certificate(device, host: str = "127.0.0.1", **context_options) -> tupl
     context = ssl.create_default_context(cafile=device.ca_bundle)
     for name, value in context_options.items():
         setattr(context, name, value)
-    with socket.create_connection((host, device.port), timeout=10) as raw:
+    with socket.create_connection((host, device.port), timeout=seconds(10)) as raw:
         with context.wrap_socket(raw, server_hostname="localhost") as tls:
             der, version = tls.getpeercert(binary_form=True), tls.version()
     return x509.load_der_x509_certificate(der), version
@@ -81,7 +82,7 @@ def test_stop_ends_a_stalled_response_at_once(make_fortigate):
     """A request stalled for a minute: stop() drops it instead of waiting (the recv would time out)."""
     fgt = make_fortigate("response-stall")
     context = ssl.create_default_context(cafile=fgt.ca_bundle)
-    with socket.create_connection(("127.0.0.1", fgt.port), timeout=30) as raw:
+    with socket.create_connection(("127.0.0.1", fgt.port), timeout=seconds(30)) as raw:
         with context.wrap_socket(raw, server_hostname="localhost") as tls:
             tls.sendall(f"GET /api/v2/{STATUS} HTTP/1.1\r\nHost: localhost\r\n"
                         f"Authorization: Bearer {fgt.token}\r\n\r\n".encode())
@@ -101,7 +102,7 @@ def test_swapping_scenarios_keeps_the_port(fortigate):
     with pytest.raises(requests.exceptions.SSLError):
         RequestsApi(fortigate).get(STATUS)
     fortigate.use("plaintext-http")
-    response = requests.get(f"http://127.0.0.1:{port}/api/v2/{STATUS}", timeout=10,
+    response = requests.get(f"http://127.0.0.1:{port}/api/v2/{STATUS}", timeout=seconds(10),
                             headers={"Authorization": f"Bearer {fortigate.token}"})
     assert response.status_code == 200
     fortigate.use("fgt-healthy")
@@ -144,7 +145,7 @@ def test_a_device_on_ipv6_loopback(make_fortigate):
 def test_the_agent_connects_where_the_device_serves(make_fortigate):
     fgt = make_fortigate(host="::1")
     assert fgt.client.url == fgt.url
-    response = requests.get(f"{fgt.client.url}/api/v2/{STATUS}", timeout=10, **fgt.client.request_kwargs())
+    response = requests.get(f"{fgt.client.url}/api/v2/{STATUS}", timeout=seconds(10), **fgt.client.request_kwargs())
     assert response.status_code == 200
 
 
@@ -180,7 +181,7 @@ def test_leaf_names_localhost_loopbacks_and_hostname(fortigate):
 def test_leaf_verifies_by_ip_on_both_loopbacks(make_fortigate):
     fgt = make_fortigate(host="::1")
     context = ssl.create_default_context(cafile=fgt.ca_bundle)
-    with socket.create_connection(("::1", fgt.port), timeout=10) as raw:
+    with socket.create_connection(("::1", fgt.port), timeout=seconds(10)) as raw:
         with context.wrap_socket(raw, server_hostname="::1") as tls:
             assert tls.version() in ("TLSv1.2", "TLSv1.3")
 
@@ -189,7 +190,7 @@ def test_factory_certificate_shape(fortigate):
     fortigate.use("self-signed-factory")
     context = ssl.create_default_context()
     context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
-    with socket.create_connection(("127.0.0.1", fortigate.port), timeout=10) as raw:
+    with socket.create_connection(("127.0.0.1", fortigate.port), timeout=seconds(10)) as raw:
         with context.wrap_socket(raw) as tls:
             leaf = x509.load_der_x509_certificate(tls.getpeercert(binary_form=True))
     assert leaf.subject == leaf.issuer
@@ -215,7 +216,7 @@ def s_client(device, *flags: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         ["openssl", "s_client", "-connect", f"127.0.0.1:{device.port}", "-servername", "localhost",
          "-CAfile", device.ca_bundle, "-verify_return_error", *flags],
-        input=b"", capture_output=True, timeout=30,
+        input=b"", capture_output=True, timeout=seconds(30),
     )
 
 
@@ -243,6 +244,7 @@ def test_tls12_only_scenario_refuses_tls13(fortigate, tmp_path):
 
 # -- the pytest fixtures ------------------------------------------------------------------------
 FIXTURE_TESTS = '''
+from deadlines import seconds
 from fortios_client import RequestsApi
 
 seen = {}
@@ -275,7 +277,7 @@ def test_d_factory_devices_were_stopped(make_fortigate):
     for device in seen["made"]:
         host = "::1" if ":" in device.host else "127.0.0.1"
         try:
-            socket.create_connection((host, device.port), timeout=5).close()
+            socket.create_connection((host, device.port), timeout=seconds(5)).close()
         except ConnectionRefusedError:
             continue
         raise AssertionError(f"{device} still accepts connections")

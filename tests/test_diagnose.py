@@ -17,6 +17,7 @@ import pytest
 import requests
 
 import mockfgt
+from deadlines import seconds
 from mockfgt import cli, codes
 from mockfgt.conformance import diagnose_target
 from mockfgt.diagnose import STEPS, WRITE_PREFIX, diagnose
@@ -177,7 +178,7 @@ def test_the_write_check_leaves_nothing_behind(fortigate, capsys):
     _, report = diagnose_json(fortigate, capsys)
     assert WRITE_PREFIX in step(report, "authorization")["details"]["test address deleted"]
     client = fortigate.client
-    answer = requests.get(f"{client.url}/api/v2/cmdb/firewall/address", timeout=5, **client.request_kwargs())
+    answer = requests.get(f"{client.url}/api/v2/cmdb/firewall/address", timeout=seconds(5), **client.request_kwargs())
     assert not [a for a in answer.json()["results"] if a["name"].startswith(WRITE_PREFIX)]
 
 

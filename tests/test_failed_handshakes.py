@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 import mockfgt
+from deadlines import seconds
 from stress import handshakes
 from stress.watch import ErrorLog, Resources, settle
 
@@ -27,7 +28,7 @@ def devices(mockfgt_ca):
 def test_a_storm_of_failed_handshakes_leaves_every_device_serving(devices):
     healthy, faulty = devices
     handshakes.storm(healthy, faulty, 1)  # warm up: first connections open what stays open (contexts, pools)
-    baseline = settle(Resources.now(), timeout=2)
+    baseline = settle(Resources.now(), timeout=seconds(2))
     with ErrorLog() as errors:
         figures = handshakes.storm(healthy, faulty, PER_KIND)
     after = settle(baseline)

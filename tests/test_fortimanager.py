@@ -12,6 +12,7 @@ import mockfgt
 from mockfgt.classify import classify_jsonrpc
 from mockfgt.probe import probe
 
+from deadlines import seconds
 from fmgrpc import LIBRARIES, Rpc, admin_password, key_rpc, scenario_file
 
 ADDRESSES = "/pm/config/adom/root/obj/firewall/address"
@@ -300,7 +301,7 @@ def test_malformed_json_and_envelopes_answer_minus_10(fortimanager):
     url, ca = f"{fortimanager.url}/jsonrpc", fortimanager.ca_bundle
     for body in ("{not json", "[1, 2]", '{"method": "get"}', '{"method": "fly", "params": [{"url": "/sys/status"}]}',
                  "\xff\xfe"):
-        response = requests.post(url, data=body.encode("latin-1"), verify=ca, timeout=10)
+        response = requests.post(url, data=body.encode("latin-1"), verify=ca, timeout=seconds(10))
         assert response.status_code == 200
         assert response.json()["result"][0]["status"]["code"] == -10
         assert "Traceback" not in response.text
@@ -308,9 +309,9 @@ def test_malformed_json_and_envelopes_answer_minus_10(fortimanager):
 
 def test_non_post_and_other_paths_get_the_web_server_pages(fortimanager):
     ca = fortimanager.ca_bundle
-    get = requests.get(f"{fortimanager.url}/jsonrpc", verify=ca, timeout=10)
+    get = requests.get(f"{fortimanager.url}/jsonrpc", verify=ca, timeout=seconds(10))
     assert get.status_code == 405 and get.headers["Allow"] == "POST" and "Method Not Allowed" in get.text
-    other = requests.post(f"{fortimanager.url}/api/v2/monitor/system/status", verify=ca, timeout=10)
+    other = requests.post(f"{fortimanager.url}/api/v2/monitor/system/status", verify=ca, timeout=seconds(10))
     assert other.status_code == 404 and other.headers["Content-Type"].startswith("text/html")
 
 

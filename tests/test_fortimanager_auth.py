@@ -18,6 +18,7 @@ from cryptography.x509.oid import NameOID
 import mockfgt
 from mockfgt.probe import probe
 
+from deadlines import seconds
 from fmgrpc import Rpc, admin_password, key_rpc, scenario_file
 
 
@@ -159,7 +160,7 @@ def test_stock_certificate_is_self_signed_cn_serial_without_san(fortimanager):
     fortimanager.use("fmg-stock-cert")
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
-    with socket.create_connection(("127.0.0.1", fortimanager.port), timeout=10) as raw:
+    with socket.create_connection(("127.0.0.1", fortimanager.port), timeout=seconds(10)) as raw:
         with ctx.wrap_socket(raw) as tls:
             cert = x509.load_der_x509_certificate(tls.getpeercert(binary_form=True))
     subject = {a.oid: a.value for a in cert.subject}
@@ -185,9 +186,9 @@ def test_serve_prints_a_jsonrpc_curl_line_that_works(tmp_path, curl):
         text = "".join(lines)
         assert "FortiManager 'fmg-healthy' ready" in text and "/jsonrpc" in text and "API key" in text
         command = shlex.split(next(line for line in lines if line.strip().startswith("curl")))
-        done = subprocess.run([curl, "--silent", *command[1:]], capture_output=True, text=True, timeout=30)
+        done = subprocess.run([curl, "--silent", *command[1:]], capture_output=True, text=True, timeout=seconds(30))
         answer = json.loads(done.stdout)
         assert answer["result"][0]["status"]["code"] == 0 and answer["result"][0]["url"] == "/sys/status"
     finally:
         server.terminate()
-        server.wait(timeout=10)
+        server.wait(timeout=seconds(10))

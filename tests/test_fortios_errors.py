@@ -8,6 +8,7 @@ import ssl
 
 import pytest
 
+from deadlines import seconds
 from fortios_client import RequestsApi, httpx_client
 
 IDENTITY = {"serial": "FGVM02TM24000001", "version": "v7.4.5", "build": 2702}
@@ -46,7 +47,7 @@ def test_unknown_api_paths_are_json_404s(api, path):
 
 @pytest.mark.parametrize("path", ["/", "/api/v2", "/api/v1/cmdb/firewall/address", "/ng/system/status"])
 def test_paths_outside_the_api_get_httpsds_html_404(fortigate, path):
-    response = RequestsApi(fortigate).session.get(fortigate.url + path, timeout=10)
+    response = RequestsApi(fortigate).session.get(fortigate.url + path, timeout=seconds(10))
     assert response.status_code == 404
     assert response.text == NOT_FOUND_PAGE
 
@@ -109,7 +110,7 @@ def test_http_status_always_matches_the_status_line(api, path):
 def test_a_bare_socket_speaking_garbage_gets_an_http_error(fortigate):
     """Below any client library: a malformed request line after the handshake is answered, not crashed on."""
     context = ssl.create_default_context(cafile=fortigate.ca_bundle)
-    with socket.create_connection(("127.0.0.1", fortigate.port), timeout=10) as raw:
+    with socket.create_connection(("127.0.0.1", fortigate.port), timeout=seconds(10)) as raw:
         with context.wrap_socket(raw, server_hostname="localhost") as tls:
             tls.sendall(b"\x01\x02 not http at all\r\n\r\n")
             reply = tls.recv(4096)

@@ -19,6 +19,7 @@ import pytest
 import requests
 
 import mockfgt
+from deadlines import seconds
 from mockfgt.probe import csrf_token_from, probe
 from mockfgt.scenario import ScenarioError, load
 
@@ -38,10 +39,10 @@ class Agent:
         if library == "requests":
             self.http = requests.Session()
             self.http.trust_env = False  # no proxies or CA bundles from the environment
-            self.options = {"verify": device.ca_bundle, "timeout": 10}
+            self.options = {"verify": device.ca_bundle, "timeout": seconds(10)}
         else:
             context = ssl.create_default_context(cafile=device.ca_bundle)
-            self.http = httpx.Client(verify=context, timeout=10, trust_env=False)
+            self.http = httpx.Client(verify=context, timeout=seconds(10), trust_env=False)
             self.options = {}
 
     def request(self, method: str, path: str, **kwargs):
@@ -590,7 +591,7 @@ def test_stale_session_agent_holds_an_expired_key(fortigate):
     fortigate.use("session-expired")
     client = fortigate.client
     assert not client.needs_login and client.headers()["Authorization"].startswith("Bearer ")
-    response = requests.get(fortigate.url + STATUS, timeout=10, **client.request_kwargs())
+    response = requests.get(fortigate.url + STATUS, timeout=seconds(10), **client.request_kwargs())
     assert response.status_code == 401
 
 
@@ -606,7 +607,7 @@ def test_stale_session_agent_holds_an_expired_key(fortigate):
 def test_probe_logs_in_per_version(fortigate_at, version, login, expected):
     device = fortigate_at(version)
     client = dataclasses.replace(password_client(device), login=login)
-    assert probe(client, timeout=5).code == expected
+    assert probe(client, timeout=seconds(5)).code == expected
     assert device.state.sessions.live_count() == 0  # the probe logged out
 
 
@@ -616,6 +617,6 @@ def password_client(device: mockfgt.FortiGate) -> mockfgt.ClientSettings:
 
 def test_probe_reports_a_refused_login_and_a_lockout(fortigate):
     wrong = dataclasses.replace(password_client(fortigate), password="wrong")
-    results = [probe(wrong, timeout=5) for _ in range(4)]
+    results = [probe(wrong, timeout=seconds(5)) for _ in range(4)]
     assert [r.code for r in results] == ["202001"] * 4
     assert "login refused" in results[0].detail and results[-1].detail == "HTTP 429"

@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 import requests
 
+from deadlines import seconds
 from mockfgt import Harness
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -30,12 +31,12 @@ def harness(mockfgt_ca, tmp_path):
 
 
 def control(h, method, path, **kwargs):
-    return requests.request(method, h.control_url + path, timeout=5, **kwargs)
+    return requests.request(method, h.control_url + path, timeout=seconds(5), **kwargs)
 
 
 def status(device_entry, token, **kwargs):
     return requests.get(device_entry["url"] + STATUS, headers={"Authorization": f"Bearer {token}"},
-                        verify=device_entry["ca_bundle"], timeout=5, **kwargs)
+                        verify=device_entry["ca_bundle"], timeout=seconds(5), **kwargs)
 
 
 # -- manifest -----------------------------------------------------------------------------------
@@ -91,7 +92,7 @@ def test_control_switches_scenario_and_resets(harness):
     assert device.scenario.name == "read-only-profile"
     control(harness, "POST", "/devices/fgt-healthy/scenario", json={"scenario": "fgt-healthy"})
     requests.post(device.url + "/api/v2/cmdb/firewall/address", json={"name": "x", "subnet": "192.0.2.9/32"},
-                  headers={"Authorization": f"Bearer {device.token}"}, verify=device.ca_bundle, timeout=5)
+                  headers={"Authorization": f"Bearer {device.token}"}, verify=device.ca_bundle, timeout=seconds(5))
     assert "x" in device.state.table("root", "firewall/address")
     control(harness, "POST", "/devices/fgt-healthy/reset")
     assert "x" not in device.state.table("root", "firewall/address")
@@ -145,7 +146,7 @@ def test_journal_records_requests_with_credentials_redacted(fortigate):
     token = fortigate.token
     requests.post(fortigate.url + "/api/v2/cmdb/firewall/address?access_token=" + token,
                   json={"name": "j1", "subnet": "192.0.2.1/32"},
-                  headers={"Authorization": f"Bearer {token}"}, verify=fortigate.ca_bundle, timeout=5)
+                  headers={"Authorization": f"Bearer {token}"}, verify=fortigate.ca_bundle, timeout=seconds(5))
     entry = fortigate.assert_request_made("POST", "/api/v2/cmdb/firewall/address", status=200)[0]
     assert entry["headers"]["Authorization"] == "Bearer <redacted>"
     assert entry["query"] == "access_token=<redacted>"
@@ -157,16 +158,16 @@ def test_journal_records_requests_with_credentials_redacted(fortigate):
 
 def test_journal_redacts_passwords_in_bodies(fortigate):
     requests.post(fortigate.url + "/logincheck", data={"username": "admin", "secretkey": "hunter2"},
-                  verify=fortigate.ca_bundle, timeout=5)
+                  verify=fortigate.ca_bundle, timeout=seconds(5))
     requests.post(fortigate.url + "/jsonrpc", json={"params": [{"data": {"user": "a", "passwd": "hunter2"}}]},
-                  verify=fortigate.ca_bundle, timeout=5)
+                  verify=fortigate.ca_bundle, timeout=seconds(5))
     assert "hunter2" not in json.dumps(fortigate.journal.events())
 
 
 def test_journal_shows_the_alert_of_a_client_that_refused_the_certificate(make_fortigate, curl):
     device = make_fortigate()
     with pytest.raises(requests.exceptions.SSLError):
-        requests.get(device.url + STATUS, verify=True, timeout=5)  # the system store: harness CA unknown
+        requests.get(device.url + STATUS, verify=True, timeout=seconds(5))  # the system store: harness CA unknown
     subprocess.run([curl, "-s", "-o", "/dev/null", "--cacert", device.ca_bundle,
                     f"https://localhost:{device.port}{STATUS}"], check=False, env=_clean_env())
     failed = [e for e in device.journal.events() if e["event"] == "tls-failed"]
@@ -178,12 +179,12 @@ def test_journal_shows_the_alert_of_a_client_that_refused_the_certificate(make_f
 def test_journal_records_connection_faults(make_fortigate):
     device = make_fortigate("reset-on-connect")
     with pytest.raises(requests.exceptions.ConnectionError):
-        requests.get(device.url + STATUS, verify=device.ca_bundle, timeout=5)
+        requests.get(device.url + STATUS, verify=device.ca_bundle, timeout=seconds(5))
     assert device.journal.events()[0]["event"] == "reset"
 
 
 def test_assert_request_made_explains_what_was_seen(fortigate):
-    requests.get(fortigate.url + STATUS, verify=fortigate.ca_bundle, timeout=5)
+    requests.get(fortigate.url + STATUS, verify=fortigate.ca_bundle, timeout=seconds(5))
     with pytest.raises(AssertionError, match=r"(?s)found 0.*GET /api/v2/monitor/system/status -> 401"):
         fortigate.assert_request_made("POST", "/api/v2/cmdb/firewall/address")
 
@@ -210,7 +211,7 @@ def _clean_env() -> dict:
 
 def ctl(*args, env=None):
     return subprocess.run([str(BIN / "mockfgt"), "ctl", *args], capture_output=True, text=True,
-                          env=env or _clean_env(), timeout=30)
+                          env=env or _clean_env(), timeout=seconds(30))
 
 
 def test_ctl_steers_a_harness(harness):
@@ -234,20 +235,20 @@ def test_ctl_says_what_is_missing():
 @pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash")
 def test_ci_recipe_shell_script(curl):
     done = subprocess.run(["bash", str(ROOT / "tests" / "shell" / "ci-recipe.sh")], capture_output=True,
-                          text=True, env=_clean_env(), timeout=120)
+                          text=True, env=_clean_env(), timeout=seconds(120))
     assert done.returncode == 0, done.stdout + done.stderr
     assert "ci-recipe: ok" in done.stdout
 
 
 def test_serve_refuses_a_single_port_for_several_devices():
     done = subprocess.run([str(BIN / "mockfgt"), "serve", "--scenario", "fgt-healthy", "--scenario",
-                           "expired-cert", "--port", "8443"], capture_output=True, text=True, timeout=30)
+                           "expired-cert", "--port", "8443"], capture_output=True, text=True, timeout=seconds(30))
     assert done.returncode == 2 and "--base-port" in done.stderr and "Traceback" not in done.stderr
 
 
 def test_serve_refuses_a_remote_control_api_without_the_flag(tmp_path):
     done = subprocess.run([str(BIN / "mockfgt"), "serve", "--port", "0", "--control-host", "0.0.0.0",
-                           "--certs-dir", str(tmp_path)], capture_output=True, text=True, timeout=30)
+                           "--certs-dir", str(tmp_path)], capture_output=True, text=True, timeout=seconds(30))
     assert done.returncode == 2 and "--allow-remote-control" in done.stderr and "Traceback" not in done.stderr
 
 
@@ -261,19 +262,18 @@ def test_serve_a_directory_with_base_ports(tmp_path, mockfgt_ca):
                                "--manifest", str(manifest), "--certs-dir", str(tmp_path / "certs")],
                               stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=_clean_env())
     try:
-        for _ in range(100):
-            if manifest.exists():
-                break
+        import time
+        deadline = time.monotonic() + seconds(10)
+        while not manifest.exists() and time.monotonic() < deadline:
             server.poll()
             assert server.returncode is None, server.stdout.read()
-            import time
             time.sleep(0.1)
         devices = {d["name"]: d for d in json.loads(manifest.read_text())["devices"]}
         assert set(devices) == {"one", "two"} and devices["two"]["expect"] == "202003"
         assert status(devices["one"], devices["one"]["token"]).status_code == 200
     finally:
         server.terminate()
-        assert server.wait(timeout=10) == 0
+        assert server.wait(timeout=seconds(10)) == 0
 
 
 def test_fortimanager_in_the_manifest_control_and_journal(mockfgt_ca, tmp_path):
@@ -285,12 +285,15 @@ def test_fortimanager_in_the_manifest_control_and_journal(mockfgt_ca, tmp_path):
         admin, password = "admin", fmg.state.admins["admin"].password  # fmg-healthy's password login
         login = {"id": 1, "method": "exec",
                  "params": [{"url": "/sys/login/user", "data": {"user": admin, "passwd": password}}]}
-        answer = requests.post(entry["url"] + "/jsonrpc", json=login, verify=entry["ca_bundle"], timeout=5).json()
+        answer = requests.post(entry["url"] + "/jsonrpc", json=login, verify=entry["ca_bundle"],
+                               timeout=seconds(5)).json()
         session = answer.get("session")
         status = {"id": 2, "method": "get", "params": [{"url": "/sys/status"}], "session": session}
-        first = requests.post(entry["url"] + "/jsonrpc", json=status, verify=entry["ca_bundle"], timeout=5).json()
+        first = requests.post(entry["url"] + "/jsonrpc", json=status, verify=entry["ca_bundle"],
+                              timeout=seconds(5)).json()
         control(h, "POST", "/devices/fmg-healthy/expire-sessions")
-        after = requests.post(entry["url"] + "/jsonrpc", json=status, verify=entry["ca_bundle"], timeout=5).json()
+        after = requests.post(entry["url"] + "/jsonrpc", json=status, verify=entry["ca_bundle"],
+                              timeout=seconds(5)).json()
         journal = control(h, "GET", "/devices/fmg-healthy/journal").json()
     assert session and first["result"][0]["status"]["code"] == 0
     assert after["result"][0]["status"]["code"] == -11  # the control API ended the session

@@ -18,6 +18,7 @@ import pytest
 import requests
 
 import mockfgt
+from deadlines import seconds
 from mockfgt import Harness
 from run_cli import cli_env, mockfgt_command
 from stress.wire import one_shot
@@ -31,7 +32,7 @@ def test_the_control_api_listens_on_loopback_by_default(mockfgt_ca):
         harness.add("fgt-healthy")
         harness.start()
         assert harness.control_url.startswith("http://127.0.0.1:")
-        assert requests.get(harness.control_url + "/devices", timeout=5).status_code == 200
+        assert requests.get(harness.control_url + "/devices", timeout=seconds(5)).status_code == 200
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.1", "fmg.example"])
@@ -44,7 +45,7 @@ def test_the_control_api_refuses_any_other_address_without_the_flag(mockfgt_ca, 
 def test_loopback_spellings_are_accepted(mockfgt_ca, host):
     with Harness(ca=mockfgt_ca, control_host=host) as harness:
         harness.start()
-        assert requests.get(harness.control_url + "/devices", timeout=5).json() == []
+        assert requests.get(harness.control_url + "/devices", timeout=seconds(5)).json() == []
 
 
 def test_the_flag_lets_the_control_api_listen_elsewhere(mockfgt_ca):
@@ -77,8 +78,9 @@ def _fortios_credentials(fgt) -> list[str]:
     """Send every kind of FortiOS credential, right and wrong, in every place; return the secrets sent."""
     token, password = fgt.token, fgt.state.sessions.admins["netops"].password
     secrets = [token, password, "WrongToken0123456789abcdefghij", "wrong-password-7"]
-    get = lambda path, **kw: requests.get(fgt.url + path, verify=fgt.ca_bundle, timeout=5, **kw)  # noqa: E731
-    post = lambda path, **kw: requests.post(fgt.url + path, verify=fgt.ca_bundle, timeout=5, **kw)  # noqa: E731
+    get = lambda path, **kw: requests.get(fgt.url + path, verify=fgt.ca_bundle, timeout=seconds(5), **kw)  # noqa: E731
+    post = lambda path, **kw: requests.post(fgt.url + path, verify=fgt.ca_bundle,  # noqa: E731
+                                            timeout=seconds(5), **kw)
     # What succeeds first: three failures from one source lock it out (the rest still reaches the journal).
     get(STATUS, headers={"Authorization": f"Bearer {token}"})
     generated = post("/api/v2/monitor/system/api-user/generate-key", json={"api-user": "agent"},
@@ -103,7 +105,7 @@ def _fortios_credentials(fgt) -> list[str]:
 def _fortimanager_credentials(fmg) -> list[str]:
     key, password = fmg.token, fmg.state.admins["admin"].password
     rpc = lambda body, **kw: requests.post(fmg.url + "/jsonrpc", json=body, verify=fmg.ca_bundle,  # noqa: E731
-                                           timeout=5, **kw).json()
+                                           timeout=seconds(5), **kw).json()
     status = {"id": 1, "method": "get", "params": [{"url": "/sys/status"}]}
     rpc(status, headers={"Authorization": f"Bearer {key}"})
     rpc(status, params={"access_token": key})
@@ -124,7 +126,7 @@ def test_credentials_never_reach_the_journal_the_control_api_or_the_logs(mockfgt
         harness.start()
         secrets = _fortios_credentials(fgt) + _fortimanager_credentials(fmg)
         records = json.dumps([fgt.journal.events(), fmg.journal.events()])
-        over_control = "".join(requests.get(f"{harness.control_url}/devices/{d.name}/journal", timeout=5).text
+        over_control = "".join(requests.get(f"{harness.control_url}/devices/{d.name}/journal", timeout=seconds(5)).text
                                for d in (fgt, fmg))
     assert len(secrets) >= 10 and fgt.journal.requests() and debug_log
     for secret in secrets:
@@ -144,13 +146,14 @@ def test_serve_prints_no_credential_a_client_sends(tmp_path):
         sent = ["WrongToken0123456789abcdefghij", "hunter2-password"]
         for secret in sent:
             requests.get(entry["url"] + STATUS, headers={"Authorization": f"Bearer {secret}"},
-                         verify=entry["ca_bundle"], timeout=5)
+                         verify=entry["ca_bundle"], timeout=seconds(5))
         requests.post(entry["url"] + "/logincheck", data={"username": "netops", "secretkey": sent[1]},
-                      verify=entry["ca_bundle"], timeout=5)
-        requests.get(entry["url"] + STATUS + f"?access_token={entry['token']}", verify=entry["ca_bundle"], timeout=5)
+                      verify=entry["ca_bundle"], timeout=seconds(5))
+        requests.get(entry["url"] + STATUS + f"?access_token={entry['token']}", verify=entry["ca_bundle"],
+                     timeout=seconds(5))
     finally:
         server.terminate()
-        out, err = server.communicate(timeout=10)
+        out, err = server.communicate(timeout=seconds(10))
     assert server.returncode == 0, err
     for secret in sent:
         assert secret not in out + err
@@ -158,7 +161,8 @@ def test_serve_prints_no_credential_a_client_sends(tmp_path):
 
 
 def _wait_for(manifest: Path) -> dict:
-    for _ in range(200):
+    deadline = time.monotonic() + seconds(10)
+    while time.monotonic() < deadline:
         if manifest.exists():
             return json.loads(manifest.read_text())
         time.sleep(0.05)
@@ -217,14 +221,14 @@ def test_serving_the_whole_catalogue_writes_only_under_the_certs_and_temp_folder
         by_name = {d["name"]: d for d in doc["devices"]}
         healthy = by_name["fgt-healthy"]
         answer = requests.get(healthy["url"] + STATUS, headers={"Authorization": f"Bearer {healthy['token']}"},
-                              verify=healthy["ca_bundle"], timeout=5)
+                              verify=healthy["ca_bundle"], timeout=seconds(5))
         assert answer.status_code == 200
         for name in ("private-ca", "self-signed-factory", "expired-cert"):  # remedies that change certificates
-            assert requests.post(f"{doc['control_url']}/devices/{name}/remedy", timeout=30).status_code == 200
+            assert requests.post(f"{doc['control_url']}/devices/{name}/remedy", timeout=seconds(30)).status_code == 200
         ca_pem = Path(doc["ca_bundle"]).read_text().strip()
     finally:
         server.terminate()
-        out = server.communicate(timeout=30)[0]
+        out = server.communicate(timeout=seconds(30))[0]
     assert server.returncode == 0, out
     assert _trust_store() == trust_before
     assert ca_pem not in Path(certifi.where()).read_text()

@@ -8,6 +8,8 @@ import ssl
 import httpx
 import requests
 
+from deadlines import seconds
+
 STATUS = "/api/v2/monitor/system/status"
 ADDRESSES = "/api/v2/cmdb/firewall/address"
 
@@ -60,7 +62,7 @@ def test_a_client_that_sends_nothing_does_not_block_others(fortigate):
     idle = socket.create_connection(("127.0.0.1", fortigate.port))
     try:
         answer = requests.get(fortigate.url + STATUS, headers={"Authorization": f"Bearer {fortigate.token}"},
-                              verify=fortigate.ca_bundle, timeout=5)
+                              verify=fortigate.ca_bundle, timeout=seconds(5))
         assert answer.status_code == 200
     finally:
         idle.close()
@@ -68,7 +70,7 @@ def test_a_client_that_sends_nothing_does_not_block_others(fortigate):
 
 def _tls_socket(device) -> ssl.SSLSocket:
     ctx = ssl.create_default_context(cafile=device.ca_bundle)
-    sock = socket.create_connection(("127.0.0.1", device.port), timeout=5)
+    sock = socket.create_connection(("127.0.0.1", device.port), timeout=seconds(5))
     return ctx.wrap_socket(sock, server_hostname="127.0.0.1")
 
 
@@ -93,11 +95,11 @@ def test_finished_connections_release_their_descriptors(fortigate):
         return len(os.listdir("/proc/self/fd"))
 
     headers = {"Authorization": f"Bearer {fortigate.token}"}
-    requests.get(fortigate.url + STATUS, headers=headers, verify=fortigate.ca_bundle, timeout=5)
+    requests.get(fortigate.url + STATUS, headers=headers, verify=fortigate.ca_bundle, timeout=seconds(5))
     baseline = open_fds()
     for _ in range(30):
-        requests.get(fortigate.url + STATUS, headers=headers, verify=fortigate.ca_bundle, timeout=5)
-    deadline = time.monotonic() + 5  # server threads finish closing just after the client reads
+        requests.get(fortigate.url + STATUS, headers=headers, verify=fortigate.ca_bundle, timeout=seconds(5))
+    deadline = time.monotonic() + seconds(5)  # server threads finish closing just after the client reads
     while open_fds() > baseline + 2 and time.monotonic() < deadline:
         time.sleep(0.02)
     assert open_fds() <= baseline + 2

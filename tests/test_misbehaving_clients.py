@@ -11,9 +11,11 @@ import time
 import pytest
 import requests
 
+from deadlines import seconds
+
 STATUS = "/api/v2/monitor/system/status"
 TIMEOUT = 0.5  # the device's request_timeout in these tests
-WAIT = 10.0  # how long a test waits for the device to drop a client before calling it a failure
+WAIT = seconds(10)  # how long a test waits for the device to drop a client before calling it a failure
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from pathlib import Path
 import pytest
 
 import mockfgt
+from deadlines import seconds
 from mockfgt import scenario as engine
 from fortios_client import RequestsApi, write_scenario
 from run_cli import run_mockfgt
@@ -238,7 +239,7 @@ def test_the_catalogue_ships_in_the_wheel(tmp_path):
         if (REPO / name).exists():
             shutil.copy(REPO / name, source / name)
     subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(tmp_path / "dist"),
-                    str(source)], check=True, capture_output=True, timeout=300)
+                    str(source)], check=True, capture_output=True, timeout=seconds(300))
     (wheel,) = (tmp_path / "dist").glob("mockfgt-*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     shipped = {Path(n).name for n in names if n.startswith("mockfgt/scenarios/") and n.endswith(".toml")}

@@ -6,6 +6,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
+from deadlines import seconds
 from mockfgt.device import shared_app
 
 ADDRESSES = "/api/v2/cmdb/firewall/address"
@@ -13,7 +14,7 @@ ADDRESSES = "/api/v2/cmdb/firewall/address"
 
 def address_names(device, session: requests.Session) -> set[str]:
     answer = session.get(device.url + ADDRESSES, headers={"Authorization": f"Bearer {device.token}"},
-                         verify=device.ca_bundle, timeout=5)
+                         verify=device.ca_bundle, timeout=seconds(5))
     assert answer.status_code == 200
     return {row["name"] for row in answer.json()["results"]}
 
@@ -22,7 +23,8 @@ def test_concurrent_requests_to_two_devices_see_their_own_state(make_fortigate):
     first, second = make_fortigate(), make_fortigate()
     assert first._app is second._app is shared_app(first._kind)
     created = requests.post(first.url + ADDRESSES, json={"name": "only-on-first", "subnet": "192.0.2.9/32"},
-                            headers={"Authorization": f"Bearer {first.token}"}, verify=first.ca_bundle, timeout=5)
+                            headers={"Authorization": f"Bearer {first.token}"}, verify=first.ca_bundle,
+                            timeout=seconds(5))
     assert created.status_code == 200
 
     def walk(device) -> list[bool]:
@@ -39,5 +41,5 @@ def test_a_swap_is_seen_by_the_next_request(make_fortigate):
     token = device.token
     device.use("token-regenerated")
     answer = requests.get(device.url + "/api/v2/monitor/system/status", headers={"Authorization": f"Bearer {token}"},
-                          verify=device.ca_bundle, timeout=5)
+                          verify=device.ca_bundle, timeout=seconds(5))
     assert answer.status_code == 401

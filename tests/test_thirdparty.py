@@ -22,6 +22,7 @@ import pytest
 import requests
 
 import mockfgt
+from deadlines import seconds
 from mockfgt.codes import AUTHENTICATION, AUTHORIZATION, OK, TIMEOUT
 from mockfgt.flows import Call, judge_jsonrpc
 
@@ -31,7 +32,7 @@ pytestmark = [
     pytest.mark.filterwarnings("ignore::urllib3.exceptions.InsecureRequestWarning"),  # verify=False is the point
 ]
 
-TIMEOUT_SECONDS = 5
+TIMEOUT_SECONDS = seconds(5)
 STALL_TIMEOUT = 1.0  # the stall scenarios stall for a minute; a client that waits 1 s reports 202004
 FORTIGATE_SCENARIOS = [sc for sc in mockfgt.catalogue() if sc.kind == "fortigate"]
 HAS_FORTIMANAGER = any(sc.name == "fmg-healthy" for sc in mockfgt.catalogue())

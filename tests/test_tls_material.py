@@ -6,12 +6,13 @@ import socket
 import ssl
 
 import mockfgt.tls
+from deadlines import seconds
 
 
 def presented_certificate(device) -> bytes:
     """The leaf certificate the device sends in a handshake, read with the harness CA trusted."""
     ctx = ssl.create_default_context(cafile=device.ca_bundle)
-    with socket.create_connection(("127.0.0.1", device.port), timeout=5) as sock:
+    with socket.create_connection(("127.0.0.1", device.port), timeout=seconds(5)) as sock:
         with ctx.wrap_socket(sock, server_hostname="127.0.0.1") as tls:
             return tls.getpeercert(binary_form=True)
 

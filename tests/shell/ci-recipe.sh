@@ -6,10 +6,14 @@ set -euo pipefail
 
 work=$(mktemp -d)
 manifest="$work/mockfgt.json"
-trap 'kill "$server" 2>/dev/null || true; rm -rf "$work"' EXIT
+trap 'kill "${server:-}" 2>/dev/null || true; rm -rf "$work"' EXIT
 unset REQUESTS_CA_BUNDLE CURL_CA_BUNDLE SSL_CERT_FILE SSL_CERT_DIR  # trust only what the manifest says
 
 fail() { echo "FAIL: $*" >&2; exit 1; }
+# scaled N: N seconds (enough on an idle machine) times MOCKFGT_TEST_TIME_FACTOR, as tests/deadlines.py
+scaled() { awk -v n="$1" -v f="${MOCKFGT_TEST_TIME_FACTOR:-3}" 'BEGIN { if (!(f + 0 > 0)) exit 1; print n * f }' \
+  || fail "MOCKFGT_TEST_TIME_FACTOR=$MOCKFGT_TEST_TIME_FACTOR: expected a positive number"; }
+wait_time=$(scaled 5)
 # field DEVICE KEY: one value from the manifest (KEY may be dotted: client.token)
 field() {
   python3 - "$manifest" "$1" "$2" <<'PY'
@@ -22,22 +26,22 @@ print(value)
 PY
 }
 status_of() { # status_of DEVICE TOKEN: HTTP status of the status call, trusting the harness CA
-  curl -sS -o /dev/null -w '%{http_code}' --max-time 5 --cacert "$(field "$1" ca_bundle)" \
+  curl -sS -o /dev/null -w '%{http_code}' --max-time "$wait_time" --cacert "$(field "$1" ca_bundle)" \
     -H "Authorization: Bearer $2" "$(field "$1" url)/api/v2/monitor/system/status"
 }
 
 # 1. start, wait for the manifest (written atomically once every device is ready)
 mockfgt serve --all --manifest "$manifest" --certs-dir "$work/certs" >"$work/serve.log" 2>&1 &
 server=$!
-for _ in $(seq 100); do [ -s "$manifest" ] && break; sleep 0.1; done
-[ -s "$manifest" ] || { cat "$work/serve.log"; fail "no manifest after 10 s"; }
+for _ in $(seq "$(scaled 100)"); do [ -s "$manifest" ] && break; sleep 0.1; done
+[ -s "$manifest" ] || { cat "$work/serve.log"; fail "no manifest after $(scaled 10) s"; }
 export MOCKFGT_MANIFEST="$manifest"
 
 # 2. three devices, driven with curl and the manifest only
 [ "$(status_of fgt-healthy "$(field fgt-healthy token)")" = 200 ] || fail "healthy device did not answer 200"
 [ "$(status_of invalid-token "$(field invalid-token client.token)")" = 401 ] || fail "invalid-token did not answer 401"
 set +e
-curl -sS -o /dev/null --max-time 5 --cacert "$(field expired-cert ca_bundle)" \
+curl -sS -o /dev/null --max-time "$wait_time" --cacert "$(field expired-cert ca_bundle)" \
   -H "Authorization: Bearer $(field expired-cert token)" "$(field expired-cert url)/api/v2/monitor/system/status" 2>/dev/null
 rc=$?
 set -e
@@ -64,11 +68,11 @@ new=$(mockfgt ctl regenerate-key fgt-healthy | python3 -c 'import json,sys; prin
 url=$(field fgt-healthy url)
 control=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["control_url"])' "$manifest")
 kill -TERM "$server"
-for _ in $(seq 50); do kill -0 "$server" 2>/dev/null || break; sleep 0.1; done
-kill -0 "$server" 2>/dev/null && fail "mockfgt still running 5 s after SIGTERM"
+for _ in $(seq "$(scaled 50)"); do kill -0 "$server" 2>/dev/null || break; sleep 0.1; done
+kill -0 "$server" 2>/dev/null && fail "mockfgt still running $wait_time s after SIGTERM"
 wait "$server" || fail "mockfgt exited with an error after SIGTERM"
 for target in "$url" "$control"; do
-  if curl -s -k -o /dev/null --max-time 2 "$target"; then fail "$target still answers after stop"; fi
+  if curl -s -k -o /dev/null --max-time "$(scaled 2)" "$target"; then fail "$target still answers after stop"; fi
 done
 [ -e "$manifest" ] && fail "manifest left behind after stop"
 echo "ci-recipe: ok"

@@ -14,6 +14,8 @@ from dataclasses import dataclass, field
 
 import requests
 
+from deadlines import seconds
+
 KINDS = ("silent", "half-hello", "half-request-line", "short-body")
 STATUS = "/api/v2/monitor/system/status"
 
@@ -28,7 +30,7 @@ class DropFigures:
 
 
 def _open(device, kind: str):
-    raw = socket.create_connection(("127.0.0.1", device.port), timeout=30)
+    raw = socket.create_connection(("127.0.0.1", device.port), timeout=seconds(30))
     if kind == "silent":
         return raw
     if kind == "half-hello":
@@ -59,12 +61,12 @@ def misbehave(device, per_kind: int) -> DropFigures:
     figures.connections = len(held)
     try:
         answer = requests.get(device.url + STATUS, headers={"Authorization": f"Bearer {device.token}"},
-                              verify=device.ca_bundle, timeout=30)
+                              verify=device.ca_bundle, timeout=seconds(30))
         figures.served_status = answer.status_code
     except requests.RequestException as exc:
         figures.served_status = repr(exc)
     figures.served_meanwhile = figures.served_status == 200
-    deadline = time.monotonic() + device._listener.request_timeout * 4 + 10
+    deadline = time.monotonic() + device._listener.request_timeout * 4 + seconds(10)
     for kind, sock in held:
         sock.settimeout(max(0.1, deadline - time.monotonic()))
         if _is_dropped(sock):

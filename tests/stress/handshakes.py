@@ -18,6 +18,8 @@ from dataclasses import dataclass, field
 
 import requests
 
+from deadlines import seconds
+
 #: Scenarios whose TLS a verifying client must refuse (or that refuse a client without a certificate).
 TLS_SCENARIOS = ("expired-cert", "not-yet-valid-cert", "self-signed-factory", "hostname-mismatch",
                  "ip-without-ip-san", "private-ca", "incomplete-chain", "tls10-only", "tls11-only",
@@ -46,7 +48,7 @@ def verifying_context(ca_bundle: str) -> ssl.SSLContext:
 def fail_against(device, ctx: ssl.SSLContext) -> bool:
     """One verifying client against a faulty device: True when it failed, as it must."""
     try:
-        with socket.create_connection(("127.0.0.1", device.port), timeout=10) as raw:
+        with socket.create_connection(("127.0.0.1", device.port), timeout=seconds(10)) as raw:
             with ctx.wrap_socket(raw, server_hostname="127.0.0.1") as tls:
                 tls.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n")
                 return not tls.recv(1)  # TLS 1.3: a missing client certificate shows on the first read
@@ -56,7 +58,7 @@ def fail_against(device, ctx: ssl.SSLContext) -> bool:
 
 def client_fault(device, fault: str) -> bool:
     """A client that breaks the handshake itself; True once done (the device must cope, not answer)."""
-    with socket.create_connection(("127.0.0.1", device.port), timeout=10) as raw:
+    with socket.create_connection(("127.0.0.1", device.port), timeout=seconds(10)) as raw:
         if fault == "plain-http-to-tls":
             raw.sendall(b"GET / HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n")
             try:
@@ -82,7 +84,7 @@ def healthy_ms(device, samples: int) -> float:
     for _ in range(samples):
         started = time.perf_counter()
         answer = requests.get(device.url + STATUS, headers={"Authorization": f"Bearer {device.token}"},
-                              verify=device.ca_bundle, timeout=10)
+                              verify=device.ca_bundle, timeout=seconds(10))
         assert answer.status_code == 200, answer.text
         times.append(time.perf_counter() - started)
     times.sort()

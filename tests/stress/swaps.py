@@ -17,12 +17,14 @@ from dataclasses import dataclass, field
 
 import requests
 
+from deadlines import seconds
+
 SWAP_TO = ("fgt-healthy", "expired-cert", "tls10-only", "client-cert-required", "read-only-profile",
            "token-regenerated", "reset-on-connect", "port-closed", "plaintext-http", "response-stall",
            "tls-stall", "fmg-healthy", "fgt-healthy")
 STATUS = "/api/v2/monitor/system/status"
 ADDRESSES = "/api/v2/cmdb/firewall/address"
-CLIENT_TIMEOUT = 5.0
+CLIENT_TIMEOUT = seconds(5)
 
 
 @dataclass
@@ -73,7 +75,7 @@ def _swapper(harness, name: str, swaps: int, via_control: bool, figures: SwapFig
         scenario = rng.choice(SWAP_TO)
         if via_control:
             answer = requests.post(f"{harness.control_url}/devices/{name}/scenario", json={"scenario": scenario},
-                                   timeout=30)
+                                   timeout=seconds(30))
             assert answer.status_code == 200, answer.text
         else:
             device.use(scenario)

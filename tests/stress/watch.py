@@ -16,6 +16,8 @@ import threading
 import time
 from dataclasses import dataclass
 
+from deadlines import seconds
+
 
 class ErrorLog(logging.Handler):
     """Collects ERROR records of the ``mockfgt`` loggers while installed (use it as a context manager)."""
@@ -67,7 +69,7 @@ class Resources:
         return f"{self.threads} threads, {self.descriptors} descriptors"
 
 
-def settle(baseline: Resources, timeout: float = 10.0) -> Resources:
+def settle(baseline: Resources, timeout: float = seconds(10)) -> Resources:
     """Wait (up to ``timeout``) for threads and descriptors to fall back to ``baseline``; the counts then.
 
     Connection threads finish a moment after their client has read the last byte, so the counts

@@ -11,7 +11,9 @@ import socket
 import ssl
 from dataclasses import dataclass, field
 
-TIMEOUT = 10.0
+from deadlines import seconds
+
+TIMEOUT = seconds(10)
 
 
 @dataclass
@@ -51,7 +53,7 @@ class Wire:
                 self._sock = self.connect()
             try:
                 self._sock.sendall(request)
-                answer = self._read(self._sock, method)
+                answer = self.read(self._sock, method)
             except (OSError, http.client.HTTPException):
                 self.close()
                 if fresh or attempt:
@@ -63,7 +65,7 @@ class Wire:
         return None
 
     @staticmethod
-    def _read(sock: ssl.SSLSocket, method: bytes) -> Answer:
+    def read(sock: ssl.SSLSocket, method: bytes) -> Answer:
         response = http.client.HTTPResponse(sock, method=method.decode("latin-1"))
         response.begin()  # skips a "100 Continue"
         body = response.read()

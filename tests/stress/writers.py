@@ -21,9 +21,11 @@ from dataclasses import dataclass, field
 
 import requests
 
+from deadlines import seconds
+
 ADDRESSES = "/api/v2/cmdb/firewall/address"
 GROUPS = "/api/v2/cmdb/firewall/addrgrp"
-TIMEOUT = 30
+TIMEOUT = seconds(30)
 
 
 @dataclass
