@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The README's CI recipe, run for real: start mockfgt in the background, wait for its manifest, drive
 # devices with curl using only what the manifest says, steer them with `mockfgt ctl`, read a journal,
-# stop, and check nothing is left listening. Needs: bash, curl, python3 (to read JSON), mockfgt on PATH.
+# stop, and check nothing is left listening. Needs: bash, curl, mockfgt on PATH (no jq, no python3).
 set -euo pipefail
 
 work=$(mktemp -d)
@@ -15,16 +15,7 @@ scaled() { awk -v n="$1" -v f="${MOCKFGT_TEST_TIME_FACTOR:-3}" 'BEGIN { if (!(f 
   || fail "MOCKFGT_TEST_TIME_FACTOR=$MOCKFGT_TEST_TIME_FACTOR: expected a positive number"; }
 wait_time=$(scaled 5)
 # field DEVICE KEY: one value from the manifest (KEY may be dotted: client.token)
-field() {
-  python3 - "$manifest" "$1" "$2" <<'PY'
-import json, sys
-doc = json.load(open(sys.argv[1]))
-value = next(d for d in doc["devices"] if d["name"] == sys.argv[2])
-for part in sys.argv[3].split("."):
-    value = value[part]
-print(value)
-PY
-}
+field() { mockfgt manifest "$manifest" get "$1" "$2"; }
 status_of() { # status_of DEVICE TOKEN: HTTP status of the status call, trusting the harness CA
   curl -sS -o /dev/null -w '%{http_code}' --max-time "$wait_time" --cacert "$(field "$1" ca_bundle)" \
     -H "Authorization: Bearer $2" "$(field "$1" url)/api/v2/monitor/system/status"
@@ -33,8 +24,7 @@ status_of() { # status_of DEVICE TOKEN: HTTP status of the status call, trusting
 # 1. start, wait for the manifest (written atomically once every device is ready)
 mockfgt serve --all --manifest "$manifest" --certs-dir "$work/certs" >"$work/serve.log" 2>&1 &
 server=$!
-for _ in $(seq "$(scaled 100)"); do [ -s "$manifest" ] && break; sleep 0.1; done
-[ -s "$manifest" ] || { cat "$work/serve.log"; fail "no manifest after $(scaled 10) s"; }
+mockfgt wait "$manifest" --pid "$server" --timeout "$(scaled 10)" || { cat "$work/serve.log"; fail "not ready"; }
 export MOCKFGT_MANIFEST="$manifest"
 
 # 2. three devices, driven with curl and the manifest only
@@ -58,7 +48,8 @@ mockfgt ctl remedy expired-cert >/dev/null
 
 # 5. key regeneration through ctl: the old key gets 401 at once, the new one (from ctl) works
 old=$(field fgt-healthy token)
-new=$(mockfgt ctl regenerate-key fgt-healthy | python3 -c 'import json,sys; print(json.load(sys.stdin)["token"])')
+mockfgt ctl regenerate-key fgt-healthy >/dev/null
+new=$(mockfgt ctl show fgt-healthy token)
 [ "$new" != "$old" ] || fail "regenerate-key returned the old key"
 [ "$(status_of fgt-healthy "$old")" = 401 ] || fail "old key still accepted"
 [ "$(status_of fgt-healthy "$new")" = 200 ] || fail "new key refused"
@@ -66,7 +57,7 @@ new=$(mockfgt ctl regenerate-key fgt-healthy | python3 -c 'import json,sys; prin
 
 # 6. stop: SIGTERM ends the process quickly and nothing listens any more
 url=$(field fgt-healthy url)
-control=$(python3 -c 'import json,sys; print(json.load(open(sys.argv[1]))["control_url"])' "$manifest")
+control=$(mockfgt manifest "$manifest" get control_url)
 kill -TERM "$server"
 for _ in $(seq "$(scaled 50)"); do kill -0 "$server" 2>/dev/null || break; sleep 0.1; done
 kill -0 "$server" 2>/dev/null && fail "mockfgt still running $wait_time s after SIGTERM"
