@@ -33,6 +33,7 @@ class ProbeResult:
     code: str  # "ok" or 202000..202004
     step: str  # the call that decided it, e.g. "GET /api/v2/monitor/system/status"
     detail: str  # HTTP status, JSON-RPC code or the exception, for humans
+    role: str = ""  # the deciding call's role in the flow (login, status, read, write...), "all" when ok
 
 
 def first_call(client) -> dict:
@@ -75,4 +76,4 @@ def probe(client, *, kind: str = "fortigate", timeout: float = 10.0) -> ProbeRes
     detail = outcome.surface
     if outcome.role == "login" and outcome.code == AUTHENTICATION and not detail.startswith("HTTP "):
         detail = f"login refused: {detail}"  # answered, in the body: LOGIN_FAILED, /logincheck 0, -22
-    return ProbeResult(outcome.code, outcome.label, detail)
+    return ProbeResult(outcome.code, outcome.label, detail, outcome.role)

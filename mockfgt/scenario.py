@@ -3,7 +3,8 @@
 A scenario names what the device is (``[device]``), how it speaks TLS (``[tls]``), what happens to a
 connection before HTTP (``[connection]``), how the agent under test is configured (``[client]``),
 which operations brought the device to its state (``setup``), what a correct client reports
-(``expect``, ``expect_insecure``) and the documented remedy (``[remedy]``).
+(``expect``, ``expect_insecure``), which of the agent's calls shows the fault (``shown_by``: the
+banner's curl line makes that call) and the documented remedy (``[remedy]``).
 
 A file may ``extends = "other-scenario"`` and change one thing: tables merge key by key, everything
 else (lists included) replaces.

@@ -15,6 +15,7 @@ import pytest
 import requests
 
 import mockfgt
+from deadlines import seconds
 from mockfgt.classify import classify_jsonrpc
 from mockfgt.probe import authentication_body, first_call, logincheck_succeeded, probe, session_key_from
 
@@ -124,6 +125,15 @@ def test_expected_code_when_insecure(catalogue_device):
 def test_remedy_clears_the_fault(catalogue_device):
     fixed = catalogue_device.remedy()
     assert outcome(catalogue_device, fixed) == mockfgt.OK
+
+
+def test_shown_by_names_the_first_call_that_fails(catalogue_device):
+    if catalogue_device.expect == mockfgt.OK:
+        return
+    stalls = catalogue_device.expect == mockfgt.TIMEOUT
+    timeout = TIMEOUT if stalls else seconds(10)  # only a stall must outlast the client's patience
+    result = probe(catalogue_device.client, kind=catalogue_device.scenario.kind, timeout=timeout)
+    assert result.role == catalogue_device.scenario.shown_by, result
 
 
 def test_every_scenario_declares_a_remedy():
