@@ -25,7 +25,8 @@ class Served:
         self.process = subprocess.Popen([*(command or mockfgt_command()), "serve", *args], stdout=subprocess.PIPE,
                                         stderr=subprocess.PIPE, text=True, env=cli_env())
         self._lines: queue.Queue = queue.Queue()
-        threading.Thread(target=self._pump, daemon=True).start()
+        self._pumping = threading.Thread(target=self._pump, daemon=True)  # the only reader of stdout
+        self._pumping.start()
         self.banner = self._read_until("Press Ctrl+C to stop.") if wait else []
 
     def wait_ready(self) -> "Served":
@@ -59,19 +60,23 @@ class Served:
         return shlex.split(next(line for line in self.banner if line.strip().startswith("curl ")))
 
     def stop(self, sig: int) -> tuple[int, str, str]:
+        """Send ``sig``; (exit code, what it printed after the banner, stderr)."""
         self.process.send_signal(sig)
-        out, err = self.process.communicate(timeout=seconds(30))
+        self.process.wait(timeout=seconds(30))
+        self._pumping.join(timeout=seconds(30))  # stdout is the pump's: reading it here too races it
         rest = []
         while not self._lines.empty():
             line = self._lines.get()
             if line is not None:
                 rest.append(line)
-        return self.process.returncode, "\n".join(rest) + out, err
+        return self.process.returncode, "\n".join(rest), self.process.stderr.read()
 
     def kill(self) -> None:
         if self.process.poll() is None:
             self.process.kill()
-            self.process.communicate(timeout=seconds(30))
+        self.process.wait(timeout=seconds(30))
+        self._pumping.join(timeout=seconds(30))
+        self.process.stderr.close()
 
 
 @pytest.fixture
