@@ -68,12 +68,17 @@ def wait(path: str | os.PathLike, *, timeout: float, pid: int | None = None) -> 
             document = read(path)
         except ManifestError:
             document = None
-        if document is not None and alive(int(document.get("pid", 0)) or 0) \
-                and (pid is None or document.get("pid") == pid):
+        if document is not None and _written_by_live_run(document, pid):
             return document
         if time.monotonic() >= deadline:
             raise ManifestError(f"{path}: no manifest from a running mockfgt after {timeout:g} s")
         time.sleep(POLL_SECONDS)
+
+
+def _written_by_live_run(document: dict, pid: int | None) -> bool:
+    """The manifest's process runs (and is ``pid`` if given); pid 0 or none would mean our own group."""
+    writer = document.get("pid")
+    return isinstance(writer, int) and writer > 0 and (pid is None or writer == pid) and alive(writer)
 
 
 def get(document: dict, key: str, device: str | None = None):
