@@ -7,6 +7,8 @@ returns the value with defaults filled in, or raises :class:`SchemaError` with t
 from __future__ import annotations
 
 import difflib
+import math
+import re
 from dataclasses import dataclass, field
 from typing import Any, Callable
 
@@ -63,13 +65,24 @@ class Any_(Spec):
         return value
 
 
+#: Longest string a scenario value may be: summaries and passwords fit; a pasted file does not.
+MAX_STR = 4096
+#: Largest integer anywhere: what a 32-bit signed field on the device holds.
+MAX_INT = 2**31 - 1
+#: Longest duration in seconds (a day): a stall or a timeout longer than that is a typo.
+MAX_SECONDS = 86400.0
+
+
 @dataclass
 class Str(Spec):
     choices: dict | tuple | None = None
+    max_length: int = MAX_STR
 
     def check(self, value, key):
         if not isinstance(value, str):
             raise SchemaError(key, f"expected a string, got {_type_name(value)}")
+        if len(value) > self.max_length:
+            raise SchemaError(key, f"{len(value)} characters; at most {self.max_length} are allowed")
         if self.choices is not None and value not in self.choices:
             allowed = ", ".join(self.choices)
             raise SchemaError(key, f"'{value}' is not allowed; allowed: {allowed}{suggest(value, self.choices)}")
@@ -93,6 +106,16 @@ class Parsed(Str):
         return value
 
 
+def _host_name(text: str) -> None:
+    # Letters, digits, dots and hyphens: the name goes into the device's certificate as a DNS name.
+    if not re.fullmatch(r"[A-Za-z0-9](?:[A-Za-z0-9.-]{0,33}[A-Za-z0-9])?", text):
+        raise ValueError("use 1 to 35 letters, digits, '.' or '-', starting and ending with a letter or digit")
+
+
+def HostName(default: str, doc: str = "the device's host name (FortiOS allows 35 characters)") -> Parsed:
+    return Parsed(default, doc=doc, max_length=35, parse=_host_name, what="a host name")
+
+
 @dataclass
 class Int(Spec):
     min: int | None = None
@@ -101,20 +124,25 @@ class Int(Spec):
     def check(self, value, key):
         if not isinstance(value, int) or isinstance(value, bool):
             raise SchemaError(key, f"expected an integer, got {_type_name(value)}")
-        if (self.min is not None and value < self.min) or (self.max is not None and value > self.max):
-            raise SchemaError(key, f"{value} is out of range {_range(self.min, self.max)}")
+        high = MAX_INT if self.max is None else self.max
+        if (self.min is not None and value < self.min) or value > high:
+            shown = value if abs(value) < 10**12 else "a very large integer"  # str() of 10**5000 raises
+            raise SchemaError(key, f"{shown} is out of range {_range(self.min, high)}")
         return value
 
 
 @dataclass
 class Float(Spec):
+    """A duration in seconds: finite, from ``min`` to ``max``."""
+
     min: float = 0.0
+    max: float = MAX_SECONDS
 
     def check(self, value, key):
         if not isinstance(value, (int, float)) or isinstance(value, bool):
             raise SchemaError(key, f"expected a number, got {_type_name(value)}")
-        if value < self.min:
-            raise SchemaError(key, f"{value} is below the minimum {self.min}")
+        if not math.isfinite(value) or not self.min <= value <= self.max:  # nan fails every comparison
+            raise SchemaError(key, f"{value} is out of range {self.min:g}..{self.max:g}")
         return float(value)
 
 
@@ -133,10 +161,12 @@ class Code(Spec):
     choices: tuple = ()
 
     def check(self, value, key):
-        text = str(value) if isinstance(value, (int, str)) and not isinstance(value, bool) else None
+        small = isinstance(value, str) or (isinstance(value, int) and abs(value) < 10**9)
+        text = str(value) if small and not isinstance(value, bool) else None
         if text not in self.choices:
             allowed = ", ".join(self.choices)
-            raise SchemaError(key, f"'{value}' is not an expected code; allowed: {allowed}{suggest(value, self.choices)}")
+            shown = str(value)[:40] if small else _type_name(value)
+            raise SchemaError(key, f"'{shown}' is not an expected code; allowed: {allowed}{suggest(shown, self.choices)}")
         return text
 
 

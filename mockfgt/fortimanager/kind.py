@@ -147,7 +147,7 @@ DEVICE = s.Table(
         "kind": s.Str("fortimanager", choices=("fortigate", "fortimanager")),
         "version": _version("7.4.5", doc="emulated FortiManager version, e.g. 7.4.5"),
         "build": s.Int(None, min=1),
-        "hostname": s.Str("fmg-mock"),
+        "hostname": s.HostName("fmg-mock"),
         "serial": s.Str("FMVMELTM24000001"),
         "adoms": s.List(lambda: ["root"], item=s.Str(), unique=True, nonempty=True),
         "settings": s.Table(fields={

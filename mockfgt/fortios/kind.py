@@ -74,7 +74,7 @@ DEVICE = s.Table(
         "kind": s.Str("fortigate", choices=("fortigate", "fortimanager")),
         "version": _version("7.4.5", doc="emulated FortiOS version, e.g. 7.4.5"),
         "build": s.Int(None, min=1),
-        "hostname": s.Str("fgt-mock"),
+        "hostname": s.HostName("fgt-mock"),
         "serial": s.Str("FGVM02TM24000001"),
         "vdoms": s.List(lambda: ["root"], item=s.Str(), unique=True, nonempty=True),
         "settings": s.Table(fields={
