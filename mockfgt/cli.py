@@ -25,6 +25,8 @@ import sys
 def main(argv: list[str] | None = None) -> int:
     try:
         return _dispatch(argv)
+    except SystemExit as exc:  # argparse's usage errors and --help: the same code, returned to a caller
+        return exc.code if isinstance(exc.code, int) else 1 if exc.code else 0
     except KeyboardInterrupt:  # Ctrl+C before serve installed its handler (imports, parsing)
         return 130
     except BrokenPipeError:  # stdout closed early: `mockfgt scenarios | head -1`
@@ -36,7 +38,7 @@ def _dispatch(argv: list[str] | None) -> int:
     # Imported here, inside main's try: a Ctrl+C during these imports is still a quiet exit.
     import argparse
 
-    from . import ca_cli, conformance, diagnose, manifest
+    from . import argtypes, ca_cli, conformance, diagnose, manifest
     from .ctl import add_ctl_parser
     from .scenario import ScenarioError
     from .serve import cmd_serve
@@ -49,14 +51,14 @@ def _dispatch(argv: list[str] | None) -> int:
                        help="scenario to serve (repeatable; a directory serves every file in it); default fgt-healthy")
     serve.add_argument("--all", action="store_true", help="serve the whole catalogue, one device per scenario")
     serve.add_argument("--host", default="127.0.0.1", help="address the devices listen on (default 127.0.0.1)")
-    serve.add_argument("--port", type=int, default=None,
+    serve.add_argument("--port", type=argtypes.port, default=None,
                        help="port of a single device (default 8443; 0 picks a free one)")
-    serve.add_argument("--base-port", type=int, default=None,
+    serve.add_argument("--base-port", type=argtypes.port, default=None,
                        help="with several devices: ports BASE, BASE+1, ... (default: free ports)")
     serve.add_argument("--manifest", metavar="FILE",
                        help="write a JSON manifest of the devices once all are ready (removed at start and stop)")
     serve.add_argument("--control-host", default="127.0.0.1", help="address of the control API (default 127.0.0.1)")
-    serve.add_argument("--control-port", type=int, default=0, help="port of the control API (default: a free one)")
+    serve.add_argument("--control-port", type=argtypes.port, default=0, help="port of the control API (default: a free one)")
     serve.add_argument("--allow-remote-control", action="store_true",
                        help="let the control API listen on a non-loopback address")
     serve.add_argument("--certs-dir", default="certs", help="where the CA and device certificates are written")
@@ -177,7 +179,11 @@ def check_files(files: list[str]) -> int:
 
     """Validate each file (a directory: every ``*.toml`` in it); 1 if any fails."""
     failed = 0
-    for file in _expand(files):
+    expanded = _expand(files)
+    if not expanded:
+        print("FAIL no scenario files (*.toml) in " + ", ".join(files))
+        return 1
+    for file in expanded:
         try:
             sc = load(file)
         except ScenarioError as exc:

@@ -13,6 +13,7 @@ else (lists included) replaces.
 from __future__ import annotations
 
 import os
+import re
 import tomllib
 from dataclasses import dataclass, field, replace
 from functools import cache
@@ -205,12 +206,23 @@ def search_path(extra: list[Path] | None = None) -> list[Path]:
     return [*(extra or []), *env, catalogue_dir()]
 
 
+#: A scenario name: what a file stem may be, and all that a name (not a path) may contain.
+NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+#: How many files an extends chain may pass through; deeper is a mistake (or a loop of copies).
+MAX_EXTENDS_DEPTH = 32
+
+
 def _locate(ref: str, search: list[Path]) -> Path:
     candidate = Path(ref)
     if candidate.suffix == ".toml" or os.sep in ref or "/" in ref:
-        if candidate.is_file():
-            return candidate
-        raise ScenarioError(ref, "", "no such scenario file")
+        try:
+            if candidate.is_file():
+                return candidate
+        except OSError as exc:  # a name too long for the file system, say
+            raise ScenarioError(ref[:200], "", f"cannot open: {exc.strerror}") from None
+        raise ScenarioError(ref[:200], "", "no such scenario file")
+    if not NAME_PATTERN.fullmatch(ref):
+        raise ScenarioError(ref[:200], "", "not a scenario name: use up to 128 letters, digits, '.', '_' or '-'")
     for folder in search:
         path = folder / f"{ref}.toml"
         if path.is_file():
@@ -267,6 +279,8 @@ def _resolve(path: Path, search: list[Path], chain: tuple[Path, ...] = ()) -> di
     if real in chain:
         names = " -> ".join(p.stem for p in (*chain, real))
         raise ScenarioError(str(path), "extends", f"circular: {names}")
+    if len(chain) >= MAX_EXTENDS_DEPTH:
+        raise ScenarioError(str(path), "extends", f"the chain of extends is deeper than {MAX_EXTENDS_DEPTH} files")
     data = _read(path)
     parent = data.get("extends")
     if parent is None:

@@ -259,3 +259,14 @@ def test_the_documented_example_scenario_works(tmp_path, make_fortigate):
     guest = RequestsApi(fgt).get("cmdb/firewall/address", params={"vdom": "guest"}).json()
     assert guest["results"][0]["subnet"] == "192.168.50.0 255.255.255.0"
     assert RequestsApi(fgt).get("monitor/system/status").json()["version"] == "v7.2.6"
+
+
+@pytest.mark.parametrize("name", ["x" * 300, "bad name", "-leading-dash", "kundé"])
+def test_a_name_that_is_not_a_scenario_name_is_refused(name):
+    with pytest.raises(mockfgt.ScenarioError, match="not a scenario name"):
+        mockfgt.load_scenario(name)
+
+
+def test_scenarios_check_of_an_empty_folder_fails(tmp_path):
+    result = run_mockfgt("scenarios", "check", str(tmp_path))
+    assert result.returncode == 1 and "no scenario files" in result.stdout
