@@ -40,6 +40,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from . import argtypes
 from .classify import classify
 from .codes import CONNECTION, OK, TIMEOUT, TLS
 from .diagnose import is_ip
@@ -501,7 +502,7 @@ def configure(p: argparse.ArgumentParser) -> None:
     p.add_argument("--write", metavar="FILE", help="write the matrix as Markdown (docs/conformance.md)")
     p.add_argument("--scenario", action="append", default=[], help="only this scenario (repeatable)")
     p.add_argument("--client", action="append", default=[], choices=CLIENTS, help="only this client (repeatable)")
-    p.add_argument("--timeout", type=float, default=TIMEOUT_SECONDS, help="each client's timeout in seconds")
+    p.add_argument("--timeout", type=argtypes.seconds, default=TIMEOUT_SECONDS, help="each client's timeout in seconds")
 
 
 def command(args) -> int:

@@ -60,6 +60,7 @@ from urllib.parse import urlsplit
 from cryptography import x509
 from cryptography.x509.oid import ExtensionOID, NameOID
 
+from . import argtypes
 from .classify import classify
 from .codes import AUTHENTICATION, CONNECTION, GUIDANCE, OK, TIMEOUT, TITLES, TLS
 from .flows import KINDS, Agent, Answer, Call, Conversation, jsonrpc, jsonrpc_result
@@ -68,6 +69,13 @@ STEPS = ("resolve", "tcp", "tls", "authentication", "authorization")
 DEFAULT_TIMEOUT = 10.0  # what the agent waits (vendor documentation)
 WRITE_PREFIX = "mockfgt-diagnose-"
 
+
+
+def _port_or_none(parts) -> int | None:
+    try:
+        return parts.port
+    except ValueError:
+        return None
 
 @dataclass(frozen=True)
 class Target:
@@ -97,6 +105,11 @@ class Target:
 
     def __post_init__(self) -> None:
         parts = urlsplit(self.url)
+        if parts.username is not None or parts.query or parts.fragment:
+            # A credential in the URL would be printed in the report and the JSON: refuse it unseen.
+            bare = f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if _port_or_none(parts) else ''}"
+            raise ValueError(f"give the device URL as {bare}, without a user, password, query or fragment; "
+                             "pass credentials with --token, or --user and --password")
         if parts.scheme not in ("https", "http") or not parts.hostname:
             raise ValueError(f"{self.url!r} is not a device URL; expected https://HOST[:PORT]")
         if self.kind not in KINDS:
@@ -922,7 +935,7 @@ def add_parser(sub) -> None:
                    help="FortiManager trusted-hosts mode: read ADMIN's trusted hosts and write them back unchanged")
     p.add_argument("--write-check", action="store_true",
                    help=f"also create and delete one address ({WRITE_PREFIX}<random>)")
-    p.add_argument("--timeout", type=float, default=DEFAULT_TIMEOUT, help="seconds per network step (default: 10)")
+    p.add_argument("--timeout", type=argtypes.seconds, default=DEFAULT_TIMEOUT, help="seconds per network step (default: 10)")
     p.add_argument("--json", action="store_true", help="machine-readable report")
     p.set_defaults(run=command)
 

@@ -18,6 +18,8 @@ import os
 import sys
 import time
 
+from . import argtypes
+
 POLL_SECONDS = 0.05
 
 
@@ -100,8 +102,8 @@ def get(document: dict, key: str, device: str | None = None):
 def add_parsers(sub) -> None:
     waiter = sub.add_parser("wait", help="wait until a running `mockfgt serve` has written its manifest")
     waiter.add_argument("file")
-    waiter.add_argument("--timeout", type=float, default=30.0, help="seconds to wait at most (default 30)")
-    waiter.add_argument("--pid", type=int, help="the serve process ($! in a shell): stop waiting if it dies")
+    waiter.add_argument("--timeout", type=argtypes.seconds, default=30.0, help="seconds to wait at most (default 30)")
+    waiter.add_argument("--pid", type=argtypes.pid, help="the serve process ($! in a shell): stop waiting if it dies")
     waiter.set_defaults(run=cmd_wait)
     reader = sub.add_parser("manifest", help="read one value from a manifest, for shell variables (no jq needed)")
     reader.add_argument("file")

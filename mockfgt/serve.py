@@ -36,6 +36,10 @@ def cmd_serve(args) -> int:
         print("mockfgt: --port is for a single device; with several use --base-port or leave ports free",
               file=sys.stderr)
         return 2
+    if args.base_port and args.base_port + len(refs) - 1 > 65535:
+        print(f"mockfgt: --base-port {args.base_port} leaves no room for {len(refs)} devices (ports end at 65535)",
+              file=sys.stderr)
+        return 2
     signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # threads started from here on inherit it
     try:
         try:

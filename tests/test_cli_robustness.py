@@ -58,7 +58,9 @@ def test_a_second_ctrl_c_while_stopping_is_quiet(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["serve", "--port", "eight"], "invalid int value"),
+    (["serve", "--port", "eight"], "is not a whole number"),
+    (["serve", "--port", "70000"], "is not a port"),
+    (["wait", "x", "--timeout", "inf"], "out of range"),
     (["serve", "--scenario", "nope-cert"], "no scenario named 'nope-cert'"),
     (["serve", "--scenario", "/nonexistent/file.toml"], "no such scenario file"),
     (["scenarios", "show", "nope"], "no scenario named"),
