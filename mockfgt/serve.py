@@ -20,10 +20,17 @@ from .flows import Agent, Conversation
 from .harness import Harness
 from .scenario import ScenarioError, catalogue, kinds
 
-#: The signals that stop serve. Every thread of the process blocks them and the main thread takes
-#: them with sigwait: a handler could miss a signal that the kernel handed to a busy device thread
-#: while the main thread slept (seen under load: SIGTERM ignored until sent again).
-STOP_SIGNALS = {signal.SIGINT, signal.SIGTERM}
+def stop_signals() -> set[int]:
+    """The signals that stop serve: SIGTERM, and SIGINT unless this process was started ignoring it.
+
+    Every thread blocks them and the main thread takes them with sigwait: a handler could miss a
+    signal that the kernel handed to a busy device thread while the main thread slept (seen under
+    load: SIGTERM ignored until sent again). A shell starts background jobs with SIGINT ignored
+    (`mockfgt serve &` in a script, nohup): that stays so, as for any other program, rather than
+    SIGINT being lost before the mask is set and obeyed after.
+    """
+    ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
+    return {signal.SIGTERM} if ignored else {signal.SIGINT, signal.SIGTERM}
 #: Seconds the banner's curl waits, as an agent with a timeout would: a stall shows as a timeout.
 AGENT_TIMEOUT = 10
 
@@ -40,7 +47,8 @@ def cmd_serve(args) -> int:
         print(f"mockfgt: --base-port {args.base_port} leaves no room for {len(refs)} devices (ports end at 65535)",
               file=sys.stderr)
         return 2
-    signal.pthread_sigmask(signal.SIG_BLOCK, STOP_SIGNALS)  # threads started from here on inherit it
+    stopping = stop_signals()
+    signal.pthread_sigmask(signal.SIG_BLOCK, stopping)  # threads started from here on inherit it
     try:
         try:
             harness = _build(args, refs)
@@ -52,9 +60,9 @@ def cmd_serve(args) -> int:
         with harness:
             harness.start(manifest=args.manifest)
             print(ready_text(harness), flush=True)
-            signal.sigwait(STOP_SIGNALS)
+            signal.sigwait(stopping)
     finally:
-        signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)
+        signal.pthread_sigmask(signal.SIG_UNBLOCK, stopping)
     print("mockfgt: stopped", flush=True)
     return 0
 

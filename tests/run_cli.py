@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import signal
 import subprocess
 import sys
 from pathlib import Path
@@ -27,3 +28,12 @@ def cli_env(**extra: str) -> dict[str, str]:
 def run_mockfgt(*args: str, timeout: float = seconds(60), **env: str) -> subprocess.CompletedProcess:
     return subprocess.run([*mockfgt_command(), *args], capture_output=True, text=True, timeout=timeout,
                           env=cli_env(**env))
+
+
+def as_from_a_terminal() -> None:
+    """preexec_fn for a process a user starts at a terminal: SIGINT at its default (Ctrl+C stops it).
+
+    A test run started in the background by a script (CI runners, nohup) inherits SIGINT ignored,
+    and so would every mockfgt it starts, which then rightly ignores Ctrl+C.
+    """
+    signal.signal(signal.SIGINT, signal.SIG_DFL)

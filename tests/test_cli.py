@@ -13,7 +13,7 @@ import threading
 import pytest
 
 from deadlines import seconds
-from run_cli import cli_env, mockfgt_command
+from run_cli import as_from_a_terminal, cli_env, mockfgt_command
 
 READY_TIMEOUT = seconds(60)
 
@@ -23,7 +23,8 @@ class Served:
 
     def __init__(self, *args: str, wait: bool = True, command: list[str] | None = None):
         self.process = subprocess.Popen([*(command or mockfgt_command()), "serve", *args], stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, text=True, env=cli_env())
+                                        stderr=subprocess.PIPE, text=True, env=cli_env(),
+                                        preexec_fn=as_from_a_terminal)
         self._lines: queue.Queue = queue.Queue()
         self._pumping = threading.Thread(target=self._pump, daemon=True)  # the only reader of stdout
         self._pumping.start()

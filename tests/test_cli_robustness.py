@@ -14,7 +14,7 @@ import time
 import pytest
 
 from deadlines import seconds
-from run_cli import cli_env, mockfgt_command, run_mockfgt
+from run_cli import as_from_a_terminal, cli_env, mockfgt_command, run_mockfgt
 from test_cli import Served
 
 MOCKFGT = " ".join(mockfgt_command())
@@ -37,7 +37,8 @@ def test_output_piped_into_head_ends_quietly(command):
 @pytest.mark.parametrize("delay", [0.05, 0.15, 0.3, 0.6])
 def test_ctrl_c_at_any_moment_of_a_start_is_quiet(tmp_path, delay):
     process = subprocess.Popen([*mockfgt_command(), "serve", "--all", "--certs-dir", str(tmp_path / "certs")],
-                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env())
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(),
+                               preexec_fn=as_from_a_terminal)
     time.sleep(delay)
     process.send_signal(signal.SIGINT)
     out, err = process.communicate(timeout=seconds(30))
@@ -154,3 +155,22 @@ def test_wait_ends_at_once_when_the_server_dies(tmp_path):
     process.wait(timeout=seconds(30))
     assert result.returncode == 1 and f"process {process.pid} ended" in result.stderr
     assert not manifest.exists()
+
+
+def test_a_serve_started_with_sigint_ignored_keeps_ignoring_it(tmp_path):
+    """`mockfgt serve &` in a script, or nohup: SIGINT stays ignored, as for any program; SIGTERM stops it."""
+    process = subprocess.Popen([*mockfgt_command(), "serve", "--port", "0", "--certs-dir", str(tmp_path / "certs")],
+                               stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env(),
+                               preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_IGN))
+    try:
+        for line in process.stdout:
+            if "Press Ctrl+C to stop." in line:
+                break
+        process.send_signal(signal.SIGINT)
+        with pytest.raises(subprocess.TimeoutExpired):
+            process.wait(timeout=1)  # still serving: ignored, not half obeyed
+        process.send_signal(signal.SIGTERM)
+        assert process.wait(timeout=seconds(30)) == 0
+    finally:
+        process.kill()
+        process.communicate(timeout=seconds(30))
