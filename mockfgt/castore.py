@@ -59,6 +59,10 @@ def own_dir(path: Path) -> Path:
     if not stat.S_ISDIR(info.st_mode):
         raise CAError(f"the certs folder {path} is not a folder")
     _check_owner(path, info)
+    if info.st_mode & (stat.S_IWGRP | stat.S_IWOTH):
+        # Others could swap files in it (a clone under umask 0 or 002 makes it so): it is ours, so
+        # take their write bit away; files they may have put there fail read_own's owner check.
+        os.chmod(path, stat.S_IMODE(info.st_mode) & ~(stat.S_IWGRP | stat.S_IWOTH))
     return path.resolve()
 
 

@@ -280,3 +280,11 @@ def test_keys_are_owner_only_even_under_umask_0(tmp_path):
     assert {mode(p) for p in [certs, *certs.rglob("*")] if p.is_dir()} == {0o700}
     digest = hashlib.sha256(certs.joinpath("harness-ca.pem").read_bytes()).hexdigest()
     assert digest == hashlib.sha256(HarnessCA(certs).cert_pem).hexdigest()
+
+
+def test_a_certs_folder_others_can_write_is_closed_to_them(tmp_path):
+    folder = tmp_path / "certs"
+    folder.mkdir()
+    folder.chmod(0o777)  # a clone made under umask 0
+    HarnessCA(folder)
+    assert folder.stat().st_mode & 0o022 == 0
