@@ -174,3 +174,11 @@ def test_a_serve_started_with_sigint_ignored_keeps_ignoring_it(tmp_path):
     finally:
         process.kill()
         process.communicate(timeout=seconds(30))
+
+
+def test_sigterm_under_load_always_stops_serve():
+    from stress.sigterm import stop_under_load
+
+    result = stop_under_load(runs=3, clients=8)
+    assert result.missed == 0 and result.tracebacks == 0, result.line()
+    assert result.requests > 0  # the devices were busy when the signal came

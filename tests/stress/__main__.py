@@ -17,12 +17,14 @@ import traceback
 import mockfgt
 from mockfgt import Harness
 
-from . import drops, fuzz, handshakes, swaps, writers
+from . import drops, fuzz, handshakes, sigterm, swaps, writers
 from .corpus import CORPUS, broken_files, rejection_problem
 from .watch import ErrorLog, Resources, settle
 
-FULL = dict(profile="stress", handshakes=300, drops=50, clients=50, writes=200, batch=20, swap_clients=10, swaps=200)
-QUICK = dict(profile="test", handshakes=40, drops=5, clients=10, writes=20, batch=10, swap_clients=6, swaps=25)
+FULL = dict(profile="stress", handshakes=300, drops=50, clients=50, writes=200, batch=20, swap_clients=10, swaps=200,
+            sigterm_runs=10, sigterm_clients=20)
+QUICK = dict(profile="test", handshakes=40, drops=5, clients=10, writes=20, batch=10, swap_clients=6, swaps=25,
+             sigterm_runs=2, sigterm_clients=6)
 
 
 class Run:
@@ -119,6 +121,13 @@ class Run:
         return [f"{result.swaps} swaps under {result.requests} requests ({outcomes}); no client hung; "
                 f"served correctly afterwards"]
 
+    def sigterm(self) -> list[str]:
+        result = sigterm.stop_under_load(self.sizes["sigterm_runs"], self.sizes["sigterm_clients"])
+        self.figures["requests tried"] += result.requests
+        self.figures["faults injected"] += result.runs
+        assert result.missed == 0 and result.tracebacks == 0, result.line()
+        return [result.line()]
+
     # -- the whole run ----------------------------------------------------------------------------
     def run(self) -> int:
         ca = mockfgt.device.default_ca()
@@ -132,6 +141,7 @@ class Run:
             self.phase("misbehaving clients", lambda: self.misbehaving_clients(ca))
             self.phase("concurrent writers", lambda: self.writers(ca))
             self.phase("scenario swaps under traffic", lambda: self.swaps(ca))
+            self.phase("SIGTERM to serve under load", self.sigterm)
             after = settle(before)
         self.report(before, after)
         broken = self.failures or len(self.errors) or self.figures["lost writes"] or \
