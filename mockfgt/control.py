@@ -68,6 +68,7 @@ class ControlError(Exception):
 def create_control_app(harness) -> Flask:
     """The control app of ``harness``: its ``control_token``, and its ``control_address`` once bound."""
     app = Flask("mockfgt.control")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_CONTROL_BODY  # a second bound, should the WSGI server be another
 
     def allowed_hosts() -> set[str] | None:
         """Host header values naming this API; None when any is accepted (a remote control API)."""
@@ -90,8 +91,13 @@ def create_control_app(harness) -> Flask:
         if not _token_matches(request.headers.get("Authorization", ""), harness.control_token):
             raise ControlError("this control API needs its token: Authorization: Bearer TOKEN, TOKEN being "
                                "the manifest's control_token (mockfgt ctl --manifest FILE reads it)", 401)
-        length = request.content_length
-        if length is not None and length > MAX_CONTROL_BODY:
+        # The listener has buffered the body (at most bodies.MAX_BODY) and set its length, chunked
+        # or not; Werkzeug's content_length would be None for a chunked one.
+        try:
+            length = int(request.environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = MAX_CONTROL_BODY + 1
+        if length > MAX_CONTROL_BODY:
             raise ControlError(f"the body is {length} bytes; the control API takes at most {MAX_CONTROL_BODY}", 413)
         declared = request.headers.get("Content-Type")
         if (declared is not None or length) and request.mimetype != "application/json":
