@@ -147,7 +147,8 @@ def test_serve_prints_no_credential_a_client_sends(tmp_path):
                                "--certs-dir", str(tmp_path / "certs")], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, env=cli_env())
     try:
-        entry = _wait_for(manifest)["devices"][0]
+        document = _wait_for(manifest)
+        entry = document["devices"][0]
         sent = ["WrongToken0123456789abcdefghij", "hunter2-password"]
         for secret in sent:
             requests.get(entry["url"] + STATUS, headers={"Authorization": f"Bearer {secret}"},
@@ -163,6 +164,10 @@ def test_serve_prints_no_credential_a_client_sends(tmp_path):
     for secret in sent:
         assert secret not in out + err
     assert (out + err).count(entry["token"]) == 2  # the ready block: the token line and the curl line
+    # The control token once, on the Control API line; the suggested ctl command reads the manifest
+    # rather than taking it as an argument, which ps would show to every user.
+    assert (out + err).count(document["control_token"]) == 1
+    assert "ctl --manifest" in out
 
 
 def _wait_for(manifest: Path) -> dict:
