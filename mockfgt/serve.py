@@ -107,8 +107,9 @@ def ready_text(harness: Harness) -> str:
         else:
             command = (f"MOCKFGT_CONTROL_TOKEN={harness.control_token} "
                        f"{command_prefix()} ctl --control {harness.control_url} devices")
-        lines.append(f"  Control API  {harness.control_url}   token {harness.control_token}")
-        lines.append(f"               ({command})")
+        lines.append(f"  Control API  {harness.control_url}   ({command})")
+        if harness.manifest_path:  # else the hint above holds it: once either way
+            lines.append(f"               token {harness.control_token}   (Authorization: Bearer; also in the manifest)")
     if harness.manifest_path:
         lines.append(f"  Manifest     {harness.manifest_path}")
     lines.append("\nPress Ctrl+C to stop.")
