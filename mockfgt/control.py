@@ -13,16 +13,50 @@
     DELETE /devices/NAME/journal             forget it
     GET    /manifest                         the manifest document
 
+NAME is percent-escaped as one path segment (``customer%204711``, ``kund%C3%A9``, ``cust%231``).
 Every change answers the device as it is afterwards (new token included) and rewrites the manifest.
-Errors are JSON: ``{"error": "what was wrong"}`` with 400, 404 or 405.
+
+Who may call it: whoever holds the run's secret (``Harness.control_token``; the manifest's
+``control_token``, a 0600 file; the ready banner of ``mockfgt serve``), sent on every request as
+``Authorization: Bearer TOKEN``. Loopback is not a boundary: every local user reaches the port, and
+so does any web page the user opens (cross-origin "simple" requests, DNS rebinding). So, before a
+route runs, and in this order:
+
+- ``Host`` must name the loopback address and port the API listens on (``127.0.0.1:P``,
+  ``[::1]:P``, ``localhost:P``), else 403: a rebound name (``rebind.evil.example:P``) is refused.
+  With ``allow_remote_control`` any Host is accepted and the token is the only barrier.
+- An ``Origin`` header other than the API's own (``http://`` + Host) is refused, 403; no CORS header
+  is ever sent, so a browser never lets a page read an answer.
+- No or wrong token: 401 (compared in constant time).
+- A body over ``MAX_CONTROL_BODY`` (1 MiB): 413, by its declared length, unread.
+- A body, or a declared Content-Type, that is not ``application/json``: 415 (forms and text/plain are
+  what a page may send without a preflight).
+- Bodies nested deeper than ``mockfgt.bodies.MAX_DEPTH`` or with strings over ``MAX_STRING``
+  characters: 400.
+
+Scenarios are asked for by name only (``scenario.NAME``), never by path: nothing a caller sends opens
+a file on this side. Errors are JSON, ``{"error": "what was wrong"}`` with 400, 401, 403, 404, 405,
+413 or 415, and repeat at most about 100 characters of anything the caller sent.
 """
 
 from __future__ import annotations
 
+import hmac
+import ipaddress
+import json
+
 from flask import Flask, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from .scenario import ScenarioError
+from . import bodies
+from .schema import shown
+from .scenario import ScenarioError, load
+
+#: Larger bodies are refused (413) unread: no control request needs more than a few hundred bytes.
+MAX_CONTROL_BODY = 1024 * 1024
+#: Longest string (key or value) a control body may hold: device names, users, passwords and
+#: prefixes are far shorter, and an error that repeats one stays short.
+MAX_STRING = 255
 
 
 class ControlError(Exception):
@@ -32,7 +66,42 @@ class ControlError(Exception):
 
 
 def create_control_app(harness) -> Flask:
+    """The control app of ``harness``: its ``control_token``, and its ``control_address`` once bound."""
     app = Flask("mockfgt.control")
+    app.config["MAX_CONTENT_LENGTH"] = MAX_CONTROL_BODY  # a second bound, should the WSGI server be another
+
+    def allowed_hosts() -> set[str] | None:
+        """Host header values naming this API; None when any is accepted (a remote control API)."""
+        host, port = harness.control_address
+        if not _is_loopback(host):
+            return None
+        names = {"127.0.0.1", "[::1]", "localhost", f"[{host}]" if ":" in host else host}
+        return {f"{name}:{port}".lower() for name in names}
+
+    @app.before_request
+    def guard():
+        # Host first: a page that rebound its own name to 127.0.0.1 must learn nothing, not even 401.
+        host = request.headers.get("Host", "").lower()
+        allowed = allowed_hosts()
+        if allowed is not None and host not in allowed:
+            raise ControlError(f"Host {shown(host)!r} is not this control API (use {sorted(allowed)[0]})", 403)
+        origin = request.headers.get("Origin")
+        if origin is not None and origin.lower() != f"http://{host}":
+            raise ControlError("cross-origin requests are refused", 403)
+        if not _token_matches(request.headers.get("Authorization", ""), harness.control_token):
+            raise ControlError("this control API needs its token: Authorization: Bearer TOKEN, TOKEN being "
+                               "the manifest's control_token (mockfgt ctl --manifest FILE reads it)", 401)
+        # The listener has buffered the body (at most bodies.MAX_BODY) and set its length, chunked
+        # or not; Werkzeug's content_length would be None for a chunked one.
+        try:
+            length = int(request.environ.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = MAX_CONTROL_BODY + 1
+        if length > MAX_CONTROL_BODY:
+            raise ControlError(f"the body is {length} bytes; the control API takes at most {MAX_CONTROL_BODY}", 413)
+        declared = request.headers.get("Content-Type")
+        if (declared is not None or length) and request.mimetype != "application/json":
+            raise ControlError("the body must be JSON, sent as Content-Type: application/json", 415)
 
     def device(name):
         try:
@@ -45,11 +114,21 @@ def create_control_app(harness) -> Flask:
         return jsonify(harness.describe(dev))
 
     def body() -> dict:
-        if not request.get_data():
+        raw = request.get_data()
+        if not raw:
             return {}
-        data = request.get_json(silent=True, force=True)
+        too_deep = ControlError(f"the body is JSON nested too deeply (at most {bodies.MAX_DEPTH} levels)")
+        try:
+            data = json.loads(raw)
+        except RecursionError:  # [[[[...]]]] 100k deep: not a ValueError, so it was a 500
+            raise too_deep from None
+        except ValueError as exc:  # UnicodeDecodeError included
+            raise ControlError(f"the body is not JSON: {exc}") from None
+        if bodies.depth(data) > bodies.MAX_DEPTH:
+            raise too_deep
         if not isinstance(data, dict):
             raise ControlError("the body must be a JSON object")
+        _check_strings(data)
         return data
 
     @app.get("/")
@@ -71,7 +150,8 @@ def create_control_app(harness) -> Flask:
         if not isinstance(scenario, str) or not scenario:
             raise ControlError('give the scenario to switch to: {"scenario": "expired-cert"}')
         dev = device(name)
-        dev.use(scenario)
+        # By name only: a caller's '/etc/shadow' or 'x.toml' must never be opened as a file here.
+        dev.use(load(scenario, search=harness.scenario_dirs, names_only=True))
         return changed(dev)
 
     @app.post("/devices/<name>/remedy")
@@ -137,7 +217,45 @@ def create_control_app(harness) -> Flask:
 
     @app.errorhandler(HTTPException)
     def http_error(exc):
-        return jsonify({"error": f"{exc.name}: {request.method} {request.path}" if exc.code in (404, 405)
+        return jsonify({"error": f"{exc.name}: {request.method} {shown(request.path)}" if exc.code in (404, 405)
                         else exc.description}), exc.code
 
+    @app.after_request
+    def no_sniffing(response):
+        response.headers["X-Content-Type-Options"] = "nosniff"
+        response.headers["Cache-Control"] = "no-store"  # answers carry keys and passwords
+        return response
+
     return app
+
+
+def _token_matches(header: str, token: str | None) -> bool:
+    scheme, _, given = header.partition(" ")
+    if token is None or scheme.lower() != "bearer":
+        return False
+    # Bytes: compare_digest refuses non-ASCII str, and a header may carry any latin-1 character.
+    return hmac.compare_digest(given.strip().encode("utf-8", "surrogateescape"), token.encode())
+
+
+def _check_strings(data) -> None:
+    """Refuse over-long strings anywhere in a body without repeating them (bodies.loads bounds depth)."""
+    stack = [("", data)]
+    while stack:
+        where, value = stack.pop()
+        if isinstance(value, str) and len(value) > MAX_STRING:
+            raise ControlError(f"{shown(where) or 'a value'}: a string of {len(value)} characters; "
+                               f"the control API takes at most {MAX_STRING}")
+        if isinstance(value, dict):
+            for key, item in value.items():
+                if len(key) > MAX_STRING:
+                    raise ControlError(f"a key of {len(key)} characters; the control API takes at most {MAX_STRING}")
+                stack.append((f"{where}.{key}" if where else key, item))
+        elif isinstance(value, list):
+            stack.extend((f"{where}[{i}]", item) for i, item in enumerate(value))
+
+
+def _is_loopback(host: str) -> bool:
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False

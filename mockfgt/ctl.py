@@ -10,6 +10,12 @@
 
 The control URL comes from ``--control URL``, ``--manifest FILE`` (its ``control_url``), or the
 environment variables ``MOCKFGT_CONTROL`` / ``MOCKFGT_MANIFEST``, in that order.
+
+Every call carries the run's control token (``Authorization: Bearer``): ``--token TOKEN``, else
+``$MOCKFGT_CONTROL_TOKEN``, else the manifest's ``control_token`` (the manifest is 0600: only the user
+who started serve can read it). ``--token`` is visible to other users in ``ps``; prefer the
+manifest or the environment variable. Device names are sent percent-escaped, so ``customer 4711``,
+``kundé`` or ``cust#1`` work as given.
 """
 
 from __future__ import annotations
@@ -18,6 +24,7 @@ import json
 import os
 import sys
 import urllib.error
+import urllib.parse
 import urllib.request
 
 from . import manifest
@@ -26,7 +33,9 @@ from . import manifest
 def add_ctl_parser(sub) -> None:
     ctl = sub.add_parser("ctl", help="steer a running `mockfgt serve` through its control API (JSON out)")
     ctl.add_argument("--control", metavar="URL", help="control API URL (printed by serve, in the manifest)")
-    ctl.add_argument("--manifest", metavar="FILE", help="read the control API URL from this manifest")
+    ctl.add_argument("--manifest", metavar="FILE", help="read the control API URL and token from this manifest")
+    ctl.add_argument("--token", help="the control API token, with --control (default: $MOCKFGT_CONTROL_TOKEN, "
+                                     "else the manifest's control_token); visible in ps, prefer the variable")
     verbs = ctl.add_subparsers(dest="verb", required=True)
     verbs.add_parser("devices", help="list the devices")
     show = verbs.add_parser("show", help="one device; with FIELD (e.g. url, token, client.url) just that value")
@@ -57,9 +66,9 @@ def add_ctl_parser(sub) -> None:
 
 def cmd_ctl(args) -> int:
     try:
-        base = control_url(args)
+        base, token = control_target(args)
         method, path, body = _request_for(args)
-        result = call(base, method, path, body)
+        result = call(base, method, path, body, token=token)
         if args.verb == "show" and args.field:
             value = _field(result, args.field)
             print(value if isinstance(value, str) else json.dumps(value))
@@ -77,26 +86,49 @@ class CtlError(Exception):
         self.exit_code = exit_code
 
 
-def control_url(args) -> str:
-    if args.control:
-        return args.control.rstrip("/")
+def control_target(args) -> tuple[str, str | None]:
+    """The control API's base URL and the token to send (None: none known; the API will say 401)."""
+    token = args.token or os.environ.get("MOCKFGT_CONTROL_TOKEN") or None
     path = args.manifest or os.environ.get("MOCKFGT_MANIFEST")
-    if not path and os.environ.get("MOCKFGT_CONTROL"):
-        return os.environ["MOCKFGT_CONTROL"].rstrip("/")
+    url = args.control or (None if path else os.environ.get("MOCKFGT_CONTROL"))
+    if url:
+        url = _checked_url(url)
+        if token is None and path:  # --control and a manifest: its token, if it is that run's
+            try:
+                document = manifest.read(path)
+            except manifest.ManifestError:
+                document = {}
+            if (document.get("control_url") or "").rstrip("/") == url:
+                token = document.get("control_token")
+        return url, token
     if not path:
         raise CtlError("no control API given: use --control URL or --manifest FILE "
                        "(or set MOCKFGT_CONTROL / MOCKFGT_MANIFEST)", 2)
     try:
-        url = manifest.read(path).get("control_url")
+        document = manifest.read(path)
     except manifest.ManifestError as exc:
         raise CtlError(str(exc), 2) from None
-    if not url:
+    if not document.get("control_url"):
         raise CtlError(f"the manifest {path} has no control_url (was serve started without one?)", 2)
-    return url.rstrip("/")
+    return _checked_url(document["control_url"]), token or document.get("control_token")
+
+
+def _checked_url(url: str) -> str:
+    """``url`` without a trailing slash, if it is an http(s) URL with a host; else a usage error."""
+    try:
+        parts = urllib.parse.urlsplit(url.strip())
+        parts.port  # noqa: B018 - raises ValueError for a port that is not a number
+    except ValueError as exc:
+        raise CtlError(f"{url!r} is not a control API URL ({exc}); expected e.g. http://127.0.0.1:8080", 2) from None
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise CtlError(f"{url!r} is not a control API URL; expected e.g. http://127.0.0.1:8080 "
+                       "(the control_url of the manifest, or the one serve printed)", 2)
+    return url.strip().rstrip("/")
 
 
 def _request_for(args) -> tuple[str, str, dict | None]:
-    device = f"/devices/{getattr(args, 'device', '')}"
+    # One escaped path segment: 'customer 4711', 'kundé' and 'cust#1' are names, not URL syntax.
+    device = f"/devices/{urllib.parse.quote(getattr(args, 'device', ''), safe='')}"
     verb = args.verb
     if verb == "devices":
         return "GET", "/devices", None
@@ -122,11 +154,16 @@ def _request_for(args) -> tuple[str, str, dict | None]:
     raise CtlError(f"unknown verb {verb}", 2)
 
 
-def call(base: str, method: str, path: str, body: dict | None):
+def call(base: str, method: str, path: str, body: dict | None, *, token: str | None = None):
     """One control API call; its JSON answer, or CtlError with the API's own message."""
     data = json.dumps(body).encode() if body is not None else None
-    request = urllib.request.Request(base + path, data=data, method=method,
-                                     headers={"Content-Type": "application/json"} if data else {})
+    headers = {"Content-Type": "application/json"} if data else {}
+    if token:
+        headers["Authorization"] = f"Bearer {token}"
+    try:
+        request = urllib.request.Request(base + path, data=data, method=method, headers=headers)
+    except ValueError as exc:  # "unknown url type": caught here, not as a traceback
+        raise CtlError(f"{base} is not a control API URL ({exc})", 2) from None
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never a proxy
     try:
         with opener.open(request, timeout=30) as response:

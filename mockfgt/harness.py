@@ -3,7 +3,7 @@
 This is what ``mockfgt serve`` runs, and what agents written in any language use: start it, read the
 manifest (JSON: every device's URL, tokens, CA bundle, expectations and control URL), drive the
 devices, steer them over the control API (plain HTTP on loopback, so a device whose TLS is broken on
-purpose stays steerable), read their journals, stop it.
+purpose stays steerable, and only with the run's ``control_token``), read their journals, stop it.
 
 >>> with Harness(certs_dir="certs") as harness:
 ...     harness.add("fgt-healthy"); harness.add("expired-cert")
@@ -16,8 +16,10 @@ import dataclasses
 import ipaddress
 import json
 import os
+import secrets
 import tempfile
 import threading
+import urllib.parse
 import uuid
 from pathlib import Path
 
@@ -25,6 +27,7 @@ from . import __version__
 from .device import Device, _url_host
 from .listener import ConnectionPlan, Listener
 from .scenario import Scenario, catalogue, load
+from .schema import shown
 from .tls import HarnessCA
 
 
@@ -56,6 +59,10 @@ class Harness:
         self.run_id = uuid.uuid4().hex  # tells this run's manifest from any other's at the same path
         self._lock = threading.RLock()
         self._control: Listener | None = None
+        #: The control API's secret for this run: every call must send ``Authorization: Bearer`` it.
+        #: Loopback is shared with every local user and every web page the user opens; the token,
+        #: readable only through the 0600 manifest and the ready banner, is what keeps them out.
+        self.control_token: str | None = secrets.token_urlsafe(32) if control_port is not None else None
         if control_port is not None:
             from .control import create_control_app
 
@@ -85,7 +92,7 @@ class Harness:
         try:
             return self.devices[name]
         except KeyError:
-            raise KeyError(f"no device {name!r}; devices: {', '.join(self.devices) or 'none'}") from None
+            raise KeyError(f"no device {shown(name)!r}; devices: {', '.join(self.devices) or 'none'}") from None
 
     def _free_name(self, base: str) -> str:
         name, n = base, 1
@@ -124,11 +131,22 @@ class Harness:
 
     # -- manifest -----------------------------------------------------------------------------
     @property
+    def control_address(self) -> tuple[str, int] | None:
+        """(host, port) the control API listens on."""
+        return None if self._control is None else tuple(self._control.address)
+
+    @property
     def control_url(self) -> str | None:
         if self._control is None:
             return None
         host, port = self._control.address
         return f"http://{_url_host(host)}:{port}"
+
+    def device_control_url(self, device: Device) -> str | None:
+        """The device's URL in the control API: its name as one escaped segment ('a b#1' -> a%20b%231)."""
+        if self._control is None:
+            return None
+        return f"{self.control_url}/devices/{urllib.parse.quote(device.name, safe='')}"
 
     def manifest(self) -> dict:
         return {
@@ -136,6 +154,7 @@ class Harness:
             "pid": os.getpid(),
             "run_id": self.run_id,
             "control_url": self.control_url,
+            "control_token": self.control_token,
             "ca_bundle": str(self.ca.cert_path),
             "devices": [self.describe(d) for d in self.devices.values()],
         }
@@ -158,7 +177,7 @@ class Harness:
             "expect": sc.expect,
             "expect_insecure": sc.expect_insecure,
             "remedy": sc.remedy["summary"],
-            "control_url": f"{self.control_url}/devices/{device.name}" if self.control_url else None,
+            "control_url": self.device_control_url(device),
         }
         if "private-ca" in (sc.tls["certificate"], device.client.verify) or sc.client.get("ca") == "private":
             entry["private_ca_bundle"] = str(self.ca.private_ca_path)

@@ -206,23 +206,34 @@ def search_path(extra: list[Path] | None = None) -> list[Path]:
     return [*(extra or []), *env, catalogue_dir()]
 
 
-#: A scenario name: what a file stem may be, and all that a name (not a path) may contain.
-NAME_PATTERN = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+#: A scenario *name* (not a path): what remote callers such as the control API may ask for. No
+#: separator and no leading dot, so it can only ever pick a ``NAME.toml`` inside a search folder.
+NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")
+
+
 #: How many files an extends chain may pass through; deeper is a mistake (or a loop of copies).
 MAX_EXTENDS_DEPTH = 32
 
 
-def _locate(ref: str, search: list[Path]) -> Path:
+def is_name(ref: str) -> bool:
+    """Whether ``ref`` is a scenario name that :func:`load` would never take for a file path."""
+    return isinstance(ref, str) and NAME.fullmatch(ref) is not None and not ref.endswith(".toml")
+
+
+def _locate(ref: str, search: list[Path], *, names_only: bool = False) -> Path:
     candidate = Path(ref)
+    if names_only and not is_name(ref):
+        raise ScenarioError(s.shown(ref), "", "not a scenario name (letters, digits, '.', '_', '-'; "
+                                             "at most 128; no paths)")
     if candidate.suffix == ".toml" or os.sep in ref or "/" in ref:
         try:
             if candidate.is_file():
                 return candidate
         except OSError as exc:  # a name too long for the file system, say
-            raise ScenarioError(ref[:200], "", f"cannot open: {exc.strerror}") from None
-        raise ScenarioError(ref[:200], "", "no such scenario file")
-    if not NAME_PATTERN.fullmatch(ref):
-        raise ScenarioError(ref[:200], "", "not a scenario name: use up to 128 letters, digits, '.', '_' or '-'")
+            raise ScenarioError(s.shown(ref), "", f"cannot open: {exc.strerror}") from None
+        raise ScenarioError(s.shown(ref), "", "no such scenario file")
+    if not NAME.fullmatch(ref):
+        raise ScenarioError(s.shown(ref), "", "not a scenario name: use up to 128 letters, digits, '.', '_' or '-'")
     for folder in search:
         path = folder / f"{ref}.toml"
         if path.is_file():
@@ -294,10 +305,14 @@ def _resolve(path: Path, search: list[Path], chain: tuple[Path, ...] = ()) -> di
     return merge(_resolve(parent_path, search, (*chain, real)), data)
 
 
-def load(ref: str | os.PathLike, *, search: list[Path] | None = None) -> Scenario:
-    """Load a scenario by catalogue name ('expired-cert') or by file path, with extends resolved."""
+def load(ref: str | os.PathLike, *, search: list[Path] | None = None, names_only: bool = False) -> Scenario:
+    """Load a scenario by catalogue name ('expired-cert') or by file path, with extends resolved.
+
+    ``names_only``: ``ref`` comes from someone other than the operator (the control API), so it must be a
+    name found on the search path; a path, even a relative one, is refused before anything is opened.
+    """
     folders = search_path(search)
-    path = _locate(str(ref), folders)
+    path = _locate(str(ref), folders, names_only=names_only)
     try:
         data = _resolve(path, folders)
     except ScenarioError as exc:

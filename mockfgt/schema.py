@@ -25,7 +25,19 @@ def _join(key: str, name: str | int) -> str:
     return f"{key}.{name}" if key else name
 
 
+#: How much of a value an error message repeats: enough to recognise it, never a whole upload.
+ECHO_LIMIT = 100
+
+
+def shown(value) -> str:
+    """``value`` as an error message repeats it: at most ``ECHO_LIMIT`` characters, then its length."""
+    text = str(value)
+    return text if len(text) <= ECHO_LIMIT else f"{text[:ECHO_LIMIT]}... ({len(text)} characters)"
+
+
 def suggest(word: str, options) -> str:
+    if len(str(word)) > ECHO_LIMIT:  # nothing that long is close to a name; difflib would only burn CPU
+        return ""
     close = difflib.get_close_matches(str(word), [str(o) for o in options], n=1, cutoff=0.6)
     return f"; did you mean '{close[0]}'?" if close else ""
 
@@ -85,7 +97,7 @@ class Str(Spec):
             raise SchemaError(key, f"{len(value)} characters; at most {self.max_length} are allowed")
         if self.choices is not None and value not in self.choices:
             allowed = ", ".join(self.choices)
-            raise SchemaError(key, f"'{value}' is not allowed; allowed: {allowed}{suggest(value, self.choices)}")
+            raise SchemaError(key, f"'{shown(value)}' is not allowed; allowed: {allowed}{suggest(value, self.choices)}")
         return value
 
 
@@ -102,7 +114,7 @@ class Parsed(Str):
             self.parse(value)
         except ValueError as exc:
             reason = f": {exc}" if str(exc) else ""
-            raise SchemaError(key, f"'{value}' is not {self.what}{reason}") from None
+            raise SchemaError(key, f"'{shown(value)}' is not {self.what}{reason}") from None
         return value
 
 
@@ -165,8 +177,8 @@ class Code(Spec):
         text = str(value) if small and not isinstance(value, bool) else None
         if text not in self.choices:
             allowed = ", ".join(self.choices)
-            shown = str(value)[:40] if small else _type_name(value)
-            raise SchemaError(key, f"'{shown}' is not an expected code; allowed: {allowed}{suggest(shown, self.choices)}")
+            what = shown(value) if small else _type_name(value)  # str() of a huge integer raises
+            raise SchemaError(key, f"'{what}' is not an expected code; allowed: {allowed}{suggest(what, self.choices)}")
         return text
 
 
@@ -201,7 +213,7 @@ class Table(Spec):
         for name in value:
             if name not in self.fields:
                 allowed = ", ".join(self.fields)
-                raise SchemaError(_join(key, name), f"unknown key; allowed here: {allowed}{suggest(name, self.fields)}")
+                raise SchemaError(_join(key, shown(name)), f"unknown key; allowed here: {allowed}{suggest(name, self.fields)}")
         out = {}
         for name, spec in self.fields.items():
             if name in value:
@@ -246,6 +258,6 @@ class OneOf(Spec):
         op = value.get(self.tag)
         if op not in self.variants:
             allowed = ", ".join(self.variants)
-            raise SchemaError(_join(key, self.tag), f"'{op}' is not a known operation; allowed: {allowed}{suggest(op, self.variants)}")
+            raise SchemaError(_join(key, self.tag), f"'{shown(op)}' is not a known operation; allowed: {allowed}{suggest(op, self.variants)}")
         body = {k: v for k, v in value.items() if k != self.tag}
         return {self.tag: op, **self.variants[op].check(body, key)}

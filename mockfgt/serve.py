@@ -112,8 +112,16 @@ def ready_text(harness: Harness) -> str:
     lines = [describe(devices[0])] if len(devices) == 1 else [_device_table(devices)]
     lines.append("")
     if harness.control_url:
-        lines.append(f"  Control API  {harness.control_url}   "
-                     f"({command_prefix()} ctl --control {harness.control_url} devices)")
+        # The token is shown here, to whoever started serve, and in the 0600 manifest: nowhere else.
+        # The suggested command passes it in the environment, not in argv, which `ps` shows to all.
+        if harness.manifest_path:
+            command = f"{command_prefix()} ctl --manifest {shlex.quote(str(harness.manifest_path))} devices"
+        else:
+            command = (f"MOCKFGT_CONTROL_TOKEN={harness.control_token} "
+                       f"{command_prefix()} ctl --control {harness.control_url} devices")
+        lines.append(f"  Control API  {harness.control_url}   ({command})")
+        if harness.manifest_path:  # else the hint above holds it: once either way
+            lines.append(f"               token {harness.control_token}   (Authorization: Bearer; also in the manifest)")
     if harness.manifest_path:
         lines.append(f"  Manifest     {harness.manifest_path}")
     lines.append("\nPress Ctrl+C to stop.")

@@ -31,7 +31,8 @@ def harness(mockfgt_ca, tmp_path):
 
 
 def control(h, method, path, **kwargs):
-    return requests.request(method, h.control_url + path, timeout=seconds(5), **kwargs)
+    headers = {"Authorization": f"Bearer {h.control_token}", **kwargs.pop("headers", {})}
+    return requests.request(method, h.control_url + path, headers=headers, timeout=seconds(5), **kwargs)
 
 
 def status(device_entry, token, **kwargs):
@@ -128,8 +129,11 @@ def test_control_errors_are_json_with_a_reason(harness):
     assert missing.status_code == 404 and "fgt-healthy" in missing.json()["error"]
     bad_scenario = control(harness, "POST", "/devices/fgt-healthy/scenario", json={"scenario": "expird-cert"})
     assert bad_scenario.status_code == 400 and "expired-cert" in bad_scenario.json()["error"]
-    no_body = control(harness, "POST", "/devices/fgt-healthy/scenario", data="not json")
-    assert no_body.status_code == 400 and "JSON object" in no_body.json()["error"]
+    as_json = {"Content-Type": "application/json"}
+    no_body = control(harness, "POST", "/devices/fgt-healthy/scenario", data="not json", headers=as_json)
+    assert no_body.status_code == 400 and "not JSON" in no_body.json()["error"]
+    a_list = control(harness, "POST", "/devices/fgt-healthy/scenario", data="[]", headers=as_json)
+    assert a_list.status_code == 400 and "JSON object" in a_list.json()["error"]
     bad_op = control(harness, "POST", "/devices/fgt-healthy/op", json={"op": "regenerate-kye", "user": "agent"})
     assert bad_op.status_code == 400 and "regenerate-key" in bad_op.json()["error"]
     wrong_method = control(harness, "DELETE", "/devices/fgt-healthy")
@@ -216,12 +220,14 @@ def ctl(*args, env=None):
 
 def test_ctl_steers_a_harness(harness):
     url = harness.control_url
-    shown = ctl("--control", url, "show", "fgt-healthy", "url")
+    shown = ctl("--control", url, "--token", harness.control_token, "show", "fgt-healthy", "url")
     assert shown.returncode == 0 and shown.stdout.strip() == harness.device("fgt-healthy").url
     env = {**_clean_env(), "MOCKFGT_MANIFEST": str(harness.manifest_path)}
     regenerated = ctl("regenerate-key", "fgt-healthy", env=env)
     assert json.loads(regenerated.stdout)["token"] == harness.device("fgt-healthy").token
-    missing = ctl("--control", url, "show", "fgt-healthy", "nope")
+    wrong = ctl("--control", url, "show", "fgt-healthy", "url", env={**env, "MOCKFGT_CONTROL_TOKEN": "wrong"})
+    assert wrong.returncode == 1 and "needs its token" in wrong.stderr  # the variable wins over the manifest
+    missing = ctl("--control", url, "show", "fgt-healthy", "nope", env=env)  # the manifest's token: that run's
     assert missing.returncode == 1 and "fields here" in missing.stderr
 
 

@@ -26,13 +26,17 @@ from stress.wire import one_shot
 STATUS = "/api/v2/monitor/system/status"
 
 
+def _auth(harness) -> dict:
+    return {"Authorization": f"Bearer {harness.control_token}"}
+
+
 # -- the control API -----------------------------------------------------------------------------
 def test_the_control_api_listens_on_loopback_by_default(mockfgt_ca):
     with Harness(ca=mockfgt_ca) as harness:
         harness.add("fgt-healthy")
         harness.start()
         assert harness.control_url.startswith("http://127.0.0.1:")
-        assert requests.get(harness.control_url + "/devices", timeout=seconds(5)).status_code == 200
+        assert requests.get(harness.control_url + "/devices", headers=_auth(harness), timeout=seconds(5)).status_code == 200
 
 
 @pytest.mark.parametrize("host", ["0.0.0.0", "::", "192.0.2.1", "fmg.example"])
@@ -45,7 +49,7 @@ def test_the_control_api_refuses_any_other_address_without_the_flag(mockfgt_ca, 
 def test_loopback_spellings_are_accepted(mockfgt_ca, host):
     with Harness(ca=mockfgt_ca, control_host=host) as harness:
         harness.start()
-        assert requests.get(harness.control_url + "/devices", timeout=seconds(5)).json() == []
+        assert requests.get(harness.control_url + "/devices", headers=_auth(harness), timeout=seconds(5)).json() == []
 
 
 def test_the_flag_lets_the_control_api_listen_elsewhere(mockfgt_ca):
@@ -126,7 +130,8 @@ def test_credentials_never_reach_the_journal_the_control_api_or_the_logs(mockfgt
         harness.start()
         secrets = _fortios_credentials(fgt) + _fortimanager_credentials(fmg)
         records = json.dumps([fgt.journal.events(), fmg.journal.events()])
-        over_control = "".join(requests.get(f"{harness.control_url}/devices/{d.name}/journal", timeout=seconds(5)).text
+        over_control = "".join(requests.get(f"{harness.control_url}/devices/{d.name}/journal", headers=_auth(harness),
+                                            timeout=seconds(5)).text
                                for d in (fgt, fmg))
     assert len(secrets) >= 10 and fgt.journal.requests() and debug_log
     for secret in secrets:
@@ -142,7 +147,8 @@ def test_serve_prints_no_credential_a_client_sends(tmp_path):
                                "--certs-dir", str(tmp_path / "certs")], stdout=subprocess.PIPE,
                               stderr=subprocess.PIPE, text=True, env=cli_env())
     try:
-        entry = _wait_for(manifest)["devices"][0]
+        document = _wait_for(manifest)
+        entry = document["devices"][0]
         sent = ["WrongToken0123456789abcdefghij", "hunter2-password"]
         for secret in sent:
             requests.get(entry["url"] + STATUS, headers={"Authorization": f"Bearer {secret}"},
@@ -158,6 +164,10 @@ def test_serve_prints_no_credential_a_client_sends(tmp_path):
     for secret in sent:
         assert secret not in out + err
     assert (out + err).count(entry["token"]) == 2  # the ready block: the token line and the curl line
+    # The control token once, on the Control API line; the suggested ctl command reads the manifest
+    # rather than taking it as an argument, which ps would show to every user.
+    assert (out + err).count(document["control_token"]) == 1
+    assert "ctl --manifest" in out
 
 
 def _wait_for(manifest: Path) -> dict:
@@ -224,7 +234,8 @@ def test_serving_the_whole_catalogue_writes_only_under_the_certs_and_temp_folder
                               verify=healthy["ca_bundle"], timeout=seconds(5))
         assert answer.status_code == 200
         for name in ("private-ca", "self-signed-factory", "expired-cert"):  # remedies that change certificates
-            assert requests.post(f"{doc['control_url']}/devices/{name}/remedy", timeout=seconds(30)).status_code == 200
+            assert requests.post(f"{doc['control_url']}/devices/{name}/remedy", timeout=seconds(30),
+                                 headers={"Authorization": f"Bearer {doc['control_token']}"}).status_code == 200
         ca_pem = Path(doc["ca_bundle"]).read_text().strip()
     finally:
         server.terminate()

@@ -75,7 +75,7 @@ def _swapper(harness, name: str, swaps: int, via_control: bool, figures: SwapFig
         scenario = rng.choice(SWAP_TO)
         if via_control:
             answer = requests.post(f"{harness.control_url}/devices/{name}/scenario", json={"scenario": scenario},
-                                   timeout=seconds(30))
+                                   headers={"Authorization": f"Bearer {harness.control_token}"}, timeout=seconds(30))
             assert answer.status_code == 200, answer.text
         else:
             device.use(scenario)
