@@ -9,20 +9,30 @@
     POST   /devices/NAME/trusthosts          {"user": "agent", "trusthosts": ["10.0.0.0/8"]}
     POST   /devices/NAME/expire-sessions     end every login session (FortiManager, FortiOS admins)
     POST   /devices/NAME/op                  any scenario operation: {"op": "set-access", ...}
-    GET    /devices/NAME/journal?since=SEQ   what happened on the device's port
+    GET    /devices/NAME/journal?since=SEQ   what happened on the device's port (one page: &limit=N)
     DELETE /devices/NAME/journal             forget it
     GET    /manifest                         the manifest document
 
 Every change answers the device as it is afterwards (new token included) and rewrites the manifest.
+A journal is read in pages of at most ``limit`` events and about ``JOURNAL_PAGE_BYTES``: when more
+follow, the answer says so in ``X-Mockfgt-Journal-More: true``, and ``X-Mockfgt-Journal-Next`` is the
+``since`` of the next page (``mockfgt ctl journal`` reads every page). ``X-Mockfgt-Journal-Evicted``
+counts the events dropped, oldest first, to keep the journal within its bounds.
 Errors are JSON: ``{"error": "what was wrong"}`` with 400, 404 or 405.
 """
 
 from __future__ import annotations
 
-from flask import Flask, jsonify, request
+import json
+
+from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from .scenario import ScenarioError
+
+#: The most a journal page weighs (events as compact JSON; a page holds at least one event): a
+#: journal is answered in pieces, never built into one string as large as itself.
+JOURNAL_PAGE_BYTES = 1024 * 1024
 
 
 class ControlError(Exception):
@@ -115,11 +125,25 @@ def create_control_app(harness) -> Flask:
 
     @app.get("/devices/<name>/journal")
     def journal(name):
+        since = _number("since", 0, "a sequence number")
+        limit = _number("limit", None, "a number of events, 1 or more")
+        if limit is not None and limit < 1:
+            raise ControlError("limit must be a number of events, 1 or more")
+        journal = device(name).journal
+        events, more = journal.page(since, limit=limit, max_bytes=JOURNAL_PAGE_BYTES)
+        answer = Response("[" + ",".join(json.dumps(e, default=str, separators=(",", ":"), sort_keys=True)
+                                        for e in events) + "]",
+                          mimetype="application/json")
+        answer.headers["X-Mockfgt-Journal-More"] = "true" if more else "false"
+        answer.headers["X-Mockfgt-Journal-Next"] = str(events[-1]["seq"] if events else since)
+        answer.headers["X-Mockfgt-Journal-Evicted"] = str(journal.evicted)
+        return answer
+
+    def _number(name, default, what):
         try:
-            since = int(request.args.get("since", 0))
+            return int(request.args[name]) if name in request.args else default
         except ValueError:
-            raise ControlError("since must be a sequence number (an integer)") from None
-        return jsonify(device(name).journal.events(since))
+            raise ControlError(f"{name} must be {what} (an integer)") from None
 
     @app.delete("/devices/<name>/journal")
     def clear_journal(name):
