@@ -19,6 +19,7 @@ from mockfgt.control import JOURNAL_PAGE_BYTES
 from mockfgt.device import MAX_HEADER_BYTES
 from mockfgt.journal import BODY_LIMIT, HEADERS_LIMIT, VALUE_LIMIT, weigh
 from run_cli import run_mockfgt
+from stress import journal_flood
 
 STATUS = "/api/v2/monitor/system/status"
 BIG_VALUE = "v" * 60_000  # under http.server's 64 KiB line limit, so the request is read whole
@@ -156,3 +157,18 @@ def test_ctl_journal_reads_every_page(flooded):
     some = run_mockfgt("ctl", "--control", harness.control_url, "journal", device.name, "--since", "10",
                        "--limit", "3")
     assert [e["seq"] for e in json.loads(some.stdout)] == [11, 12, 13]
+
+
+# -- the stress module at the size of make test ---------------------------------------------------------
+def test_a_journal_flood_leaves_only_bounded_bytes_held(mockfgt_ca):
+    with Harness(ca=mockfgt_ca) as harness:
+        device = harness.add("fgt-healthy")
+        harness.start()
+        figures = journal_flood.flood(harness, device, **journal_flood.SIZES["test"])
+        assert len(device.journal) == 0  # the flood ends with a clear
+    assert figures.statuses == {431: figures.requests}
+    per_request = figures.sent_bytes / figures.requests  # 1.2 MB of headers and a 200 kB body
+    assert figures.journal_entries == figures.requests and figures.journal_bytes <= figures.journal_cap
+    assert figures.journal_bytes / figures.journal_entries < 64 * 1024 < per_request / 10
+    assert figures.largest_page <= JOURNAL_PAGE_BYTES + 64 * 1024
+    assert set(figures.rss_kib) >= {"before", "after flood", "after read", "after clear"}
