@@ -21,7 +21,7 @@ from collections import deque
 from . import bodies
 
 REDACTED = "<redacted>"
-#: Header names whose values are credentials (and any name with one of ``_SECRET_HEADER_WORDS``).
+#: Header names whose values are credentials (and any name that ``_SECRET_HEADER_NAME`` finds).
 SECRET_HEADERS = {"authorization", "cookie", "set-cookie", "x-csrftoken", "proxy-authorization"}
 #: Query, form and JSON keys whose values are credentials (FortiOS and FortiManager spellings).
 SECRET_KEYS = {"access_token", "password", "passwd", "secretkey", "session", "session_key", "api_key",
@@ -175,8 +175,9 @@ def request_event(environ, body: bytes, status: int, response_body: bytes, start
 
 
 def request_headers_size(environ) -> int:
-    """The size of a request's header section, from its WSGI environ."""
-    return headers_size(_headers(environ))
+    """The size of a request's header section, from its WSGI environ (as ``headers_size``)."""
+    return sum(len(key) - 1 + len(value) for key, value in environ.items()  # "HTTP_X" is "X: " less 1
+               if key.startswith("HTTP_") or key in ("CONTENT_TYPE", "CONTENT_LENGTH"))
 
 
 def headers_size(headers: dict[str, str]) -> int:
@@ -222,12 +223,10 @@ def redact_headers(headers: dict[str, str]) -> dict[str, str]:
     out = {}
     for name, value in headers.items():
         lower = name.lower()
-        scheme = value.strip().split(" ", 1)[0]
-        if lower in ("authorization", "proxy-authorization") and " " in value.strip() \
-                and scheme.lower() in AUTH_SCHEMES:
-            out[name] = f"{scheme} {REDACTED}"
-        elif lower in SECRET_HEADERS or any(word in lower for word in _SECRET_HEADER_WORDS):
-            out[name] = REDACTED
+        if lower in SECRET_HEADERS or _SECRET_HEADER_NAME.search(lower):
+            scheme, _, credential = value.strip().partition(" ")
+            shown = lower.endswith("authorization") and credential and scheme.lower() in AUTH_SCHEMES
+            out[name] = f"{scheme} {REDACTED}" if shown else REDACTED
         else:
             out[name] = redact_text(value)  # a Referer with ?access_token=..., a custom header
     return out
@@ -262,7 +261,7 @@ def redact_body(body: bytes, content_type: str = "") -> str | None:
 
 def redact_text(text: str) -> str:
     """Free text (a body, a query, a request line in a log message) with every credential pair blanked."""
-    if not any(c in text for c in ":=%\\"):  # no pair, nor an escape that could make one: most headers
+    if not _MAYBE_PAIR.search(text):  # no pair, nor an escape that could make one: most headers
         return text
     return _checked(_blank_pairs(text))
 
@@ -277,7 +276,11 @@ def _redact_json(value):
     return value
 
 
-_SECRET_HEADER_WORDS = ("auth", "token", "cookie", "passw", "secret", "session", "api-key", "apikey", "csrf")
+_SECRET_HEADER_NAME = re.compile("auth|token|cookie|passw|secret|session|api-?key|csrf")
+_MAYBE_PAIR = re.compile(r"[:=%\\]")
+_ESCAPE = re.compile(r"[%\\]")
+# A text without an escape and without any credential key (in any case) has no pair to blank.
+_ANY_SECRET_KEY = re.compile("|".join(map(re.escape, SECRET_KEYS)), re.IGNORECASE)
 _KEY_WORDS = re.compile(r"[^\w-]+")
 _PERCENT = re.compile(r"%[0-9A-Fa-f]{2}")
 _JSON_ESCAPE = re.compile(r"\\(u[0-9A-Fa-f]{4}|[\"\\/bfnrt'])")
@@ -311,8 +314,10 @@ def _unescape(match: re.Match) -> str:
 
 def _is_secret_key(key: str) -> bool:
     """A credential key, however spelled: ``secret%6Bey``, ``pass\\u0077d``, ``Password``, ``data[passwd]``."""
-    if "%" in key or "\\" in key:
+    if _ESCAPE.search(key):
         key = _decode(key)
+    if not _ANY_SECRET_KEY.search(key):
+        return False
     return any(word.lower() in SECRET_KEYS for word in _KEY_WORDS.split(key) if word)
 
 
@@ -363,6 +368,8 @@ def _value_end(text: str, start: int) -> int:
 
 
 def _blank_pairs(text: str) -> str:
+    if not _ANY_SECRET_KEY.search(text) and not _ESCAPE.search(text):
+        return text
     out, position = [], 0
     for start, end in _pairs(text):
         quoted = start < len(text) and text[start] in "\"'[{"
@@ -373,7 +380,9 @@ def _blank_pairs(text: str) -> str:
 
 def _checked(text: str) -> str:
     """``text``, or a placeholder when its decoded form still shows a credential key with a value."""
-    decoded = _decode(text)
+    decoded = _decode(text) if _ESCAPE.search(text) else text
+    if not _ANY_SECRET_KEY.search(decoded):
+        return text
     for start, _ in _pairs(decoded):
         if not _REDACTED_VALUE.match(decoded, start):
             return f"{REDACTED} ({len(text.encode())} bytes: a credential could not be blanked on its own)"
