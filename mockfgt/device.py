@@ -21,7 +21,7 @@ from functools import cache
 from pathlib import Path
 
 from . import scenario as scenarios
-from .journal import DEFAULT_BYTES, DEFAULT_CAPACITY, Journal, request_body, request_event, request_headers_size
+from .journal import DEFAULT_CAPACITY, Journal, request_body, request_event, request_headers_size
 from .listener import REQUEST_TIMEOUT, ConnectionPlan, Listener
 from .scenario import Scenario
 from .tls import HarnessCA
@@ -127,8 +127,9 @@ class Device:
     binds at construction (``port=0`` picks a free port) and serves after :meth:`start` or ``with``.
     ``request_timeout`` bounds how long a client may take over a handshake or a request before it
     is dropped (and how long an idle keep-alive connection stays open). The journal keeps the
-    last ``journal_capacity`` events and at most ``journal_bytes`` of them (weighed as JSON; each
-    request's body and headers are stored cut to a few KiB, their true sizes recorded).
+    last ``journal_capacity`` events and at most ``journal_bytes`` of them (weighed as JSON; by
+    default 16 MiB, more if the capacity is raised past 10,000: see :class:`mockfgt.journal.Journal`). Each
+    request's body and headers are stored cut to a few KiB, their true sizes recorded.
     """
 
     default_scenario = "fgt-healthy"
@@ -146,7 +147,7 @@ class Device:
         scenario_dirs: list[Path] | None = None,
         request_timeout: float = REQUEST_TIMEOUT,
         journal_capacity: int = DEFAULT_CAPACITY,
-        journal_bytes: int = DEFAULT_BYTES,
+        journal_bytes: int | None = None,
     ) -> None:
         self._scenario_dirs = [Path(p) for p in scenario_dirs or []]
         self.ca = ca or (HarnessCA(certs_dir) if certs_dir else default_ca())

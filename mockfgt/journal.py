@@ -31,6 +31,9 @@ AUTH_SCHEMES = {"bearer", "basic", "digest", "token", "negotiate", "ntlm", "apik
 
 DEFAULT_CAPACITY = 10_000  # oldest entries go first once a journal holds this many...
 DEFAULT_BYTES = 16 * 1024 * 1024  # ...or this many bytes of entries (as JSON)
+# Unless given, the byte bound grows with a capacity raised past 10,000 (a typical request's entry
+# weighs under 1 KiB): a caller who asks to keep more entries is given room for them, and a flood
+# of large requests still stops at about 1.6 KiB per entry on average.
 PARSE_LIMIT = 64 * 1024  # a JSON body up to this size is parsed and redacted key by key
 BODY_LIMIT = 16 * 1024  # what is stored of a body; body_size says how large it was
 VALUE_LIMIT = 4 * 1024  # what is stored of one header value, of the path and of the query
@@ -42,11 +45,14 @@ class Journal:
     """A bounded, thread-safe list of events; each event is a plain JSON-ready dict with a ``seq``.
 
     Bounded twice: at most ``capacity`` events and at most ``max_bytes`` bytes of them (each event
-    weighed as compact JSON); the oldest go first. The newest event always stays, whatever it weighs
-    (a request's entry is at most about 60 KiB: see the limits above).
+    weighed as compact JSON; by default 16 MiB, or 16 MiB per 10,000 of a larger ``capacity``); the
+    oldest go first. The newest event always stays, whatever it weighs (a request's entry is at
+    most about 60 KiB: see the limits above).
     """
 
-    def __init__(self, capacity: int = DEFAULT_CAPACITY, max_bytes: int = DEFAULT_BYTES) -> None:
+    def __init__(self, capacity: int = DEFAULT_CAPACITY, max_bytes: int | None = None) -> None:
+        if max_bytes is None:
+            max_bytes = max(DEFAULT_BYTES, DEFAULT_BYTES * capacity // DEFAULT_CAPACITY)
         if capacity < 1 or max_bytes < 1:
             raise ValueError("a journal holds at least one event and one byte")
         self.capacity, self.max_bytes = capacity, max_bytes

@@ -172,3 +172,10 @@ def test_a_journal_flood_leaves_only_bounded_bytes_held(mockfgt_ca):
     assert figures.journal_bytes / figures.journal_entries < 64 * 1024 < per_request / 10
     assert figures.largest_page <= JOURNAL_PAGE_BYTES + 64 * 1024
     assert set(figures.rss_kib) >= {"before", "after flood", "after read", "after clear"}
+
+
+def test_the_byte_cap_grows_with_a_capacity_raised_to_keep_more(make_fortigate):
+    assert make_fortigate().journal.max_bytes == 16 * 1024 * 1024
+    assert make_fortigate(journal_capacity=5).journal.max_bytes == 16 * 1024 * 1024
+    assert make_fortigate(journal_capacity=1_000_000).journal.max_bytes == 100 * 16 * 1024 * 1024
+    assert make_fortigate(journal_capacity=1_000_000, journal_bytes=1 << 20).journal.max_bytes == 1 << 20
