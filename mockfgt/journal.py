@@ -294,12 +294,13 @@ _ESCAPED = {"b": "\b", "f": "\f", "n": "\n", "r": "\r", "t": "\t"}
 # A key and its separator: a quoted key (JSON or Python style) before ':' or '=', or a bare key
 # (a form field, a word in free text) before '=' or ':'.
 _KEY = re.compile(
-    r"""(?P<quoted>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')\s*[:=]\s*"""
+    r"""(?P<quoted>"(?:[^"\\]|\\.)*"|'(?:[^'\\]|\\.)*')\s*(?P<qsep>[:=])\s*"""
     # A bare key starts after a delimiter: tried at every character of a long word, it would take
     # time quadratic in the word's length.
-    r"""|(?<![^\s=&;:,{}"'()<>?])(?P<bare>[^\s=&;:,{}"'()<>?]+)\s*[:=]\s*"""
+    r"""|(?<![^\s=&;:,{}"'()<>?])(?P<bare>[^\s=&;:,{}"'()<>?]+)\s*(?P<bsep>[:=])\s*"""
 )
 _BARE_END = re.compile(r"[&\s,;}\]]")
+_FORM_END = re.compile(r"[&\s]")  # a form value runs to the next field: "a,b;c]" is one password
 _REDACTED_VALUE = re.compile(r"""["']?<redacted>|["']{2}|$|[&\s,;}\]]""")
 
 
@@ -334,14 +335,14 @@ def _pairs(text: str):
         key = match["quoted"][1:-1] if match["quoted"] else match["bare"]
         position = match.end()
         if _is_secret_key(key):
-            end = _value_end(text, position)
+            end = _value_end(text, position, form=(match["qsep"] or match["bsep"]) == "=")
             yield position, end
             position = max(end, position)
 
 
-def _value_end(text: str, start: int) -> int:
+def _value_end(text: str, start: int, form: bool = False) -> int:
     """Where the value starting at ``start`` ends: a quoted string, a bracketed list or object (both
-    to their close, or to the end of a broken text), or a bare word."""
+    to their close, or to the end of a broken text), or a bare word (after '=', a form field's value)."""
     if start >= len(text):
         return start
     opener = text[start]
@@ -369,7 +370,7 @@ def _value_end(text: str, start: int) -> int:
                     return i + 1
             i += 1
         return len(text)
-    end = _BARE_END.search(text, start)
+    end = (_FORM_END if form else _BARE_END).search(text, start)
     return end.start() if end else len(text)
 
 

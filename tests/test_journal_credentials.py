@@ -82,6 +82,13 @@ def test_a_logincheck_form_with_an_encoded_key_is_redacted(harness, fgt, key, co
     assert "username=netops" in entry["body"]  # the rest of the body is still shown
 
 
+def test_a_form_password_with_punctuation_is_redacted_whole(harness, fgt):
+    """The device reads a form value up to the next '&': commas, semicolons and brackets are in it."""
+    _post(fgt, LOGINCHECK, b"username=netops&secret%6Bey=Pw,Comma;Semi]Bracket}Brace&ajax=1", "text/plain")
+    for fragment in ("Comma", "Semi", "Bracket", "Brace"):
+        assert _leaks(harness, fgt, fragment) == [], fragment
+
+
 def test_a_logincheck_password_in_the_query_with_an_encoded_key_is_redacted(harness, fgt):
     password = _password(fgt)
     answer = requests.post(fgt.url + f"{LOGINCHECK}?username=netops&secret%6Bey={password}",
