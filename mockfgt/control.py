@@ -9,12 +9,16 @@
     POST   /devices/NAME/trusthosts          {"user": "agent", "trusthosts": ["10.0.0.0/8"]}
     POST   /devices/NAME/expire-sessions     end every login session (FortiManager, FortiOS admins)
     POST   /devices/NAME/op                  any scenario operation: {"op": "set-access", ...}
-    GET    /devices/NAME/journal?since=SEQ   what happened on the device's port
+    GET    /devices/NAME/journal?since=SEQ   what happened on the device's port (one page: &limit=N)
     DELETE /devices/NAME/journal             forget it
     GET    /manifest                         the manifest document
 
 NAME is percent-escaped as one path segment (``customer%204711``, ``kund%C3%A9``, ``cust%231``).
 Every change answers the device as it is afterwards (new token included) and rewrites the manifest.
+A journal is read in pages of at most ``limit`` events and about ``JOURNAL_PAGE_BYTES``: when more
+follow, the answer says so in ``X-Mockfgt-Journal-More: true``, and ``X-Mockfgt-Journal-Next`` is the
+``since`` of the next page (``mockfgt ctl journal`` reads every page). ``X-Mockfgt-Journal-Evicted``
+counts the events dropped, oldest first, to keep the journal within its bounds.
 
 Who may call it: whoever holds the run's secret (``Harness.control_token``; the manifest's
 ``control_token``, a 0600 file; the ready banner of ``mockfgt serve``), sent on every request as
@@ -45,7 +49,7 @@ import hmac
 import ipaddress
 import json
 
-from flask import Flask, jsonify, request
+from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from . import bodies
@@ -57,6 +61,10 @@ MAX_CONTROL_BODY = 1024 * 1024
 #: Longest string (key or value) a control body may hold: device names, users, passwords and
 #: prefixes are far shorter, and an error that repeats one stays short.
 MAX_STRING = 255
+
+#: The most a journal page weighs (events as compact JSON; a page holds at least one event): a
+#: journal is answered in pieces, never built into one string as large as itself.
+JOURNAL_PAGE_BYTES = 1024 * 1024
 
 
 class ControlError(Exception):
@@ -195,11 +203,25 @@ def create_control_app(harness) -> Flask:
 
     @app.get("/devices/<name>/journal")
     def journal(name):
+        since = _number("since", 0, "a sequence number")
+        limit = _number("limit", None, "a number of events, 1 or more")
+        if limit is not None and limit < 1:
+            raise ControlError("limit must be a number of events, 1 or more")
+        journal = device(name).journal
+        events, more = journal.page(since, limit=limit, max_bytes=JOURNAL_PAGE_BYTES)
+        answer = Response("[" + ",".join(json.dumps(e, default=str, separators=(",", ":"), sort_keys=True)
+                                        for e in events) + "]",
+                          mimetype="application/json")
+        answer.headers["X-Mockfgt-Journal-More"] = "true" if more else "false"
+        answer.headers["X-Mockfgt-Journal-Next"] = str(events[-1]["seq"] if events else since)
+        answer.headers["X-Mockfgt-Journal-Evicted"] = str(journal.evicted)
+        return answer
+
+    def _number(name, default, what):
         try:
-            since = int(request.args.get("since", 0))
+            return int(request.args[name]) if name in request.args else default
         except ValueError:
-            raise ControlError("since must be a sequence number (an integer)") from None
-        return jsonify(device(name).journal.events(since))
+            raise ControlError(f"{name} must be {what} (an integer)") from None
 
     @app.delete("/devices/<name>/journal")
     def clear_journal(name):

@@ -6,7 +6,7 @@
     mockfgt ctl remedy expired-cert
     mockfgt ctl regenerate-key fgt-healthy [--user agent]
     mockfgt ctl set-trusthosts fgt-healthy [--user agent] 10.0.0.0/8 2001:db8::/32
-    mockfgt ctl journal fgt-healthy [--since SEQ] [--clear]
+    mockfgt ctl journal fgt-healthy [--since SEQ] [--limit N] [--clear]
 
 The control URL comes from ``--control URL``, ``--manifest FILE`` (its ``control_url``), or the
 environment variables ``MOCKFGT_CONTROL`` / ``MOCKFGT_MANIFEST``, in that order.
@@ -60,6 +60,7 @@ def add_ctl_parser(sub) -> None:
     journal = verbs.add_parser("journal", help="what happened on the device's port")
     journal.add_argument("device")
     journal.add_argument("--since", type=int, default=0, help="only events after this sequence number")
+    journal.add_argument("--limit", type=int, default=None, help="at most this many events (default: all)")
     journal.add_argument("--clear", action="store_true", help="forget the journal instead")
     ctl.set_defaults(run=cmd_ctl)
 
@@ -68,7 +69,10 @@ def cmd_ctl(args) -> int:
     try:
         base, token = control_target(args)
         method, path, body = _request_for(args)
-        result = call(base, method, path, body, token=token)
+        if args.verb == "journal" and not args.clear:
+            result = read_journal(base, path.split("?")[0], args.since, args.limit, token)
+        else:
+            result = call(base, method, path, body, token=token)
         if args.verb == "show" and args.field:
             value = _field(result, args.field)
             print(value if isinstance(value, str) else json.dumps(value))
@@ -154,8 +158,24 @@ def _request_for(args) -> tuple[str, str, dict | None]:
     raise CtlError(f"unknown verb {verb}", 2)
 
 
-def call(base: str, method: str, path: str, body: dict | None, *, token: str | None = None):
-    """One control API call; its JSON answer, or CtlError with the API's own message."""
+def read_journal(base: str, journal: str, since: int, limit: int | None, token: str | None) -> list:
+    """A device's journal after ``since``, page after page (the API answers about 1 MiB at a time)."""
+    if limit is not None and limit < 1:
+        raise CtlError("--limit must be 1 or more", 2)
+    events: list = []
+    while limit is None or len(events) < limit:
+        query = f"since={since}" + (f"&limit={limit - len(events)}" if limit is not None else "")
+        page, headers = call(base, "GET", f"{journal}?{query}", None, token=token, with_headers=True)
+        events += page
+        if headers.get("X-Mockfgt-Journal-More") != "true" or not page:
+            break
+        since = page[-1]["seq"]
+    return events
+
+
+def call(base: str, method: str, path: str, body: dict | None, *, token: str | None = None,
+         with_headers: bool = False):
+    """One control API call; its JSON answer (and headers), or CtlError with the API's own message."""
     data = json.dumps(body).encode() if body is not None else None
     headers = {"Content-Type": "application/json"} if data else {}
     if token:
@@ -167,7 +187,8 @@ def call(base: str, method: str, path: str, body: dict | None, *, token: str | N
     opener = urllib.request.build_opener(urllib.request.ProxyHandler({}))  # loopback: never a proxy
     try:
         with opener.open(request, timeout=30) as response:
-            return json.load(response)
+            result = json.load(response)
+            return (result, response.headers) if with_headers else result
     except urllib.error.HTTPError as exc:
         try:
             message = json.load(exc).get("error")

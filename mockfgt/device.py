@@ -21,12 +21,22 @@ from functools import cache
 from pathlib import Path
 
 from . import scenario as scenarios
-from .journal import DEFAULT_CAPACITY, Journal, request_body, request_event
+from .journal import DEFAULT_CAPACITY, Journal, request_body, request_event, request_headers_size
 from .listener import REQUEST_TIMEOUT, ConnectionPlan, Listener
 from .scenario import Scenario
 from .tls import HarnessCA
 
 _device_numbers = itertools.count(1)
+
+#: Header sections larger than this are answered 431 before any app sees them. The reference gives no
+#: figure for httpsd; Apache's defaults allow 100 fields of 8 KiB. The listener already refuses a
+#: line over 64 KiB and more than 100 fields (431, from http.server): this caps their sum too.
+MAX_HEADER_BYTES = 64 * 1024
+_HEADERS_TOO_LARGE = (
+    '<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN"><html><head><title>431 Request Header Fields Too Large'
+    "</title></head><body><h1>Request Header Fields Too Large</h1><p>The request's header fields exceed "
+    "this server's limit.</p></body></html>"
+).encode()
 
 
 @cache
@@ -117,7 +127,9 @@ class Device:
     binds at construction (``port=0`` picks a free port) and serves after :meth:`start` or ``with``.
     ``request_timeout`` bounds how long a client may take over a handshake or a request before it
     is dropped (and how long an idle keep-alive connection stays open). The journal keeps the
-    last ``journal_capacity`` events.
+    last ``journal_capacity`` events and at most ``journal_bytes`` of them (weighed as JSON; by
+    default 16 MiB, more if the capacity is raised past 10,000: see :class:`mockfgt.journal.Journal`). Each
+    request's body and headers are stored cut to a few KiB, their true sizes recorded.
     """
 
     default_scenario = "fgt-healthy"
@@ -135,6 +147,7 @@ class Device:
         scenario_dirs: list[Path] | None = None,
         request_timeout: float = REQUEST_TIMEOUT,
         journal_capacity: int = DEFAULT_CAPACITY,
+        journal_bytes: int | None = None,
     ) -> None:
         self._scenario_dirs = [Path(p) for p in scenario_dirs or []]
         self.ca = ca or (HarnessCA(certs_dir) if certs_dir else default_ca())
@@ -144,7 +157,7 @@ class Device:
         self._lock = threading.RLock()
         self._listener: Listener | None = None
         #: Every connection outcome and request on this device's port (see :mod:`mockfgt.journal`).
-        self.journal = Journal(journal_capacity)
+        self.journal = Journal(journal_capacity, journal_bytes)
         self._install(first)
         self._listener = Listener(self._wsgi, self._plan, host=host, port=port, journal=self.journal.record,
                                   request_timeout=request_timeout)
@@ -360,6 +373,11 @@ class Device:
     def _wsgi(self, environ, start_response):
         started = time.perf_counter()
         body = request_body(environ)
+        if request_headers_size(environ) > MAX_HEADER_BYTES:
+            start_response("431 Request Header Fields Too Large",
+                           [("Content-Type", "text/html; charset=iso-8859-1")])
+            self.journal.record(request_event(environ, body, 431, b"", started))
+            return [_HEADERS_TOO_LARGE]
         plan = environ.get("mockfgt.plan")
         if plan is not None and plan.fault == "stall-response":
             plan.ended.wait(plan.stall_seconds)  # ends early when the scenario changes or the device stops

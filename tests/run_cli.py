@@ -37,3 +37,8 @@ def as_from_a_terminal() -> None:
     and so would every mockfgt it starts, which then rightly ignores Ctrl+C.
     """
     signal.signal(signal.SIGINT, signal.SIG_DFL)
+
+
+def control_auth(harness) -> dict[str, str]:
+    """The header every control API call carries: the run's token."""
+    return {"Authorization": f"Bearer {harness.control_token}"}
