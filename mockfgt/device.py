@@ -115,8 +115,10 @@ class Device:
 
     ``scenario`` is a catalogue name, a path to a TOML file or a loaded :class:`Scenario`. The device
     binds at construction (``port=0`` picks a free port) and serves after :meth:`start` or ``with``.
-    ``request_timeout`` bounds how long a client may take over a handshake or a request before it
-    is dropped (and how long an idle keep-alive connection stays open). The journal keeps the
+    ``request_timeout`` bounds how long a client may take over a handshake or a request, or to take
+    an answer, before it is dropped (and how long an idle keep-alive connection stays open); a
+    request dropped before it arrived whole is never run. :meth:`use` raises OSError if the port
+    cannot be listened on again (the device then keeps refusing). The journal keeps the
     last ``journal_capacity`` events.
     """
 
