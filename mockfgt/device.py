@@ -125,10 +125,12 @@ class Device:
 
     ``scenario`` is a catalogue name, a path to a TOML file or a loaded :class:`Scenario`. The device
     binds at construction (``port=0`` picks a free port) and serves after :meth:`start` or ``with``.
-    ``request_timeout`` bounds how long a client may take over a handshake or a request before it
-    is dropped (and how long an idle keep-alive connection stays open). The journal keeps the
-    last ``journal_capacity`` events and at most ``journal_bytes`` of them (weighed as JSON; by
-    default 16 MiB, more if the capacity is raised past 10,000: see :class:`mockfgt.journal.Journal`). Each
+    ``request_timeout`` bounds how long a client may take over a handshake or a request, or to take
+    an answer, before it is dropped (and how long an idle keep-alive connection stays open); a
+    request dropped before it arrived whole is never run. :meth:`use` raises OSError if the port
+    cannot be listened on again (the device then keeps refusing). The journal keeps the last
+    ``journal_capacity`` events and at most ``journal_bytes`` of them (weighed as JSON; by default
+    16 MiB, more if the capacity is raised past 10,000: see :class:`mockfgt.journal.Journal`). Each
     request's body and headers are stored cut to a few KiB, their true sizes recorded.
     """
 

@@ -11,9 +11,11 @@ device replaces atomically on a scenario swap; the socket itself stays.
 
 from __future__ import annotations
 
+import errno
 import http
 import io
 import logging
+import re
 import selectors
 import socket
 import ssl
@@ -49,6 +51,9 @@ REQUEST_TIMEOUT = 10.0
 #: Apache's lingering close (2 s): after a refused handshake, how long in all to drain the client before
 #: closing; while swallowing a refused body, the longest pause that does not end it.
 LINGER_SECONDS = 2.0
+#: After accept() failed for want of descriptors, threads or memory: how long before trying again.
+ACCEPT_BACKOFF = 0.1
+_SHORTAGES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 
 
 @dataclass(frozen=True)
@@ -66,14 +71,111 @@ class MalformedBody(Exception):
     """A chunked body whose framing is broken: the request cannot be read, so it is answered 400."""
 
 
-def _read_chunked(stream) -> bytes:
-    """Up to ``MAX_BODY + 1`` bytes of a chunked body; MalformedBody for a chunk header that is not hex."""
-    try:
-        return stream.read(MAX_BODY + 1)
-    except (ConnectionError, TimeoutError, ssl.SSLError):
-        raise  # the client went away or was dropped: nothing to answer
-    except (OSError, ValueError) as exc:  # Werkzeug's "Invalid chunk header", "Negative chunk length"
-        raise MalformedBody(f"Bad chunked body: {exc}") from None
+class IncompleteRequest(Exception):
+    """The connection ended (the client left, or was dropped at its deadline) before the request was whole."""
+
+
+class _Input:
+    """The connection's input, noting when a read met the end of the connection.
+
+    http.client ends a header block at end of file as at a blank line, http.server runs a request line
+    that lacks its CRLF, and a body read stops short at end of file: each hands on a request the
+    client never finished. A read that ends short marks the request as incomplete instead.
+    """
+
+    def __init__(self, stream) -> None:
+        self._stream = stream
+        self.ended = False
+
+    def readline(self, size: int = -1) -> bytes:
+        line = self._stream.readline(size)
+        if not line.endswith(b"\n") and (size is None or size < 0 or len(line) < size):
+            self.ended = True
+        return line
+
+    def read(self, size: int = -1) -> bytes:
+        data = self._stream.read(size)
+        if size is None or size < 0 or len(data) < size:
+            self.ended = True
+        return data
+
+    def __getattr__(self, name):
+        return getattr(self._stream, name)
+
+
+_DIGITS = re.compile(r"[0-9]+")  # int() would also take "+52", "5_2", " 52" and non-ASCII digits
+#: A chunk-size line: hex digits, then optional chunk extensions (ignored, as RFC 9112 allows).
+_CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,15})[ \t]*(?:;[^\r\n]*)?\r?\n")
+_MAX_TRAILER_LINES = 100
+
+
+def _read_chunked(stream: _Input) -> bytes:
+    """A chunked body, up to ``MAX_BODY + 1`` bytes; MalformedBody for broken framing.
+
+    Werkzeug's reader takes ``+5`` and ``5_0`` as chunk sizes (``int(x, 16)``), the same leniency
+    as with Content-Length; only hex digits are a size here. The trailer section is read and ignored.
+    """
+    body = bytearray()
+    while True:
+        line = stream.readline(1024)
+        if stream.ended:
+            raise IncompleteRequest(f"the connection ended inside a chunked body after {len(body)} bytes")
+        size = _CHUNK_SIZE.fullmatch(line)
+        if size is None:
+            raise MalformedBody(f"Bad chunk header {line[:40]!r}")
+        length = int(size[1], 16)
+        if length == 0:
+            break
+        data = stream.read(min(length, MAX_BODY + 1 - len(body)))
+        if stream.ended:
+            raise IncompleteRequest(f"the connection ended inside a chunked body after {len(body) + len(data)} bytes")
+        body += data
+        if len(body) > MAX_BODY:
+            return bytes(body)  # refused by its length; the rest is swallowed after the answer
+        if stream.readline(3) not in (b"\r\n", b"\n"):
+            if stream.ended:
+                raise IncompleteRequest("the connection ended inside a chunked body")
+            raise MalformedBody("Missing CRLF after a chunk")
+    for _ in range(_MAX_TRAILER_LINES):
+        line = stream.readline(8192)
+        if stream.ended:
+            raise IncompleteRequest("the connection ended inside the trailer of a chunked body")
+        if line in (b"\r\n", b"\n"):
+            return bytes(body)
+    raise MalformedBody("Too many trailer lines")
+
+
+def _framing_error(headers) -> str | None:
+    """Why the body's framing is ambiguous, or None.
+
+    A strict server refuses rather than guesses: a front end that chose the other reading would
+    see a different request boundary (request smuggling). Werkzeug takes the last Content-Length,
+    lets ``int()`` parse it and looks for "chunked" anywhere in Transfer-Encoding.
+    """
+    lengths = headers.get_all("Content-Length") or []
+    codings = headers.get_all("Transfer-Encoding") or []
+    if lengths and codings:
+        return "Content-Length and Transfer-Encoding together"
+    if len(codings) > 1 or (codings and codings[0].strip(" \t\r\n").lower() != "chunked"):
+        return f"Unsupported Transfer-Encoding {', '.join(codings)[:40]!r}"
+    if len(lengths) > 1:
+        return "More than one Content-Length"
+    if lengths and not _DIGITS.fullmatch(lengths[0].strip(" \t")):
+        return f"Bad Content-Length {lengths[0][:40]!r}"
+    return None
+
+
+def _reason(exc: BaseException) -> str:
+    """A short reason for a connection that ended under a read or a write."""
+    if isinstance(exc, IncompleteRequest):
+        return str(exc)
+    if isinstance(exc, ConnectionResetError):
+        return "reset by the client"
+    if isinstance(exc, BrokenPipeError):
+        return "closed by the client before the answer was sent"
+    if isinstance(exc, ssl.SSLError):
+        return f"TLS error: {_tls_failure(exc)}"
+    return f"connection error: {exc.strerror or exc}" if isinstance(exc, OSError) else str(exc)
 
 
 class _Handler(WSGIRequestHandler):
@@ -83,6 +185,10 @@ class _Handler(WSGIRequestHandler):
     did not read). Devices keep HTTPS connections alive, and clients with sessions rely on it, so this
     handler reads each request body whole before the app runs (bounded by ``MAX_BODY``) and sends each
     answer in one write with its length: the next request line is then always where it belongs.
+
+    A request reaches the app only once it arrived whole: a request line without its CRLF, headers
+    without their blank line or a body shorter than declared (the client left, or was dropped at its
+    deadline) is journaled as dropped and never executed.
     """
 
     protocol_version = "HTTP/1.1"
@@ -94,14 +200,38 @@ class _Handler(WSGIRequestHandler):
         '<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN"><html><head><title>%(code)d %(message)s</title>'
         "</head><body><h1>%(message)s</h1><p>%(explain)s</p></body></html>"
     )
-    timeout = None  # the listener's deadlines bound reading; see Listener.arm
+    timeout = None  # the listener's deadlines bound reading and writing; see Listener.arm
+
+    def setup(self) -> None:
+        super().setup()
+        self.rfile = _Input(self.rfile)
 
     def handle_one_request(self):
-        self.server.listener.arm(self.connection)
+        listener = self.server.listener
+        self.raw_requestline, self.command, self._expects_continue = b"", None, False
+        listener.arm(self.connection)
         try:
             super().handle_one_request()
+        except (IncompleteRequest, OSError) as exc:  # OSError: reset, broken pipe, TLS error, our deadline
+            self.close_connection = True
+            listener.dropped(self.connection, self.client_address, _reason(exc), self.command, self.path
+                             if self.command else None)
         finally:
-            self.server.listener.disarm(self.connection)
+            listener.disarm(self.connection)
+
+    def parse_request(self) -> bool:
+        if not self.raw_requestline.endswith(b"\n"):  # http.server would run "GET /x" cut short as HTTP/0.9
+            raise IncompleteRequest("the connection ended inside the request line")
+        parsed = super().parse_request()
+        if self.rfile.ended:  # http.client took end of file for the end of the headers
+            raise IncompleteRequest("the connection ended inside the headers")
+        return parsed
+
+    def handle_expect_100(self) -> bool:
+        # http.server would send "100 Continue" here, for bodies we then refuse unread too; it is sent
+        # once, by _buffer_body, just before a body is read.
+        self._expects_continue = True
+        return True
 
     def make_environ(self):
         environ = super().make_environ()
@@ -110,31 +240,36 @@ class _Handler(WSGIRequestHandler):
         self._unread_body = not self._buffer_body(environ)
         if self._unread_body:
             self.close_connection = True  # the unread rest of the body would be taken for a request
-        self.server.listener.disarm(self.connection)  # the request is in; answering may take long (stalls)
+        # The request is in; answering may take long (stalls). A request whose deadline passed while
+        # its last bytes came in was already journaled as dropped and its connection shut: not run.
+        if not self.server.listener.disarm(self.connection):
+            raise IncompleteRequest("dropped at the deadline")
         return environ
 
-    @staticmethod
-    def _buffer_body(environ) -> bool:
-        """Read the body into memory; False when it is too large to read.
+    def _buffer_body(self, environ) -> bool:
+        """Read the body into memory; False when it is too large to read; IncompleteRequest when it
+        does not arrive whole.
 
         A refused body is replaced by an empty stream whose declared length is over the limit, so
         the app (and the journal) refuse it by its length alone and nothing reads on.
         """
-        try:
-            length = int(environ.get("CONTENT_LENGTH") or 0)
-        except ValueError:
-            return False
+        length = int(environ.get("CONTENT_LENGTH") or 0)  # digits only: _framing_error came first
+        chunked = bool(environ.pop("wsgi.input_terminated", False))  # our reader, not Werkzeug's
         if length > MAX_BODY:
             return _Handler._refuse_body(environ, length)
-        if environ.get("wsgi.input_terminated"):  # chunked: read until the last chunk, or the limit
-            body = _read_chunked(environ["wsgi.input"])
+        if self._expects_continue and (length or chunked):
+            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        if chunked:  # read until the last chunk, or the limit
+            body = _read_chunked(self.rfile)
             if len(body) > MAX_BODY:
                 # Declared from here on by a length over the limit (apps cannot refuse a chunked
                 # body by its length); the journal still shows how it came.
                 environ["mockfgt.transfer_encoding"] = environ.pop("HTTP_TRANSFER_ENCODING", "")
                 return _Handler._refuse_body(environ, len(body))
         else:
-            body = environ["wsgi.input"].read(length) if length > 0 else b""
+            body = self.rfile.read(length) if length > 0 else b""
+            if len(body) < length:
+                raise IncompleteRequest(f"the connection ended after {len(body)} of {length} body bytes")
         environ["wsgi.input"] = io.BytesIO(body)
         environ["CONTENT_LENGTH"] = str(len(body)) if body or length else environ.get("CONTENT_LENGTH", "")
         environ["wsgi.input_terminated"] = False
@@ -148,8 +283,13 @@ class _Handler(WSGIRequestHandler):
         return False
 
     def run_wsgi(self) -> None:
-        if self.headers.get("Expect", "").lower().strip() == "100-continue":
-            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
+        problem = _framing_error(self.headers)
+        if problem is not None:  # answered before any body is read, then closed: its end is unknown
+            self.close_connection = True
+            self.send_error(400, "Bad Request", problem)
+            self.server.listener.disarm(self.connection)
+            _lingering_close(self.connection)
+            return
         try:
             environ = self.make_environ()
         except MalformedBody as exc:  # answered as httpsd answers a broken request: 400, then close
@@ -168,8 +308,11 @@ class _Handler(WSGIRequestHandler):
                  f"Server: {self.version_string()}", f"Date: {self.date_time_string()}"]
         lines += [f"{name}: {value}" for name, value in headers]
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
+        # A client that stops reading must not hold this thread and its descriptor for ever.
+        self.server.listener.arm(self.connection, answering=True)
         self.wfile.write(head if environ["REQUEST_METHOD"] == "HEAD" else head + body)
         self.wfile.flush()
+        self.server.listener.disarm(self.connection)
         if self._unread_body:
             self._drain()
 
@@ -247,7 +390,9 @@ class Listener:
     """Serves a WSGI app on one port with per-connection TLS and faults.
 
     ``journal`` (if given) is called with a dict for every connection outcome that never reaches the
-    app: resets, stalls, failed handshakes.
+    app: resets, stalls, failed handshakes, requests that never arrived whole, answers never taken.
+    What clients do (reset, leave mid-handshake or mid-request, stop reading) is journaled, never
+    logged as an error: only a fault of mockfgt itself is.
     """
 
     def __init__(
@@ -271,13 +416,17 @@ class Listener:
         self._sock = self._bind(sockaddr)
         self.address = self._sock.getsockname()[:2]
         self._listening = False
+        self._listen_lock = threading.Lock()  # listen/unlisten, from start() and set_plan()
         self._wake_r, self._wake_w = socket.socketpair()
-        self._pending = threading.Event()
         self._stopping = False
         self._thread: threading.Thread | None = None
         self._connections: set[socket.socket] = set()
-        self._deadlines: dict[socket.socket, float] = {}  # connections that must finish reading by then
+        # Connections that must finish what they send (or take our answer) by then, and why they are dropped.
+        self._deadlines: dict[socket.socket, tuple[float, str]] = {}
+        self._expired: set[socket.socket] = set()  # dropped at their deadline (and journaled so)
         self._conn_lock = threading.Lock()
+        self._accept_again_at = 0.0  # after EMFILE and the like: accept() waits until then
+        self._starved_before = False  # the first shortage is logged as a warning, later ones at debug
 
     # -- life cycle ---------------------------------------------------------------------------
     @property
@@ -289,9 +438,9 @@ class Listener:
         return self._plan
 
     def start(self) -> None:
-        if self._plan.fault != "refuse":
-            self._sock.listen(128)
-            self._listening = True
+        with self._listen_lock:
+            if self._plan.fault != "refuse":
+                self._listen()
         self._thread = threading.Thread(target=self._accept_loop, name=f"mockfgt-accept-{self.port}", daemon=True)
         self._thread.start()
 
@@ -308,48 +457,77 @@ class Listener:
         with self._conn_lock:
             live = list(self._connections)
         for conn in live:
-            try:
-                conn.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
+            _cut(conn)
 
     def set_plan(self, plan: ConnectionPlan) -> None:
-        """Replace how new connections are treated; stalls of the old plan end now."""
+        """Replace how new connections are treated; stalls of the old plan end now.
+
+        OSError if the port cannot be listened on again: the device then refuses connections rather
+        than report a plan it does not serve.
+        """
         old, self._plan = self._plan, plan
         old.ended.set()
-        if self._thread is not None and (plan.fault == "refuse") == self._listening:
-            # Listening state changes: the accept loop owns the socket, so it makes the change.
-            self._pending.clear()
-            self._wake()
-            self._pending.wait(2.0)
+        if self._thread is None or self._stopping:
+            return  # start() listens as the plan says
+        with self._listen_lock:
+            refuse = plan.fault == "refuse"
+            if refuse and self._listening:
+                # A bound socket that does not listen makes the kernel refuse connections with a RST.
+                # shutdown() leaves LISTEN but keeps the port bound (see _bind): were it free for a
+                # moment, another process, or some client's source port, could take it for good.
+                self._listening = False
+                self._sock.shutdown(socket.SHUT_RDWR)
+            elif not refuse and not self._listening:
+                self._listen()
+            else:
+                return
+        self._wake()  # the accept loop watches the port only while it listens
 
-    def arm(self, sock: socket.socket) -> None:
-        """Drop ``sock`` unless it finishes what it is sending within ``request_timeout``."""
+    def arm(self, sock: socket.socket, *, answering: bool = False) -> None:
+        """Drop ``sock`` unless it finishes what it is sending (or, ``answering``, takes our answer)
+        within ``request_timeout``."""
+        reason = (f"answer not taken within {self.request_timeout:g} s" if answering
+                  else f"nothing complete within {self.request_timeout:g} s")
         with self._conn_lock:
             was_idle = not self._deadlines
-            self._deadlines[sock] = time.monotonic() + self.request_timeout
+            self._deadlines[sock] = (time.monotonic() + self.request_timeout, reason)
         if was_idle:
             self._wake()  # the accept loop sleeps without a timeout while nothing is armed
 
-    def disarm(self, sock: socket.socket) -> None:
+    def disarm(self, sock: socket.socket) -> bool:
+        """Lift ``sock``'s deadline; False if it had already passed (the connection is being dropped)."""
         with self._conn_lock:
             self._deadlines.pop(sock, None)
+            return sock not in self._expired
+
+    def dropped(self, sock: socket.socket, addr, reason: str, method: str | None = None,
+                target: str | None = None) -> None:
+        """Journal a connection that ended before a request arrived whole or its answer was taken,
+        unless its deadline did it (and journaled it) already."""
+        with self._conn_lock:
+            if sock in self._expired:
+                return
+        event = {"client": addr[0], "client_port": addr[1], "event": "dropped", "reason": reason}
+        if method:  # the path without its query, which may hold an access_token
+            event.update(method=method, path=(target or "").split("?", 1)[0])
+        self._journal(event)
 
     def _drop_late_connections(self) -> float | None:
         """Shut connections past their deadline; return seconds until the next deadline (None: none)."""
         now = time.monotonic()
         with self._conn_lock:
-            late = [sock for sock, deadline in self._deadlines.items() if deadline <= now]
-            for sock in late:
+            late = [(sock, reason) for sock, (deadline, reason) in self._deadlines.items() if deadline <= now]
+            for sock, _ in late:
                 del self._deadlines[sock]
-            upcoming = min(self._deadlines.values(), default=None)
-        for sock in late:
+                self._expired.add(sock)
+            upcoming = min((deadline for deadline, _ in self._deadlines.values()), default=None)
+        for sock, reason in late:
             try:
-                self._journal({"client": sock.getpeername()[0], "client_port": sock.getpeername()[1],
-                               "event": "dropped", "reason": f"nothing complete within {self.request_timeout:g} s"})
-                sock.shutdown(socket.SHUT_RDWR)  # the connection's thread sees end of file and closes it
-            except OSError:
-                pass
+                client, port = sock.getpeername()[:2]
+            except OSError:  # already gone: it ends on its own thread
+                client, port = None, None
+            self._journal({"client": client, "client_port": port, "event": "dropped", "reason": reason})
+            _cut(sock)  # the connection's thread sees end of file (or a broken pipe) and closes it
         return None if upcoming is None else max(upcoming - now, 0.0)
 
     # -- accept loop --------------------------------------------------------------------------
@@ -359,6 +537,11 @@ class Listener:
         Linux keeps a socket bound by explicit port number bound after shutdown() takes it out of
         LISTEN; one bound to port 0 loses the port. So an ephemeral port is found first and then
         bound again by number (both sockets use SO_REUSEADDR and neither listens yet).
+
+        SO_REUSEADDR is on only while binding and listening (TIME_WAIT connections of an earlier run
+        or of earlier clients share the port): left on, Linux lets any other SO_REUSEADDR socket (a
+        second ``mockfgt serve``) bind the port whenever ours does not listen, that is while the
+        device refuses, and that process would then get the device's clients.
         """
         sock = self._new_socket()
         sock.bind(sockaddr)
@@ -367,7 +550,22 @@ class Listener:
             explicit.bind((sockaddr[0], sock.getsockname()[1], *sockaddr[2:]))
             sock.close()
             sock = explicit
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 0)
         return sock
+
+    def _listen(self) -> None:
+        """Listen on the bound port (``_listen_lock`` held).
+
+        listen() checks the port's TIME_WAIT connections again and passes only with SO_REUSEADDR on
+        both sides (accepted connections get it too); no other socket can bind meanwhile, since ours
+        is already bound without it.
+        """
+        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            self._sock.listen(128)
+        finally:
+            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 0)
+        self._listening = True
 
     def _new_socket(self) -> socket.socket:
         sock = socket.socket(self._family, socket.SOCK_STREAM)
@@ -382,45 +580,63 @@ class Listener:
         except OSError:
             pass
 
-    def _apply_listening_state(self, selector: selectors.BaseSelector) -> None:
-        refuse = self._plan.fault == "refuse"
-        if refuse and self._listening:
-            # A bound socket that does not listen makes the kernel refuse connections with a RST.
-            # shutdown() leaves LISTEN but keeps the port bound: were it free for a moment, it could
-            # become the source port of some client's connection and the device could never listen again.
-            selector.unregister(self._sock)
-            self._sock.shutdown(socket.SHUT_RDWR)
-            self._listening = False
-        elif not refuse and not self._listening:
-            self._sock.listen(128)
-            self._listening = True
-            selector.register(self._sock, selectors.EVENT_READ)
-        self._pending.set()
-
     def _accept_loop(self) -> None:
+        watching = False  # whether the selector watches the port
         with selectors.DefaultSelector() as selector:
             selector.register(self._wake_r, selectors.EVENT_READ)
-            if self._listening:
-                selector.register(self._sock, selectors.EVENT_READ)
             while not self._stopping:
-                for key, _ in selector.select(self._drop_late_connections()):
+                pause = self._accept_again_at - time.monotonic()
+                wanted = self._listening and pause <= 0
+                if wanted != watching:
+                    if wanted:
+                        selector.register(self._sock, selectors.EVENT_READ)
+                    else:
+                        selector.unregister(self._sock)
+                    watching = wanted
+                timeout = self._drop_late_connections()
+                if self._listening and pause > 0:
+                    timeout = pause if timeout is None else min(timeout, pause)
+                for key, _ in selector.select(timeout):
                     if key.fileobj is self._wake_r:
                         self._wake_r.recv(64)
-                        if not self._stopping:
-                            self._apply_listening_state(selector)
-                    else:
+                    elif not self._stopping:
                         self._accept_one()
 
     def _accept_one(self) -> None:
         try:
             conn, addr = self._sock.accept()
-        except OSError:
+        except OSError as exc:
+            if exc.errno in _SHORTAGES:
+                self._starved(exc)
+            # Otherwise: the client left before we took it (ECONNABORTED), or the port stopped
+            # listening under us (EINVAL): nothing to do.
             return
-        # Headers and body leave in separate writes; without this, delayed ACKs add 40 ms a request.
-        conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        threading.Thread(
-            target=self._serve_connection, args=(conn, addr, self._plan), name="mockfgt-conn", daemon=True
-        ).start()
+        try:
+            # Headers and body leave in separate writes; without this, delayed ACKs add 40 ms a request.
+            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            # Its TIME_WAIT must not keep our listen() off the port after a refuse (see _listen).
+            conn.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        except OSError:
+            pass  # reset already: the handshake finds out and journals it
+        try:
+            threading.Thread(
+                target=self._serve_connection, args=(conn, addr, self._plan), name="mockfgt-conn", daemon=True
+            ).start()
+        except RuntimeError as exc:  # "can't start new thread": as short of resources as EMFILE
+            conn.close()
+            self._starved(exc)
+
+    def _starved(self, exc: BaseException) -> None:
+        """Out of descriptors (or threads, or memory): stop accepting for a moment instead of spinning.
+
+        The pending connection stays in the backlog and is accepted once something is freed; its
+        client waits, as with a busy server, rather than being refused.
+        """
+        self._accept_again_at = time.monotonic() + ACCEPT_BACKOFF
+        level = logging.DEBUG if self._starved_before else logging.WARNING
+        self._starved_before = True
+        log.log(level, "port %d: cannot take new connections (%s); retrying every %g s, further shortages "
+                "are logged at DEBUG", self.port, getattr(exc, "strerror", None) or exc, ACCEPT_BACKOFF)
 
     # -- one connection -----------------------------------------------------------------------
     def _serve_connection(self, conn: socket.socket, addr, plan: ConnectionPlan) -> None:
@@ -435,6 +651,7 @@ class Listener:
             with self._conn_lock:
                 self._connections.difference_update((conn, live[0]))
                 self._deadlines.pop(live[0], None)
+                self._expired.discard(live[0])
             live[0].close()
 
     def _handle(self, conn: socket.socket, addr, plan: ConnectionPlan, live: list) -> None:
@@ -449,8 +666,21 @@ class Listener:
             return
         tls_info = None
         if plan.fault != "plaintext":
+            try:
+                # Wrapping a socket whose client already reset it fails after the raw socket was
+                # detached, leaving its descriptor to the garbage collector: see it first.
+                conn.getpeername()
+            except OSError:
+                self._journal({**client, "event": "tls-failed",
+                               "tls": {"sni": None, "error": "connection reset by peer", "alert": None}})
+                return
             conn.settimeout(self.request_timeout + 1)  # a backstop: the deadline below drops it first
-            tls_conn = plan.ssl_context.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
+            try:
+                tls_conn = plan.ssl_context.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
+            except OSError as exc:  # reset between the look above and the wrapping
+                self._journal({**client, "event": "tls-failed",
+                               "tls": {"sni": None, "error": _tls_failure(exc), "alert": None}})
+                return
             live[0] = tls_conn  # wrapping detached the raw socket: closing must go through this one
             with self._conn_lock:
                 self._connections.discard(conn)
@@ -458,6 +688,9 @@ class Listener:
             self.arm(tls_conn)
             try:
                 tls_conn.do_handshake()
+                if not self.disarm(tls_conn):
+                    raise ConnectionAbortedError("dropped at the deadline")
+                tls_info = _tls_summary(tls_conn)
             except (ssl.SSLError, OSError) as exc:
                 self.disarm(tls_conn)
                 error = _tls_failure(exc)
@@ -466,10 +699,8 @@ class Listener:
                                        "alert": _alert(error)}})
                 _lingering_close(tls_conn)
                 return
-            self.disarm(tls_conn)
-            tls_info = _tls_summary(tls_conn)
             conn = tls_conn
-        conn.settimeout(None)  # deadlines bound the reading from here on
+        conn.settimeout(None)  # deadlines bound the reading and writing from here on
         _Handler(conn, addr, _ConnectionServer(self, plan, tls_info))
         if tls_info is not None:
             _close_notify(conn)
@@ -486,6 +717,18 @@ class Listener:
                 continue
             except OSError:
                 return
+
+
+def _cut(sock: socket.socket) -> None:
+    """Shut a connection from another thread than its own: its blocked read or write returns.
+
+    socket.socket's own shutdown, not SSLSocket's: that one also drops the TLS object under the
+    connection's thread (then ``'NoneType' object has no attribute 'getpeercert'``).
+    """
+    try:
+        socket.socket.shutdown(sock, socket.SHUT_RDWR)
+    except OSError:
+        pass
 
 
 def _lingering_close(conn: ssl.SSLSocket) -> None:
