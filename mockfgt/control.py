@@ -159,7 +159,12 @@ def create_control_app(harness) -> Flask:
             raise ControlError('give the scenario to switch to: {"scenario": "expired-cert"}')
         dev = device(name)
         # By name only: a caller's '/etc/shadow' or 'x.toml' must never be opened as a file here.
-        dev.use(load(scenario, search=harness.scenario_dirs, names_only=True))
+        loaded = load(scenario, search=harness.scenario_dirs, names_only=True)
+        try:
+            dev.use(loaded)
+        except OSError as exc:  # the port could not be listened on again; the device keeps refusing
+            raise ControlError(f"{dev.name} switched to {loaded.name} but cannot listen on port {dev.port} "
+                               f"again ({exc.strerror or exc}); it refuses connections", 409) from None
         return changed(dev)
 
     @app.post("/devices/<name>/remedy")

@@ -9,6 +9,7 @@ from __future__ import annotations
 import grp
 import http.client
 import json
+import socket
 import os
 import pwd
 import shutil
@@ -322,3 +323,19 @@ def test_ctl_takes_the_token_from_the_environment_or_the_flag(harness):
     assert by_flag.returncode == 0 and by_flag.stdout.strip() == "fgt-healthy"
     without = ctl("--control", url, "devices")
     assert without.returncode == 1 and "needs its token" in without.stderr
+
+
+def test_a_switch_whose_port_cannot_listen_again_is_409_not_500(tmp_path):
+    """The listener raises when a refusing device cannot listen again; the control API says so."""
+    with Harness(certs_dir=tmp_path / "certs") as harness:
+        device = harness.add("port-closed")
+        harness.start()
+        device._listener._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)  # as before the fix
+        with socket.socket() as intruder:
+            intruder.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            intruder.bind(("127.0.0.1", device.port))
+            intruder.listen(1)
+            answer = requests.post(f"{harness.control_url}/devices/port-closed/scenario", json={"scenario": "fgt-healthy"},
+                                   headers={"Authorization": f"Bearer {harness.control_token}"}, timeout=seconds(10))
+    assert answer.status_code == 409
+    assert "cannot listen on port" in answer.json()["error"]
