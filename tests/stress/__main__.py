@@ -17,14 +17,16 @@ import traceback
 import mockfgt
 from mockfgt import Harness
 
-from . import drops, fuzz, handshakes, sigterm, swaps, writers
+from . import control, drops, fuzz, handshakes, journal_flood, partial, sigterm, swaps, writers
 from .corpus import CORPUS, broken_files, rejection_problem
 from .watch import ErrorLog, Resources, settle
 
 FULL = dict(profile="stress", handshakes=300, drops=50, clients=50, writes=200, batch=20, swap_clients=10, swaps=200,
-            sigterm_runs=10, sigterm_clients=20)
+            sigterm_runs=10, sigterm_clients=20, cut=30, slow=300, slow_interval=2.0, resets=3000,
+            request_timeout=10.0, control_rounds=50, flood="stress")
 QUICK = dict(profile="test", handshakes=40, drops=5, clients=10, writes=20, batch=10, swap_clients=6, swaps=25,
-             sigterm_runs=2, sigterm_clients=6)
+             sigterm_runs=2, sigterm_clients=6, cut=3, slow=20, slow_interval=0.1, resets=200,
+             request_timeout=0.5, control_rounds=5, flood="test")
 
 
 class Run:
@@ -121,6 +123,30 @@ class Run:
         return [f"{result.swaps} swaps under {result.requests} requests ({outcomes}); no client hung; "
                 f"served correctly afterwards"]
 
+    def partial_requests(self, ca) -> list[str]:
+        s = self.sizes
+        with mockfgt.FortiGate(ca=ca, request_timeout=s["request_timeout"]) as fgt:
+            result = partial.abuse(fgt, cut=s["cut"], slow=s["slow"], interval=s["slow_interval"],
+                                   resets_count=s["resets"])
+        self.figures["faults injected"] += sum(result.cut.values()) + result.slow + result.resets
+        assert not result.problems(), result.problems()
+        return result.lines()
+
+    def control_api(self, ca) -> list[str]:
+        result = control.run(rounds=self.sizes["control_rounds"], ca=ca)
+        self.figures["requests tried"] += result.requests
+        assert result.ok, result.lines()
+        return result.lines()
+
+    def journal_flood(self, ca) -> list[str]:
+        with Harness(ca=ca) as harness:
+            device = harness.add("fgt-healthy")
+            harness.start()
+            result = journal_flood.flood(harness, device, **journal_flood.SIZES[self.sizes["flood"]])
+        self.figures["requests tried"] += result.requests
+        assert result.journal_bytes <= result.journal_cap, result.lines()
+        return result.lines()
+
     def sigterm(self) -> list[str]:
         result = sigterm.stop_under_load(self.sizes["sigterm_runs"], self.sizes["sigterm_clients"])
         self.figures["requests tried"] += result.requests
@@ -141,6 +167,9 @@ class Run:
             self.phase("misbehaving clients", lambda: self.misbehaving_clients(ca))
             self.phase("concurrent writers", lambda: self.writers(ca))
             self.phase("scenario swaps under traffic", lambda: self.swaps(ca))
+            self.phase("half-sent requests, slowloris, resets", lambda: self.partial_requests(ca))
+            self.phase("hostile control API requests", lambda: self.control_api(ca))
+            self.phase("journal flood", lambda: self.journal_flood(ca))
             self.phase("SIGTERM to serve under load", self.sigterm)
             after = settle(before)
         self.report(before, after)
