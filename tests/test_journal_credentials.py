@@ -31,20 +31,21 @@ def harness(mockfgt_ca):
         yield h
 
 
-@pytest.fixture
-def fgt(harness):
-    device = harness.device("fgt-healthy")
+def _fresh(harness, name: str):
+    device = harness.device(name)
     device.reset()
     device.journal.clear()
     return device
+
+
+@pytest.fixture
+def fgt(harness):
+    return _fresh(harness, "fgt-healthy")
 
 
 @pytest.fixture
 def fmg(harness):
-    device = harness.device("fmg-healthy")
-    device.reset()
-    device.journal.clear()
-    return device
+    return _fresh(harness, "fmg-healthy")
 
 
 def _post(device, path: str, body: bytes, content_type: str | None) -> requests.Response:
