@@ -20,6 +20,10 @@ from .flows import Agent, Conversation
 from .harness import Harness
 from .scenario import ScenarioError, catalogue, kinds
 
+#: Seconds the banner's curl waits, as an agent with a timeout would: a stall shows as a timeout.
+AGENT_TIMEOUT = 10
+
+
 def stop_signals() -> set[int]:
     """The signals that stop serve: SIGTERM, and SIGINT unless this process was started ignoring it.
 
@@ -31,8 +35,6 @@ def stop_signals() -> set[int]:
     """
     ignored = signal.getsignal(signal.SIGINT) is signal.SIG_IGN
     return {signal.SIGTERM} if ignored else {signal.SIGINT, signal.SIGTERM}
-#: Seconds the banner's curl waits, as an agent with a timeout would: a stall shows as a timeout.
-AGENT_TIMEOUT = 10
 
 
 def cmd_serve(args) -> int:
