@@ -175,6 +175,11 @@ class Device:
             self._started = True
         return self
 
+    def begin_stop(self) -> None:
+        """Tell the device to stop, without waiting (:meth:`stop` then finishes quickly)."""
+        if self._started:
+            self._listener.begin_stop()
+
     def stop(self) -> None:
         """Stop serving and release the port, at once."""
         if self._started:

@@ -118,6 +118,8 @@ class Harness:
         """Stop everything at once and remove the manifest (its ports are gone)."""
         if self._control is not None:
             self._control.stop()
+        for device in self.devices.values():  # every accept loop wakes at once, not one after another
+            device.begin_stop()
         for device in self.devices.values():
             device.stop()
         if self.manifest_path is not None:

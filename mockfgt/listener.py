@@ -444,11 +444,15 @@ class Listener:
         self._thread = threading.Thread(target=self._accept_loop, name=f"mockfgt-accept-{self.port}", daemon=True)
         self._thread.start()
 
-    def stop(self) -> None:
-        """Stop at once: wake the accept loop, close the port, drop live connections and stalls."""
+    def begin_stop(self) -> None:
+        """Wake the accept loop to stop, without waiting: many listeners stopping wind down together."""
         self._stopping = True
         self._plan.ended.set()
         self._wake()
+
+    def stop(self) -> None:
+        """Stop at once: wake the accept loop, close the port, drop live connections and stalls."""
+        self.begin_stop()
         if self._thread is not None:
             self._thread.join()
         self._sock.close()

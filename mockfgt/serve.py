@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import errno
 import json
+import os
 import shlex
 import signal
 import ssl
@@ -66,7 +67,15 @@ def cmd_serve(args) -> int:
     finally:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, stopping)
     print("mockfgt: stopped", flush=True)
-    return 0
+    _exit_now(0)
+
+
+def _exit_now(code: int) -> None:
+    """End the process without the interpreter's teardown: everything is stopped and flushed, and
+    collecting dozens of devices' objects on a busy machine took longer (0.3 to 0.9 s) than the stop."""
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
 
 
 def _build(args, refs: list) -> Harness | None:
