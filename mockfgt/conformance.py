@@ -378,11 +378,11 @@ def run(scenarios=None, clients=CLIENTS, *, timeout: float = TIMEOUT_SECONDS, wo
     Every worker thread owns one device and switches it to each cell's scenario, so a cell never sees
     the lockouts or objects another left behind.
     """
+    import urllib3
+
     from .device import Device
     from .scenario import catalogue
     from .tls import HarnessCA
-
-    import urllib3
 
     urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)  # insecure rows are the point
     scenarios = catalogue() if scenarios is None else scenarios

@@ -53,8 +53,8 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from . import bodies
-from .schema import shown
 from .scenario import ScenarioError, load
+from .schema import shown
 
 #: Larger bodies are refused (413) unread: no control request needs more than a few hundred bytes.
 MAX_CONTROL_BODY = 1024 * 1024

@@ -33,10 +33,10 @@ _device_numbers = itertools.count(1)
 #: line over 64 KiB and more than 100 fields (431, from http.server): this caps their sum too.
 MAX_HEADER_BYTES = 64 * 1024
 _HEADERS_TOO_LARGE = (
-    '<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN"><html><head><title>431 Request Header Fields Too Large'
-    "</title></head><body><h1>Request Header Fields Too Large</h1><p>The request's header fields exceed "
-    "this server's limit.</p></body></html>"
-).encode()
+    b'<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN"><html><head><title>431 Request Header Fields Too Large'
+    b"</title></head><body><h1>Request Header Fields Too Large</h1><p>The request's header fields exceed "
+    b"this server's limit.</p></body></html>"
+)
 
 
 @cache
@@ -169,7 +169,7 @@ class Device:
         self._started = False
 
     # -- life cycle ---------------------------------------------------------------------------
-    def start(self) -> "Device":
+    def start(self) -> Device:
         if not self._started:
             self._listener.start()
             self._started = True
@@ -186,7 +186,7 @@ class Device:
             self._listener.stop()
             self._started = False
 
-    def __enter__(self) -> "Device":
+    def __enter__(self) -> Device:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -196,7 +196,7 @@ class Device:
         return f"<{type(self).__name__} {self.name} scenario={self.scenario.name} url={self.url}>"
 
     # -- scenarios ----------------------------------------------------------------------------
-    def use(self, scenario: str | Path | Scenario) -> "Device":
+    def use(self, scenario: str | Path | Scenario) -> Device:
         """Switch to another scenario in place: new state, certificate and faults; same port."""
         loaded = self._load(scenario)
         with self._lock:
@@ -205,7 +205,7 @@ class Device:
             self._client = self._resolve_client()
         return self
 
-    def reset(self) -> "Device":
+    def reset(self) -> Device:
         """Back to the scenario's initial state (objects, keys, lockouts, certificate)."""
         return self.use(self.scenario)
 

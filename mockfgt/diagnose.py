@@ -115,7 +115,7 @@ class Target:
         if self.kind not in KINDS:
             raise ValueError(f"kind {self.kind!r} is not one of {', '.join(KINDS)}")
         try:
-            parts.port
+            _ = parts.port  # urllib parses the port lazily: reading it is the check
         except ValueError:
             raise ValueError(f"{self.url!r} has an invalid port") from None
         for option, path in (("--ca", self.ca), ("--cert", self.cert), ("--key", self.key)):
@@ -186,12 +186,12 @@ class Step:
     details: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
-    def fail(self, code: str, summary: str, *notes: str) -> "Step":
+    def fail(self, code: str, summary: str, *notes: str) -> Step:
         self.code, self.summary = code, summary
         self.notes += [n for n in notes if n]
         return self
 
-    def ok(self, summary: str, *notes: str) -> "Step":
+    def ok(self, summary: str, *notes: str) -> Step:
         return self.fail(OK, summary, *notes)
 
 
@@ -706,7 +706,7 @@ def _sans(cert: x509.Certificate) -> tuple[list[str], list[str]]:
 
 def _validity(cert: x509.Certificate) -> str:
     start, end = cert.not_valid_before_utc, cert.not_valid_after_utc
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     span = f"{start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M} UTC"
     if now > end:
         return f"{span} (expired {_days(now - end)} ago)"

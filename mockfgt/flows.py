@@ -100,7 +100,7 @@ class Agent:
     probe_name: str = field(default_factory=lambda: PROBE_PREFIX + uuid.uuid4().hex[:8])
 
     @classmethod
-    def from_client(cls, client, kind: str, **changes) -> "Agent":
+    def from_client(cls, client, kind: str, **changes) -> Agent:
         """The agent a :class:`~mockfgt.ClientSettings` describes (any object with its fields)."""
         auth = getattr(client, "auth", "token")
         kept = getattr(client, "session_key", None)

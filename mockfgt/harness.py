@@ -102,7 +102,7 @@ class Harness:
         return name
 
     # -- life cycle ---------------------------------------------------------------------------
-    def start(self, manifest: str | Path | None = None) -> "Harness":
+    def start(self, manifest: str | Path | None = None) -> Harness:
         """Start every device and the control API; then write the manifest (atomically)."""
         if manifest is not None:
             self.manifest_path = Path(manifest).resolve()
@@ -125,7 +125,7 @@ class Harness:
         if self.manifest_path is not None:
             self.manifest_path.unlink(missing_ok=True)
 
-    def __enter__(self) -> "Harness":
+    def __enter__(self) -> Harness:
         return self
 
     def __exit__(self, *exc) -> None:

@@ -22,8 +22,8 @@ import ssl
 import struct
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from werkzeug.serving import WSGIRequestHandler
 
@@ -372,7 +372,7 @@ class _ConnectionServer:
 
     multithread, multiprocess, passthrough_errors = True, False, False
 
-    def __init__(self, listener: "Listener", plan: ConnectionPlan, tls_info: dict | None) -> None:
+    def __init__(self, listener: Listener, plan: ConnectionPlan, tls_info: dict | None) -> None:
         self.listener = listener
         self.app = listener.app
         self.server_address = listener.address
@@ -717,7 +717,7 @@ class Listener:
             try:
                 if not conn.recv(4096):
                     return
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return

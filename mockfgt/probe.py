@@ -21,8 +21,16 @@ from dataclasses import dataclass
 
 from .classify import classify
 from .codes import AUTHENTICATION
-from .flows import (Agent, Conversation, authentication_body, csrf_token_from, first_call as _first_call,
-                    logincheck_succeeded, run_flow, session_key_from)
+from .flows import (
+    Agent,
+    Conversation,
+    authentication_body,
+    csrf_token_from,
+    first_call as _first_call,
+    logincheck_succeeded,
+    run_flow,
+    session_key_from,
+)
 
 __all__ = ["ProbeResult", "probe", "first_call", "authentication_body", "session_key_from", "logincheck_succeeded",
            "csrf_token_from"]

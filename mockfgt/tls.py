@@ -204,7 +204,7 @@ class HarnessCA:
 
     def issue(self, shape: str, *, hostname: str, serial: str, kind: str) -> tuple[bytes, bytes]:
         """Mint a server certificate of the given shape: returns (chain PEM the server sends, key PEM)."""
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         sans = ("localhost", "127.0.0.1", "::1", hostname)
         if shape == "self-signed-factory":
             return _factory_self_signed(serial, kind, now)

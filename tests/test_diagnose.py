@@ -17,10 +17,11 @@ import pytest
 import requests
 
 import mockfgt
-from deadlines import seconds
 from mockfgt import cli, codes
 from mockfgt.conformance import diagnose_target
 from mockfgt.diagnose import STEPS, WRITE_PREFIX, diagnose
+
+from deadlines import seconds
 
 TIMEOUT = 1.0  # the stall scenarios stall for a minute; diagnose waits 1 s and reports 202004
 

@@ -30,9 +30,20 @@ from __future__ import annotations
 import secrets
 
 from .. import schema as s
+from .admins import (
+    ACCESS_LEVELS,
+    ALL_ADOMS,
+    BUILTIN_PROFILES,
+    PERMISSION_GROUPS,
+    RPC_PERMITS,
+    USER_TYPES,
+    Admin,
+    new_session_id,
+    new_token,
+    parse_version,
+    place_trusthosts,
+)
 from .devices import ManagedDevice
-from .admins import (ACCESS_LEVELS, ALL_ADOMS, BUILTIN_PROFILES, PERMISSION_GROUPS, RPC_PERMITS, USER_TYPES, Admin,
-                     new_session_id, new_token, parse_version, place_trusthosts)
 from .models import FMGError, FortiManagerState
 from .objects import OBJECT_TABLES
 from .wire import create_app

@@ -23,8 +23,17 @@ import uuid
 from dataclasses import dataclass
 
 from . import objects
-from .admins import (BUILTIN_PROFILES, RPC_PERMITS, Admin, new_session_id, new_token, parse_trusthost, parse_version,
-                     place_trusthosts, trusthost_slot)
+from .admins import (
+    BUILTIN_PROFILES,
+    RPC_PERMITS,
+    Admin,
+    new_session_id,
+    new_token,
+    parse_trusthost,
+    parse_version,
+    place_trusthosts,
+    trusthost_slot,
+)
 from .devices import UNREACHABLE, ManagedDevice
 from .objects import ADDRGRP, MEMBER_TABLES, OBJECT_TABLES, ObjectDataError
 

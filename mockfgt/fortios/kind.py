@@ -7,7 +7,17 @@ FortiOS; they ask this module.
 from __future__ import annotations
 
 from .. import schema as s
-from .models import ACCESS_GROUPS, ACCESS_LEVELS, AccProfile, ApiUser, FortiOSError, FortiOSState, new_token, parse_trusthost, parse_version
+from .models import (
+    ACCESS_GROUPS,
+    ACCESS_LEVELS,
+    AccProfile,
+    ApiUser,
+    FortiOSError,
+    FortiOSState,
+    new_token,
+    parse_trusthost,
+    parse_version,
+)
 from .sessions import DEFAULT_ADMIN_TIMEOUT, Admin, parse_admin_trusthost
 from .tables import TABLES
 from .wire import create_app
@@ -47,7 +57,7 @@ def _check_device(device: dict, key: str) -> None:
         if admin["name"] in api_names:
             raise s.SchemaError(f"{key}.admins[{i}].name",
                                 f"'{admin['name']}' is already an API user; admins and API users need distinct names")
-    for path, rows in device["cmdb"].items():
+    for path in device["cmdb"]:
         if path not in TABLES:
             raise s.SchemaError(f"{key}.cmdb.{path}", f"unknown table; emulated: {', '.join(TABLES)}{s.suggest(path, TABLES)}")
 

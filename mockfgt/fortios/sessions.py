@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 
 from .models import ApiUser, AuthFailure, new_token
 
-
 #: FortiOS ``admintimeout`` defaults to 5 minutes of idleness.
 DEFAULT_ADMIN_TIMEOUT = 300
 

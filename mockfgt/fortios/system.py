@@ -12,8 +12,8 @@ fortigate_exporter permission table give it (``any``: every API user may read it
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from .models import FortiOSState
 

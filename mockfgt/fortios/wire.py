@@ -7,7 +7,7 @@ parameters, JSON envelopes and the Apache-style HTML pages that httpsd sends for
 from __future__ import annotations
 
 import json
-from typing import Callable
+from collections.abc import Callable
 from urllib.parse import parse_qs, unquote
 
 from flask import Flask, Response, request
