@@ -49,7 +49,6 @@ from .objects import OBJECT_TABLES
 from .wire import create_app
 
 NAME = "fortimanager"
-DEFAULT_SCENARIO = "fmg-healthy"
 
 # (build, release date) seen in captures (reference B.4); other versions get plausible numbers.
 KNOWN_BUILDS = {"7.2.2": (1317, "230107"), "7.4.3": (2487, "240124")}

@@ -23,7 +23,6 @@ from .tables import TABLES
 from .wire import create_app
 
 NAME = "fortigate"
-DEFAULT_SCENARIO = "fgt-healthy"
 
 # Builds seen in captures (reference A.2); other versions get a plausible number.
 KNOWN_BUILDS = {"6.0.4": 231, "6.2.3": 1066, "6.2.4": 1112, "7.2.4": 1396, "7.2.6": 1575, "7.4.5": 2702}

@@ -16,7 +16,6 @@ import secrets
 import string
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 
 from .tables import TABLES, TableSpec
@@ -400,7 +399,3 @@ class FortiOSState:
             "hostname": self.hostname,
             "log_disk_status": "available",
         }
-
-
-def new_uuid() -> str:
-    return str(uuid.uuid4())
