@@ -45,6 +45,7 @@ from .classify import classify
 from .codes import CONNECTION, OK, TIMEOUT, TLS
 from .diagnose import is_ip
 from .flows import Agent, run_flow
+from .hosts import host_port
 
 CLIENTS = ("requests", "httpx", "urllib", "curl", "openssl", "diagnose")
 MODES = ("verify", "insecure")
@@ -276,7 +277,7 @@ def run_openssl(settings, agent: Agent, timeout: float) -> tuple[str, str]:
         return NOT_APPLICABLE, "plain HTTP"
     host, port = parts.hostname, parts.port or 443
     args = [shutil.which("openssl") or "openssl", "s_client", "-connect",
-            f"[{host}]:{port}" if ":" in host else f"{host}:{port}", "-ign_eof"]
+            host_port(host, port), "-ign_eof"]
     if not is_ip(host):
         args += ["-servername", host]
     if settings.verify is not False:

@@ -21,6 +21,7 @@ from functools import cache
 from pathlib import Path
 
 from . import scenario as scenarios
+from .hosts import url_host
 from .journal import DEFAULT_CAPACITY, Journal, request_body, request_event, request_headers_size
 from .listener import REQUEST_TIMEOUT, ConnectionPlan, Listener
 from .scenario import Scenario
@@ -243,7 +244,7 @@ class Device:
     @property
     def url(self) -> str:
         """The device's own HTTPS URL (the agent may be configured otherwise: see :attr:`client`)."""
-        return f"https://{_url_host(self.host)}:{self.port}"
+        return f"https://{url_host(self.host)}:{self.port}"
 
     @property
     def token(self) -> str | None:
@@ -363,7 +364,7 @@ class Device:
             cert = tuple(str(p) for p in self.ca.issue_client_cert(self.material_dir))
         user = self._client_user()
         return ClientSettings(
-            url=f"{c['scheme']}://{_url_host(c['host'] or _reachable(self.host))}:{self.port}",
+            url=f"{c['scheme']}://{url_host(c['host'] or _reachable(self.host))}:{self.port}",
             token=None if c["auth"] == "password" else self._kind.token_for(self._state, user, c["token"]),
             token_in=c["token_in"],
             verify=False if c["insecure"] else verify,
@@ -431,10 +432,6 @@ def shared_app(kind):
     and per kind; the app holds no device state, since ``get_state()`` is looked up per request.
     """
     return kind.create_app(_current_state)
-
-
-def _url_host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
 
 
 def _reachable(host: str) -> str:

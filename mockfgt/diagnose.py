@@ -64,6 +64,7 @@ from . import argtypes
 from .classify import classify
 from .codes import AUTHENTICATION, CONNECTION, GUIDANCE, OK, TIMEOUT, TITLES, TLS
 from .flows import KINDS, Agent, Answer, Call, Conversation, jsonrpc, jsonrpc_result
+from .hosts import host_port
 
 STEPS = ("resolve", "tcp", "tls", "authentication", "authorization")
 DEFAULT_TIMEOUT = 10.0  # what the agent waits (vendor documentation)
@@ -302,23 +303,23 @@ class _Probe:
             except ConnectionResetError:
                 # Accepted, then reset so fast that connect() saw it: TCP worked; the TLS step tells more.
                 self.reachable = entry
-                return step.ok(f"connected to {_hostport(entry[4][0], t.port)}, and reset at once")
+                return step.ok(f"connected to {host_port(entry[4][0], t.port)}, and reset at once")
             except OSError as exc:
                 errors.append((entry[4][0], exc))
                 continue
             self.reachable = entry
-            return step.ok(f"connected to {_hostport(entry[4][0], t.port)}")
+            return step.ok(f"connected to {host_port(entry[4][0], t.port)}")
         where, exc = errors[0]
         code = _classify(exc)
         if code == TIMEOUT:
             return step.fail(TIMEOUT, f"no answer to the TCP connection within {t.timeout:g} s ({where})",
                              "Something drops the traffic silently (firewall, routing), or the device is down.")
         if isinstance(exc, ConnectionRefusedError):
-            return step.fail(CONNECTION, f"connection refused on {_hostport(where, t.port)}",
+            return step.fail(CONNECTION, f"connection refused on {host_port(where, t.port)}",
                              "Nothing listens on that port: the device is down, the port is wrong (HTTPS "
                              "administration is often on 443, 8443 or 10443), or HTTPS management access is "
                              "not enabled on that interface.")
-        return step.fail(code, f"cannot connect to {_hostport(where, t.port)}: {exc.strerror or exc}")
+        return step.fail(code, f"cannot connect to {host_port(where, t.port)}: {exc.strerror or exc}")
 
     # -- 3. TLS ----------------------------------------------------------------------------------
     def tls(self, step: Step) -> Step:
@@ -899,10 +900,6 @@ def is_ip(host: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _hostport(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 # -- command line -----------------------------------------------------------------------------------

@@ -41,6 +41,8 @@ COMMENT = "created by mockfgt; safe to delete"
 AUTHENTICATION_PATH = "/api/v2/authentication"
 LOGINCHECK_PATH = "/logincheck"
 NO_AUTHENTICATION_API = (401, 404)  # FortiOS before 6.4.2: the agent falls back to /logincheck
+# The client side keeps its own copy of the server's fortios.WRITE_METHODS on purpose: these flows
+# also check real devices, so they share nothing with the emulation (test_diagnose checks the imports).
 WRITE_METHODS = ("POST", "PUT", "DELETE")
 FAILED_CSRF_COOKIE = "0%260"
 

@@ -24,7 +24,8 @@ import uuid
 from pathlib import Path
 
 from . import __version__
-from .device import Device, _url_host
+from .device import Device
+from .hosts import url_host
 from .listener import ConnectionPlan, Listener
 from .scenario import Scenario, catalogue, load
 from .schema import shown
@@ -142,7 +143,7 @@ class Harness:
         if self._control is None:
             return None
         host, port = self._control.address
-        return f"http://{_url_host(host)}:{port}"
+        return f"http://{url_host(host)}:{port}"
 
     def device_control_url(self, device: Device) -> str | None:
         """The device's URL in the control API: its name as one escaped segment ('a b#1' -> a%20b%231)."""

@@ -14,7 +14,8 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from .. import bodies
-from . import logins, system
+from ..httpsd import HTML_TYPE, NOT_FOUND_HTML
+from . import WRITE_METHODS, logins, system
 from .models import AuthFailure, FortiOSError, FortiOSState
 from .tables import TABLES
 
@@ -38,13 +39,6 @@ LOCKOUT_HTML = (
     "</head><body><h1>Too Many Requests</h1><p>Access temporarily blocked: Maximum failed authentications "
     "reached. The offended source is temporarily blocked for certain amount of time.</p></body></html>"
 )
-NOT_FOUND_HTML = (
-    '<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN"><html><head><title>404 Not Found</title></head>'
-    "<body><h1>Not Found</h1><p>The requested URL was not found on this server.</p></body></html>"
-)
-HTML_TYPE = "text/html; charset=iso-8859-1"
-
-WRITE_METHODS = ("POST", "PUT", "DELETE")
 
 
 def create_app(get_state: Callable[[], FortiOSState]) -> Flask:
