@@ -6,8 +6,9 @@ client certificates are minted at run time with validity relative to now, so not
 trustme makes the ordinary shapes; the few it cannot make (a self-signed factory certificate with
 CN=<serial> and no SAN at all) are built with ``cryptography``, which trustme depends on anyway.
 
-The public pieces are :class:`HarnessCA` (the one CA the tests trust), :data:`CERTIFICATE_SHAPES`
-(the names scenario files use) and :func:`server_material` / :func:`server_context`.
+The public pieces are :class:`HarnessCA` (the one CA the tests trust; devices get their TLS from
+:meth:`HarnessCA.server_tls`), :data:`CERTIFICATE_SHAPES` (the names scenario files use), and
+:func:`server_tls` / :func:`server_context` (fresh material and a context, unshared: the bench uses them).
 """
 
 from __future__ import annotations
