@@ -19,8 +19,9 @@ import time
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Self, cast
 
-from . import scenario as scenarios
+from . import scenario as scenarios, schema
 from .hosts import url_host
 from .journal import DEFAULT_CAPACITY, Journal, request_body, request_event, request_headers_size
 from .listener import REQUEST_TIMEOUT, ConnectionPlan, Listener
@@ -158,11 +159,10 @@ class Device:
         self.name = name or f"{first.name}-{next(_device_numbers)}"
         self.material_dir = self.ca.certs_dir / self.name
         self._lock = threading.RLock()
-        self._listener: Listener | None = None
         #: Every connection outcome and request on this device's port (see :mod:`mockfgt.journal`).
         self.journal = Journal(journal_capacity, journal_bytes)
-        self._install(first)
-        self._listener = Listener(self._wsgi, self._plan, host=host, port=port, journal=self.journal.record,
+        self._install(first)  # before the listener exists: it starts with the first plan
+        self._listener: Listener = Listener(self._wsgi, self._plan, host=host, port=port, journal=self.journal.record,
                                   request_timeout=request_timeout)
         self.host = host
         self._client_config = dict(first.client)
@@ -170,7 +170,7 @@ class Device:
         self._started = False
 
     # -- life cycle ---------------------------------------------------------------------------
-    def start(self) -> Device:
+    def start(self) -> Self:
         if not self._started:
             self._listener.start()
             self._started = True
@@ -187,7 +187,7 @@ class Device:
             self._listener.stop()
             self._started = False
 
-    def __enter__(self) -> Device:
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -197,7 +197,7 @@ class Device:
         return f"<{type(self).__name__} {self.name} scenario={self.scenario.name} url={self.url}>"
 
     # -- scenarios ----------------------------------------------------------------------------
-    def use(self, scenario: str | Path | Scenario) -> Device:
+    def use(self, scenario: str | Path | Scenario) -> Self:
         """Switch to another scenario in place: new state, certificate and faults; same port."""
         loaded = self._load(scenario)
         with self._lock:
@@ -206,7 +206,7 @@ class Device:
             self._client = self._resolve_client()
         return self
 
-    def reset(self) -> Device:
+    def reset(self) -> Self:
         """Back to the scenario's initial state (objects, keys, lockouts, certificate)."""
         return self.use(self.scenario)
 
@@ -222,7 +222,8 @@ class Device:
 
     def apply(self, op: dict) -> None:
         """Run one device operation, e.g. ``{"op": "regenerate-key", "user": "agent"}``."""
-        checked = scenarios.scenario_spec(self._kind).fields["setup"].item.check(op, "op")
+        setup = cast(schema.List, scenarios.scenario_spec(self._kind).fields["setup"])  # a list of operations
+        checked = setup.item.check(op, "op")
         with self._lock:
             self._apply(checked)
             self._client = self._resolve_client()
@@ -333,7 +334,7 @@ class Device:
             kind=self._scenario.kind,
         )
         self._plan = ConnectionPlan(material.context, self._connection["fault"], self._connection["stall_seconds"])
-        if self._listener is not None:
+        if hasattr(self, "_listener"):  # not while __init__ installs the first scenario
             self._listener.set_plan(self._plan)
 
     def _client_user(self) -> str:
@@ -358,10 +359,12 @@ class Device:
 
     def _resolve_client(self) -> ClientSettings:
         c = self._client_config
-        verify: str | bool = {"harness": self.ca_bundle, "private": str(self.ca.private_ca_path), "system": True}[c["ca"]]
+        cas: dict[str, str | bool] = {"harness": self.ca_bundle, "private": str(self.ca.private_ca_path), "system": True}
+        verify = cas[c["ca"]]
         cert = None
         if c["certificate"]:
-            cert = tuple(str(p) for p in self.ca.issue_client_cert(self.material_dir))
+            chain, key = self.ca.issue_client_cert(self.material_dir)
+            cert = (str(chain), str(key))
         user = self._client_user()
         return ClientSettings(
             url=f"{c['scheme']}://{url_host(c['host'] or _reachable(self.host))}:{self.port}",

@@ -58,7 +58,7 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from cryptography import x509
-from cryptography.x509.oid import ExtensionOID, NameOID
+from cryptography.x509.oid import NameOID
 
 from . import argtypes
 from .classify import classify
@@ -141,7 +141,9 @@ class Target:
 
     @property
     def host(self) -> str:
-        return urlsplit(self.url).hostname
+        host = urlsplit(self.url).hostname
+        assert host, "__post_init__ refuses a URL without a host"
+        return host
 
     @property
     def port(self) -> int:
@@ -286,7 +288,7 @@ class _Probe:
             return step.fail(CONNECTION, f"{t.host} does not resolve ({exc.strerror})",
                              "Check the spelling of the host name and that the agent host's DNS knows it "
                              f"(`getent hosts {t.host}`), or use the device's address.")
-        found = ", ".join(dict.fromkeys(a[4][0] for a in self.addresses))
+        found = ", ".join(dict.fromkeys(str(a[4][0]) for a in self.addresses))  # str: an IP family's address
         if is_ip(t.host):
             return step.ok(f"{t.host} is an address: nothing to resolve")
         step.details["addresses"] = found
@@ -309,17 +311,17 @@ class _Probe:
                 continue
             self.reachable = entry
             return step.ok(f"connected to {host_port(entry[4][0], t.port)}")
-        where, exc = errors[0]
-        code = _classify(exc)
+        where, error = errors[0]
+        code = _classify(error)
         if code == TIMEOUT:
             return step.fail(TIMEOUT, f"no answer to the TCP connection within {t.timeout:g} s ({where})",
                              "Something drops the traffic silently (firewall, routing), or the device is down.")
-        if isinstance(exc, ConnectionRefusedError):
+        if isinstance(error, ConnectionRefusedError):
             return step.fail(CONNECTION, f"connection refused on {host_port(where, t.port)}",
                              "Nothing listens on that port: the device is down, the port is wrong (HTTPS "
                              "administration is often on 443, 8443 or 10443), or HTTPS management access is "
                              "not enabled on that interface.")
-        return step.fail(code, f"cannot connect to {host_port(where, t.port)}: {exc.strerror or exc}")
+        return step.fail(code, f"cannot connect to {host_port(where, t.port)}: {error.strerror or error}")
 
     # -- 3. TLS ----------------------------------------------------------------------------------
     def tls(self, step: Step) -> Step:
@@ -348,6 +350,7 @@ class _Probe:
 
     def _handshake(self, context: ssl.SSLContext) -> _Session:
         """One handshake to the address TCP reached."""
+        assert self.reachable is not None, "the TLS step runs only once TCP reached an address"
         family, _, _, _, sockaddr = self.reachable
         t = self.target
         with socket.socket(family, socket.SOCK_STREAM) as raw:
@@ -355,7 +358,9 @@ class _Probe:
             raw.connect(sockaddr)
             server_name = None if is_ip(t.host) and not context.check_hostname else t.host
             with context.wrap_socket(raw, server_hostname=server_name) as tls:
-                return _Session(tls.version(), tls.cipher()[0], _peer_chain(tls))
+                version, cipher = tls.version(), tls.cipher()
+                assert version is not None and cipher is not None, "set once the handshake completed"
+                return _Session(version, cipher[0], _peer_chain(tls))
 
     def _handshake_failed(self, step: Step, exc: BaseException) -> Step:
         t, code = self.target, _classify(exc)
@@ -383,6 +388,7 @@ class _Probe:
 
     def _plain_http_answer(self) -> str | None:
         """The status line a plain-HTTP server sends back, if the port is one."""
+        assert self.reachable is not None, "the TLS step runs only once TCP reached an address"
         family, _, _, _, sockaddr = self.reachable
         try:
             with socket.socket(family, socket.SOCK_STREAM) as sock:
@@ -662,7 +668,7 @@ def _agent_context(t: Target) -> ssl.SSLContext:
 
 def _peer_chain(tls: ssl.SSLSocket) -> list[x509.Certificate]:
     """The certificates the device sent, leaf first (3.13+ has the public method; 3.10+ the private one)."""
-    getter = getattr(tls, "get_unverified_chain", None) or getattr(tls._sslobj, "get_unverified_chain", None)
+    getter = getattr(tls, "get_unverified_chain", None) or getattr(tls._sslobj, "get_unverified_chain", None)  # type: ignore[attr-defined]
     if getter is not None:
         chain = getter() or []
         ders = [c if isinstance(c, bytes) else c.public_bytes(2) for c in chain]  # 2 = _ssl.ENCODING_DER
@@ -699,7 +705,7 @@ def _certificate_details(cert: x509.Certificate) -> dict[str, str]:
 
 def _sans(cert: x509.Certificate) -> tuple[list[str], list[str]]:
     try:
-        san = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return [], []
     return san.get_values_for_type(x509.DNSName), [str(i) for i in san.get_values_for_type(x509.IPAddress)]
@@ -727,7 +733,7 @@ def _self_signed(cert: x509.Certificate) -> bool:
 
 def _name(name: x509.Name) -> str:
     cn = name.get_attributes_for_oid(NameOID.COMMON_NAME)
-    return f"CN={cn[0].value}" if cn else name.rfc4514_string() or "(empty name)"
+    return f"CN={cn[0].value!s}" if cn else name.rfc4514_string() or "(empty name)"
 
 
 def _chain_verdict(chain: list[x509.Certificate], trusted: list[x509.Certificate]) -> str:

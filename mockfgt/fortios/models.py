@@ -368,7 +368,7 @@ class FortiOSState:
                     member["name"] = member["q_origin_key"] = new
 
     # -- monitor ------------------------------------------------------------------------------
-    def push_external_resource(self, commands: list) -> list[dict]:
+    def push_external_resource(self, commands: object) -> list[dict]:  # anything: checked here
         """``monitor/system/external-resource/dynamic``: add / remove / snapshot entries."""
         with self.lock:
             if not isinstance(commands, list) or not commands:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 from collections.abc import Callable
+from typing import TypeVar
 from urllib.parse import parse_qs, unquote
 
 from flask import Flask, Response, request
@@ -245,9 +246,12 @@ def _cmdb(state: FortiOSState, user, call: Call, vdom: str, req, query) -> tuple
         return _cmdb_get(state, call, vdom, table, query)
     if call.method not in WRITE_METHODS:
         raise FortiOSError(405)
-    body = json_body(req) if call.method != "DELETE" else None
-    if call.method != "DELETE" and not isinstance(body, dict):
-        raise FortiOSError(400 if body is not None else 500, None if body is not None else -651)
+    body: dict = {}  # what POST and PUT write; DELETE reads no body
+    if call.method != "DELETE":
+        parsed = json_body(req)
+        if not isinstance(parsed, dict):
+            raise FortiOSError(400 if parsed is not None else 500, None if parsed is not None else -651)
+        body = parsed
     with state.lock:
         if call.method == "POST":
             if call.mkey is not None:
@@ -264,7 +268,7 @@ def _cmdb(state: FortiOSState, user, call: Call, vdom: str, req, query) -> tuple
             state.delete(vdom, table, call.mkey)
             mkey = call.mkey
         old, new = state.bump_revision()
-    env = {"http_method": call.method, "revision": new}
+    env: dict[str, object] = {"http_method": call.method, "revision": new}
     if _tracks_revision_changes(state):
         env.update(old_revision=old, revision_changed=True)
     if mkey is not None:
@@ -329,9 +333,17 @@ def _term(row: dict, term: str) -> bool:
     if op == "!@":
         return wanted not in text
     try:
-        left, right = float(text), float(wanted)
+        numbers = float(text), float(wanted)
     except ValueError:
-        left, right = text, wanted
+        return _ordered(op, text, wanted)
+    return _ordered(op, *numbers)
+
+
+_Comparable = TypeVar("_Comparable", str, float)
+
+
+def _ordered(op: str, left: _Comparable, right: _Comparable) -> bool:
+    """``<=``, ``>=``, ``<``, ``>``: numbers as numbers when both sides are, else as text."""
     return {"<=": left <= right, ">=": left >= right, "<": left < right, ">": left > right}[op]
 
 
@@ -392,7 +404,7 @@ def _monitor(state: FortiOSState, user, call: Call, vdom: str, req, query) -> tu
             raise FortiOSError(500, -651, "api-user: Input value is invalid")
         key = state.regenerate_key(name)
         # Field name unconfirmed (reference A.1.1): both spellings carry the one-time key.
-        results = {"access_token": key, "api_key": key}
+        results: dict | list = {"access_token": key, "api_key": key}
     elif endpoint == ("system", "external-resource", "dynamic"):
         if call.method != "POST":
             raise FortiOSError(405)
