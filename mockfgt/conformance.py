@@ -93,7 +93,7 @@ def rows(scenarios) -> list[Row]:
     """The matrix rows for these scenarios (loaded :class:`~mockfgt.Scenario` objects)."""
     out = []
     for sc in sorted(scenarios, key=lambda s: s.name):
-        versions = [None]
+        versions: list[str | None] = [None]  # None: the scenario's own TLS versions
         if sc.tls["client_certificate"] == "required":
             versions = [v for v in ("TLSv1.2", "TLSv1.3") if v in sc.tls["versions"]] or [None]
         for mode in MODES:

@@ -285,6 +285,8 @@ def jsonrpc_result(body: bytes) -> dict | None:
 
 def jsonrpc_status(body: bytes) -> int | None:
     result = jsonrpc_result(body)
+    if result is None:
+        return None
     try:
         return int(result["status"]["code"])
     except (TypeError, KeyError, ValueError):

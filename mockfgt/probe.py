@@ -48,6 +48,7 @@ def first_call(client) -> dict:
     """The JSON-RPC body of a FortiManager agent's first call: its login, or ``/sys/status``."""
     agent = Agent.from_client(client, "fortimanager")
     _, _, _, body = Conversation(agent, send=None).request(_first_call(agent))
+    assert body is not None, "a JSON-RPC call always has a body"
     return json.loads(body)
 
 

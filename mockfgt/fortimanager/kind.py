@@ -314,6 +314,7 @@ def token_for(state: FortiManagerState, user: str, which: str) -> str | None:
         return state.live_session(user) if which == "current" else state.ended_sessions.get(user)
     if which == "stale" or user not in state.admins:
         return state.retired_tokens.get(user)
+    assert admin is not None, "user is in state.admins"
     return admin.token
 
 

@@ -196,7 +196,7 @@ def _seed(state: FortiOSState, device: dict, key: str, path: str, row: dict) -> 
     try:
         state.create(vdom, path, row)
     except FortiOSError as exc:
-        what = exc.cli_error.strip().splitlines()[0] if exc.cli_error else {-5: "duplicate name"}.get(exc.error, "")
+        what = exc.cli_error.strip().splitlines()[0] if exc.cli_error else "duplicate name" if exc.error == -5 else ""
         raise s.SchemaError(key, f"the device refuses this object (error {exc.error}: {what})") from None
 
 
