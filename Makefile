@@ -10,7 +10,7 @@ SCENARIO ?= fgt-healthy
 PYTEST_ARGS ?=
 BENCH_ARGS ?=
 
-.PHONY: serve test conformance install bench clean
+.PHONY: serve test lint conformance install bench clean
 
 # The venv is rebuilt only when the project's metadata changes.
 $(STAMP): pyproject.toml
@@ -24,10 +24,14 @@ install: $(STAMP)
 serve: $(STAMP)
 	$(BIN)/mockfgt serve --scenario $(SCENARIO) --host $(HOST) --port $(PORT) --certs-dir certs
 
+# The contracts machines check (settings in pyproject.toml): style and imports, then types.
+lint: $(STAMP)
+	$(BIN)/ruff check mockfgt tests bench && $(BIN)/mypy
+
 # pytest exits 5 when it collects nothing; make treats that as a failure, as it must.
 # The third-party client libraries run in a second pass (marker thirdparty), so a plain `pytest`
 # stays fast and works without them; `make test` always runs both.
-test: $(STAMP)
+test: lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 	$(BIN)/python -m pytest -m thirdparty
 

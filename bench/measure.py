@@ -13,8 +13,8 @@ import os
 import platform
 import shutil
 import signal
-import subprocess
 import statistics
+import subprocess
 import sys
 import tempfile
 import time
@@ -59,7 +59,7 @@ class Stopwatch:
     def __init__(self) -> None:
         self.samples: list[float] = []
 
-    def __enter__(self) -> "Stopwatch":
+    def __enter__(self) -> Stopwatch:
         self._started = time.perf_counter()
         return self
 

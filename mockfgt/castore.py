@@ -204,7 +204,7 @@ def not_after(ca: trustme.CA) -> dt.datetime:
 def warn_if_ageing(ca: trustme.CA, cert_path: Path) -> None:
     """One line on stderr when the CA expires soon: renewing is the user's decision, never a start's."""
     expires = not_after(ca)
-    if expires - dt.datetime.now(dt.timezone.utc) < EXPIRY_WARNING:
+    if expires - dt.datetime.now(dt.UTC) < EXPIRY_WARNING:
         print(f"mockfgt: warning: the harness CA {cert_path} expires {expires:%Y-%m-%d %H:%M} UTC; "
               f"{renew_hint(cert_path.parent)}", file=sys.stderr, flush=True)
 

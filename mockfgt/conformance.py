@@ -45,6 +45,7 @@ from .classify import classify
 from .codes import CONNECTION, OK, TIMEOUT, TLS
 from .diagnose import is_ip
 from .flows import Agent, run_flow
+from .hosts import host_port
 
 CLIENTS = ("requests", "httpx", "urllib", "curl", "openssl", "diagnose")
 MODES = ("verify", "insecure")
@@ -92,7 +93,7 @@ def rows(scenarios) -> list[Row]:
     """The matrix rows for these scenarios (loaded :class:`~mockfgt.Scenario` objects)."""
     out = []
     for sc in sorted(scenarios, key=lambda s: s.name):
-        versions = [None]
+        versions: list[str | None] = [None]  # None: the scenario's own TLS versions
         if sc.tls["client_certificate"] == "required":
             versions = [v for v in ("TLSv1.2", "TLSv1.3") if v in sc.tls["versions"]] or [None]
         for mode in MODES:
@@ -276,7 +277,7 @@ def run_openssl(settings, agent: Agent, timeout: float) -> tuple[str, str]:
         return NOT_APPLICABLE, "plain HTTP"
     host, port = parts.hostname, parts.port or 443
     args = [shutil.which("openssl") or "openssl", "s_client", "-connect",
-            f"[{host}]:{port}" if ":" in host else f"{host}:{port}", "-ign_eof"]
+            host_port(host, port), "-ign_eof"]
     if not is_ip(host):
         args += ["-servername", host]
     if settings.verify is not False:
@@ -378,11 +379,11 @@ def run(scenarios=None, clients=CLIENTS, *, timeout: float = TIMEOUT_SECONDS, wo
     Every worker thread owns one device and switches it to each cell's scenario, so a cell never sees
     the lockouts or objects another left behind.
     """
+    import urllib3
+
     from .device import Device
     from .scenario import catalogue
     from .tls import HarnessCA
-
-    import urllib3
 
     urllib3.disable_warnings(urllib3.exceptions.InsecureRequestWarning)  # insecure rows are the point
     scenarios = catalogue() if scenarios is None else scenarios

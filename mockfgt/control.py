@@ -53,8 +53,9 @@ from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from . import bodies
-from .schema import shown
+from .hosts import url_host
 from .scenario import ScenarioError, load
+from .schema import shown
 
 #: Larger bodies are refused (413) unread: no control request needs more than a few hundred bytes.
 MAX_CONTROL_BODY = 1024 * 1024
@@ -83,7 +84,7 @@ def create_control_app(harness) -> Flask:
         host, port = harness.control_address
         if not _is_loopback(host):
             return None
-        names = {"127.0.0.1", "[::1]", "localhost", f"[{host}]" if ":" in host else host}
+        names = {"127.0.0.1", "[::1]", "localhost", url_host(host)}
         return {f"{name}:{port}".lower() for name in names}
 
     @app.before_request

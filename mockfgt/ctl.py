@@ -26,6 +26,7 @@ import sys
 import urllib.error
 import urllib.parse
 import urllib.request
+from typing import Any
 
 from . import manifest
 
@@ -69,6 +70,7 @@ def cmd_ctl(args) -> int:
     try:
         base, token = control_target(args)
         method, path, body = _request_for(args)
+        result: Any  # JSON: a journal's events, or the API's answer
         if args.verb == "journal" and not args.clear:
             result = read_journal(base, path.split("?")[0], args.since, args.limit, token)
         else:

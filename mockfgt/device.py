@@ -19,8 +19,10 @@ import time
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
+from typing import Self, cast
 
-from . import scenario as scenarios
+from . import scenario as scenarios, schema
+from .hosts import url_host
 from .journal import DEFAULT_CAPACITY, Journal, request_body, request_event, request_headers_size
 from .listener import REQUEST_TIMEOUT, ConnectionPlan, Listener
 from .scenario import Scenario
@@ -33,10 +35,10 @@ _device_numbers = itertools.count(1)
 #: line over 64 KiB and more than 100 fields (431, from http.server): this caps their sum too.
 MAX_HEADER_BYTES = 64 * 1024
 _HEADERS_TOO_LARGE = (
-    '<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN"><html><head><title>431 Request Header Fields Too Large'
-    "</title></head><body><h1>Request Header Fields Too Large</h1><p>The request's header fields exceed "
-    "this server's limit.</p></body></html>"
-).encode()
+    b'<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN"><html><head><title>431 Request Header Fields Too Large'
+    b"</title></head><body><h1>Request Header Fields Too Large</h1><p>The request's header fields exceed "
+    b"this server's limit.</p></body></html>"
+)
 
 
 @cache
@@ -157,11 +159,10 @@ class Device:
         self.name = name or f"{first.name}-{next(_device_numbers)}"
         self.material_dir = self.ca.certs_dir / self.name
         self._lock = threading.RLock()
-        self._listener: Listener | None = None
         #: Every connection outcome and request on this device's port (see :mod:`mockfgt.journal`).
         self.journal = Journal(journal_capacity, journal_bytes)
-        self._install(first)
-        self._listener = Listener(self._wsgi, self._plan, host=host, port=port, journal=self.journal.record,
+        self._install(first)  # before the listener exists: it starts with the first plan
+        self._listener: Listener = Listener(self._wsgi, self._plan, host=host, port=port, journal=self.journal.record,
                                   request_timeout=request_timeout)
         self.host = host
         self._client_config = dict(first.client)
@@ -169,7 +170,7 @@ class Device:
         self._started = False
 
     # -- life cycle ---------------------------------------------------------------------------
-    def start(self) -> "Device":
+    def start(self) -> Self:
         if not self._started:
             self._listener.start()
             self._started = True
@@ -186,7 +187,7 @@ class Device:
             self._listener.stop()
             self._started = False
 
-    def __enter__(self) -> "Device":
+    def __enter__(self) -> Self:
         return self.start()
 
     def __exit__(self, *exc) -> None:
@@ -196,7 +197,7 @@ class Device:
         return f"<{type(self).__name__} {self.name} scenario={self.scenario.name} url={self.url}>"
 
     # -- scenarios ----------------------------------------------------------------------------
-    def use(self, scenario: str | Path | Scenario) -> "Device":
+    def use(self, scenario: str | Path | Scenario) -> Self:
         """Switch to another scenario in place: new state, certificate and faults; same port."""
         loaded = self._load(scenario)
         with self._lock:
@@ -205,7 +206,7 @@ class Device:
             self._client = self._resolve_client()
         return self
 
-    def reset(self) -> "Device":
+    def reset(self) -> Self:
         """Back to the scenario's initial state (objects, keys, lockouts, certificate)."""
         return self.use(self.scenario)
 
@@ -221,7 +222,8 @@ class Device:
 
     def apply(self, op: dict) -> None:
         """Run one device operation, e.g. ``{"op": "regenerate-key", "user": "agent"}``."""
-        checked = scenarios.scenario_spec(self._kind).fields["setup"].item.check(op, "op")
+        setup = cast(schema.List, scenarios.scenario_spec(self._kind).fields["setup"])  # a list of operations
+        checked = setup.item.check(op, "op")
         with self._lock:
             self._apply(checked)
             self._client = self._resolve_client()
@@ -243,7 +245,7 @@ class Device:
     @property
     def url(self) -> str:
         """The device's own HTTPS URL (the agent may be configured otherwise: see :attr:`client`)."""
-        return f"https://{_url_host(self.host)}:{self.port}"
+        return f"https://{url_host(self.host)}:{self.port}"
 
     @property
     def token(self) -> str | None:
@@ -332,7 +334,7 @@ class Device:
             kind=self._scenario.kind,
         )
         self._plan = ConnectionPlan(material.context, self._connection["fault"], self._connection["stall_seconds"])
-        if self._listener is not None:
+        if hasattr(self, "_listener"):  # not while __init__ installs the first scenario
             self._listener.set_plan(self._plan)
 
     def _client_user(self) -> str:
@@ -357,13 +359,15 @@ class Device:
 
     def _resolve_client(self) -> ClientSettings:
         c = self._client_config
-        verify: str | bool = {"harness": self.ca_bundle, "private": str(self.ca.private_ca_path), "system": True}[c["ca"]]
+        cas: dict[str, str | bool] = {"harness": self.ca_bundle, "private": str(self.ca.private_ca_path), "system": True}
+        verify = cas[c["ca"]]
         cert = None
         if c["certificate"]:
-            cert = tuple(str(p) for p in self.ca.issue_client_cert(self.material_dir))
+            chain, key = self.ca.issue_client_cert(self.material_dir)
+            cert = (str(chain), str(key))
         user = self._client_user()
         return ClientSettings(
-            url=f"{c['scheme']}://{_url_host(c['host'] or _reachable(self.host))}:{self.port}",
+            url=f"{c['scheme']}://{url_host(c['host'] or _reachable(self.host))}:{self.port}",
             token=None if c["auth"] == "password" else self._kind.token_for(self._state, user, c["token"]),
             token_in=c["token_in"],
             verify=False if c["insecure"] else verify,
@@ -431,10 +435,6 @@ def shared_app(kind):
     and per kind; the app holds no device state, since ``get_state()`` is looked up per request.
     """
     return kind.create_app(_current_state)
-
-
-def _url_host(host: str) -> str:
-    return f"[{host}]" if ":" in host else host
 
 
 def _reachable(host: str) -> str:

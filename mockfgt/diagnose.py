@@ -58,12 +58,13 @@ from dataclasses import dataclass, field
 from urllib.parse import urlsplit
 
 from cryptography import x509
-from cryptography.x509.oid import ExtensionOID, NameOID
+from cryptography.x509.oid import NameOID
 
 from . import argtypes
 from .classify import classify
 from .codes import AUTHENTICATION, CONNECTION, GUIDANCE, OK, TIMEOUT, TITLES, TLS
 from .flows import KINDS, Agent, Answer, Call, Conversation, jsonrpc, jsonrpc_result
+from .hosts import host_port
 
 STEPS = ("resolve", "tcp", "tls", "authentication", "authorization")
 DEFAULT_TIMEOUT = 10.0  # what the agent waits (vendor documentation)
@@ -115,7 +116,7 @@ class Target:
         if self.kind not in KINDS:
             raise ValueError(f"kind {self.kind!r} is not one of {', '.join(KINDS)}")
         try:
-            parts.port
+            _ = parts.port  # urllib parses the port lazily: reading it is the check
         except ValueError:
             raise ValueError(f"{self.url!r} has an invalid port") from None
         for option, path in (("--ca", self.ca), ("--cert", self.cert), ("--key", self.key)):
@@ -140,7 +141,9 @@ class Target:
 
     @property
     def host(self) -> str:
-        return urlsplit(self.url).hostname
+        host = urlsplit(self.url).hostname
+        assert host, "__post_init__ refuses a URL without a host"
+        return host
 
     @property
     def port(self) -> int:
@@ -186,12 +189,12 @@ class Step:
     details: dict[str, str] = field(default_factory=dict)
     notes: list[str] = field(default_factory=list)
 
-    def fail(self, code: str, summary: str, *notes: str) -> "Step":
+    def fail(self, code: str, summary: str, *notes: str) -> Step:
         self.code, self.summary = code, summary
         self.notes += [n for n in notes if n]
         return self
 
-    def ok(self, summary: str, *notes: str) -> "Step":
+    def ok(self, summary: str, *notes: str) -> Step:
         return self.fail(OK, summary, *notes)
 
 
@@ -285,7 +288,7 @@ class _Probe:
             return step.fail(CONNECTION, f"{t.host} does not resolve ({exc.strerror})",
                              "Check the spelling of the host name and that the agent host's DNS knows it "
                              f"(`getent hosts {t.host}`), or use the device's address.")
-        found = ", ".join(dict.fromkeys(a[4][0] for a in self.addresses))
+        found = ", ".join(dict.fromkeys(str(a[4][0]) for a in self.addresses))  # str: an IP family's address
         if is_ip(t.host):
             return step.ok(f"{t.host} is an address: nothing to resolve")
         step.details["addresses"] = found
@@ -302,23 +305,23 @@ class _Probe:
             except ConnectionResetError:
                 # Accepted, then reset so fast that connect() saw it: TCP worked; the TLS step tells more.
                 self.reachable = entry
-                return step.ok(f"connected to {_hostport(entry[4][0], t.port)}, and reset at once")
+                return step.ok(f"connected to {host_port(entry[4][0], t.port)}, and reset at once")
             except OSError as exc:
                 errors.append((entry[4][0], exc))
                 continue
             self.reachable = entry
-            return step.ok(f"connected to {_hostport(entry[4][0], t.port)}")
-        where, exc = errors[0]
-        code = _classify(exc)
+            return step.ok(f"connected to {host_port(entry[4][0], t.port)}")
+        where, error = errors[0]
+        code = _classify(error)
         if code == TIMEOUT:
             return step.fail(TIMEOUT, f"no answer to the TCP connection within {t.timeout:g} s ({where})",
                              "Something drops the traffic silently (firewall, routing), or the device is down.")
-        if isinstance(exc, ConnectionRefusedError):
-            return step.fail(CONNECTION, f"connection refused on {_hostport(where, t.port)}",
+        if isinstance(error, ConnectionRefusedError):
+            return step.fail(CONNECTION, f"connection refused on {host_port(where, t.port)}",
                              "Nothing listens on that port: the device is down, the port is wrong (HTTPS "
                              "administration is often on 443, 8443 or 10443), or HTTPS management access is "
                              "not enabled on that interface.")
-        return step.fail(code, f"cannot connect to {_hostport(where, t.port)}: {exc.strerror or exc}")
+        return step.fail(code, f"cannot connect to {host_port(where, t.port)}: {error.strerror or error}")
 
     # -- 3. TLS ----------------------------------------------------------------------------------
     def tls(self, step: Step) -> Step:
@@ -347,6 +350,7 @@ class _Probe:
 
     def _handshake(self, context: ssl.SSLContext) -> _Session:
         """One handshake to the address TCP reached."""
+        assert self.reachable is not None, "the TLS step runs only once TCP reached an address"
         family, _, _, _, sockaddr = self.reachable
         t = self.target
         with socket.socket(family, socket.SOCK_STREAM) as raw:
@@ -354,7 +358,9 @@ class _Probe:
             raw.connect(sockaddr)
             server_name = None if is_ip(t.host) and not context.check_hostname else t.host
             with context.wrap_socket(raw, server_hostname=server_name) as tls:
-                return _Session(tls.version(), tls.cipher()[0], _peer_chain(tls))
+                version, cipher = tls.version(), tls.cipher()
+                assert version is not None and cipher is not None, "set once the handshake completed"
+                return _Session(version, cipher[0], _peer_chain(tls))
 
     def _handshake_failed(self, step: Step, exc: BaseException) -> Step:
         t, code = self.target, _classify(exc)
@@ -382,6 +388,7 @@ class _Probe:
 
     def _plain_http_answer(self) -> str | None:
         """The status line a plain-HTTP server sends back, if the port is one."""
+        assert self.reachable is not None, "the TLS step runs only once TCP reached an address"
         family, _, _, _, sockaddr = self.reachable
         try:
             with socket.socket(family, socket.SOCK_STREAM) as sock:
@@ -661,7 +668,7 @@ def _agent_context(t: Target) -> ssl.SSLContext:
 
 def _peer_chain(tls: ssl.SSLSocket) -> list[x509.Certificate]:
     """The certificates the device sent, leaf first (3.13+ has the public method; 3.10+ the private one)."""
-    getter = getattr(tls, "get_unverified_chain", None) or getattr(tls._sslobj, "get_unverified_chain", None)
+    getter = getattr(tls, "get_unverified_chain", None) or getattr(tls._sslobj, "get_unverified_chain", None)  # type: ignore[attr-defined]
     if getter is not None:
         chain = getter() or []
         ders = [c if isinstance(c, bytes) else c.public_bytes(2) for c in chain]  # 2 = _ssl.ENCODING_DER
@@ -698,7 +705,7 @@ def _certificate_details(cert: x509.Certificate) -> dict[str, str]:
 
 def _sans(cert: x509.Certificate) -> tuple[list[str], list[str]]:
     try:
-        san = cert.extensions.get_extension_for_oid(ExtensionOID.SUBJECT_ALTERNATIVE_NAME).value
+        san = cert.extensions.get_extension_for_class(x509.SubjectAlternativeName).value
     except x509.ExtensionNotFound:
         return [], []
     return san.get_values_for_type(x509.DNSName), [str(i) for i in san.get_values_for_type(x509.IPAddress)]
@@ -706,7 +713,7 @@ def _sans(cert: x509.Certificate) -> tuple[list[str], list[str]]:
 
 def _validity(cert: x509.Certificate) -> str:
     start, end = cert.not_valid_before_utc, cert.not_valid_after_utc
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     span = f"{start:%Y-%m-%d %H:%M} .. {end:%Y-%m-%d %H:%M} UTC"
     if now > end:
         return f"{span} (expired {_days(now - end)} ago)"
@@ -726,7 +733,7 @@ def _self_signed(cert: x509.Certificate) -> bool:
 
 def _name(name: x509.Name) -> str:
     cn = name.get_attributes_for_oid(NameOID.COMMON_NAME)
-    return f"CN={cn[0].value}" if cn else name.rfc4514_string() or "(empty name)"
+    return f"CN={cn[0].value!s}" if cn else name.rfc4514_string() or "(empty name)"
 
 
 def _chain_verdict(chain: list[x509.Certificate], trusted: list[x509.Certificate]) -> str:
@@ -899,10 +906,6 @@ def is_ip(host: str) -> bool:
     except ValueError:
         return False
     return True
-
-
-def _hostport(host: str, port: int) -> str:
-    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
 
 
 # -- command line -----------------------------------------------------------------------------------

@@ -41,6 +41,8 @@ COMMENT = "created by mockfgt; safe to delete"
 AUTHENTICATION_PATH = "/api/v2/authentication"
 LOGINCHECK_PATH = "/logincheck"
 NO_AUTHENTICATION_API = (401, 404)  # FortiOS before 6.4.2: the agent falls back to /logincheck
+# The client side keeps its own copy of the server's fortios.WRITE_METHODS on purpose: these flows
+# also check real devices, so they share nothing with the emulation (test_diagnose checks the imports).
 WRITE_METHODS = ("POST", "PUT", "DELETE")
 FAILED_CSRF_COOKIE = "0%260"
 
@@ -100,7 +102,7 @@ class Agent:
     probe_name: str = field(default_factory=lambda: PROBE_PREFIX + uuid.uuid4().hex[:8])
 
     @classmethod
-    def from_client(cls, client, kind: str, **changes) -> "Agent":
+    def from_client(cls, client, kind: str, **changes) -> Agent:
         """The agent a :class:`~mockfgt.ClientSettings` describes (any object with its fields)."""
         auth = getattr(client, "auth", "token")
         kept = getattr(client, "session_key", None)
@@ -283,6 +285,8 @@ def jsonrpc_result(body: bytes) -> dict | None:
 
 def jsonrpc_status(body: bytes) -> int | None:
     result = jsonrpc_result(body)
+    if result is None:
+        return None
     try:
         return int(result["status"]["code"])
     except (TypeError, KeyError, ValueError):

@@ -24,7 +24,8 @@ import uuid
 from pathlib import Path
 
 from . import __version__
-from .device import Device, _url_host
+from .device import Device
+from .hosts import url_host
 from .listener import ConnectionPlan, Listener
 from .scenario import Scenario, catalogue, load
 from .schema import shown
@@ -102,7 +103,7 @@ class Harness:
         return name
 
     # -- life cycle ---------------------------------------------------------------------------
-    def start(self, manifest: str | Path | None = None) -> "Harness":
+    def start(self, manifest: str | Path | None = None) -> Harness:
         """Start every device and the control API; then write the manifest (atomically)."""
         if manifest is not None:
             self.manifest_path = Path(manifest).resolve()
@@ -125,7 +126,7 @@ class Harness:
         if self.manifest_path is not None:
             self.manifest_path.unlink(missing_ok=True)
 
-    def __enter__(self) -> "Harness":
+    def __enter__(self) -> Harness:
         return self
 
     def __exit__(self, *exc) -> None:
@@ -142,7 +143,7 @@ class Harness:
         if self._control is None:
             return None
         host, port = self._control.address
-        return f"http://{_url_host(host)}:{port}"
+        return f"http://{url_host(host)}:{port}"
 
     def device_control_url(self, device: Device) -> str | None:
         """The device's URL in the control API: its name as one escaped segment ('a b#1' -> a%20b%231)."""

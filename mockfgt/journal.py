@@ -82,7 +82,8 @@ class Journal:
     def page(self, since: int = 0, *, limit: int | None = None, max_bytes: int | None = None) -> tuple[list[dict], bool]:
         """Events after ``since``, oldest first, up to ``limit`` of them and about ``max_bytes``
         (at least one); and whether more follow. Read the next page with ``since`` = the last ``seq``."""
-        out, weight = [], 0
+        out: list[dict] = []
+        weight = 0
         with self._lock:
             for size, entry in self._events:
                 if entry["seq"] <= since:

@@ -22,8 +22,8 @@ import ssl
 import struct
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 from werkzeug.serving import WSGIRequestHandler
 
@@ -201,6 +201,11 @@ class _Handler(WSGIRequestHandler):
         "</head><body><h1>%(message)s</h1><p>%(explain)s</p></body></html>"
     )
     timeout = None  # the listener's deadlines bound reading and writing; see Listener.arm
+    # The handler runs on a per-connection stand-in for Werkzeug's server (it has what the handler
+    # reads, and the listener) and reads through _Input, which wraps the socket file; neither is the
+    # class typeshed declares, hence the two ignores.
+    server: _ConnectionServer  # type: ignore[assignment]
+    rfile: _Input  # type: ignore[assignment]
 
     def setup(self) -> None:
         super().setup()
@@ -208,7 +213,8 @@ class _Handler(WSGIRequestHandler):
 
     def handle_one_request(self):
         listener = self.server.listener
-        self.raw_requestline, self.command, self._expects_continue = b"", None, False
+        # None until a request line parses, as http.server itself sets it (typeshed says str).
+        self.raw_requestline, self.command, self._expects_continue = b"", None, False  # type: ignore[assignment]
         listener.arm(self.connection)
         try:
             super().handle_one_request()
@@ -372,7 +378,7 @@ class _ConnectionServer:
 
     multithread, multiprocess, passthrough_errors = True, False, False
 
-    def __init__(self, listener: "Listener", plan: ConnectionPlan, tls_info: dict | None) -> None:
+    def __init__(self, listener: Listener, plan: ConnectionPlan, tls_info: dict | None) -> None:
         self.listener = listener
         self.app = listener.app
         self.server_address = listener.address
@@ -403,7 +409,7 @@ class Listener:
         host: str = "127.0.0.1",
         port: int = 0,
         server_version: str = "xxxxxxxx-xxxxx",
-        journal: Callable[[dict], None] | None = None,
+        journal: Callable[[dict], object] | None = None,  # what it returns is ignored
         request_timeout: float = REQUEST_TIMEOUT,
     ) -> None:
         self.app = app
@@ -679,6 +685,7 @@ class Listener:
                                "tls": {"sni": None, "error": "connection reset by peer", "alert": None}})
                 return
             conn.settimeout(self.request_timeout + 1)  # a backstop: the deadline below drops it first
+            assert plan.ssl_context is not None  # a plan has a context unless its fault is plaintext
             try:
                 tls_conn = plan.ssl_context.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
             except OSError as exc:  # reset between the look above and the wrapping
@@ -705,9 +712,9 @@ class Listener:
                 return
             conn = tls_conn
         conn.settimeout(None)  # deadlines bound the reading and writing from here on
-        _Handler(conn, addr, _ConnectionServer(self, plan, tls_info))
+        _Handler(conn, addr, _ConnectionServer(self, plan, tls_info))  # type: ignore[arg-type]  # see _Handler.server
         if tls_info is not None:
-            _close_notify(conn)
+            _close_notify(tls_conn)
 
     def _drain_until_closed(self, conn: socket.socket, plan: ConnectionPlan) -> None:
         """Read and drop whatever the client sends until it leaves or the stall ends."""
@@ -717,7 +724,7 @@ class Listener:
             try:
                 if not conn.recv(4096):
                     return
-            except socket.timeout:
+            except TimeoutError:
                 continue
             except OSError:
                 return

@@ -21,8 +21,16 @@ from dataclasses import dataclass
 
 from .classify import classify
 from .codes import AUTHENTICATION
-from .flows import (Agent, Conversation, authentication_body, csrf_token_from, first_call as _first_call,
-                    logincheck_succeeded, run_flow, session_key_from)
+from .flows import (
+    Agent,
+    Conversation,
+    authentication_body,
+    csrf_token_from,
+    first_call as _first_call,
+    logincheck_succeeded,
+    run_flow,
+    session_key_from,
+)
 
 __all__ = ["ProbeResult", "probe", "first_call", "authentication_body", "session_key_from", "logincheck_succeeded",
            "csrf_token_from"]
@@ -40,6 +48,7 @@ def first_call(client) -> dict:
     """The JSON-RPC body of a FortiManager agent's first call: its login, or ``/sys/status``."""
     agent = Agent.from_client(client, "fortimanager")
     _, _, _, body = Conversation(agent, send=None).request(_first_call(agent))
+    assert body is not None, "a JSON-RPC call always has a body"
     return json.loads(body)
 
 

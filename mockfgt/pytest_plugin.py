@@ -20,6 +20,8 @@ folder shared by several processes would hold one CA too: it is made under a loc
 
 from __future__ import annotations
 
+from typing import TypeVar
+
 import pytest
 
 from .codes import CODES
@@ -92,7 +94,10 @@ def _mockfgt_catalogue_device(mockfgt_ca):
     yield from _session_device(Device, mockfgt_ca)
 
 
-def _fresh(device: Device, scenario: str) -> Device:
+D = TypeVar("D", bound=Device)
+
+
+def _fresh(device: D, scenario: str) -> D:
     device.use(scenario)
     device.journal.clear()
     return device

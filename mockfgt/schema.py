@@ -9,8 +9,9 @@ from __future__ import annotations
 import difflib
 import math
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, Callable
+from typing import Any
 
 
 class SchemaError(ValueError):
@@ -35,7 +36,7 @@ def shown(value) -> str:
     return text if len(text) <= ECHO_LIMIT else f"{text[:ECHO_LIMIT]}... ({len(text)} characters)"
 
 
-def suggest(word: str, options) -> str:
+def suggest(word: object, options) -> str:  # word: whatever the file held
     if len(str(word)) > ECHO_LIMIT:  # nothing that long is close to a name; difflib would only burn CPU
         return ""
     close = difflib.get_close_matches(str(word), [str(o) for o in options], n=1, cutoff=0.6)
@@ -110,6 +111,7 @@ class Parsed(Str):
 
     def check(self, value, key):
         value = super().check(value, key)
+        assert self.parse is not None, "every Parsed names its parser"  # a default only for field order
         try:
             self.parse(value)
         except ValueError as exc:

@@ -6,8 +6,9 @@ client certificates are minted at run time with validity relative to now, so not
 trustme makes the ordinary shapes; the few it cannot make (a self-signed factory certificate with
 CN=<serial> and no SAN at all) are built with ``cryptography``, which trustme depends on anyway.
 
-The public pieces are :class:`HarnessCA` (the one CA the tests trust), :data:`CERTIFICATE_SHAPES`
-(the names scenario files use) and :func:`server_material` / :func:`server_context`.
+The public pieces are :class:`HarnessCA` (the one CA the tests trust; devices get their TLS from
+:meth:`HarnessCA.server_tls`), :data:`CERTIFICATE_SHAPES` (the names scenario files use), and
+:func:`server_tls` / :func:`server_context` (fresh material and a context, unshared: the bench uses them).
 """
 
 from __future__ import annotations
@@ -22,11 +23,13 @@ import time
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.x509.oid import NameOID
 
 from . import castore
@@ -99,7 +102,7 @@ class HarnessCA:
         self._lock = threading.Lock()
         # Minted material, reused by every device that asks for the same thing (see server_tls).
         self._material_lock = threading.Lock()
-        self._certificates: dict[tuple, tuple[float, Path, Path]] = {}
+        self._certificates: dict[tuple, tuple[float, Path, Path, bytes, bytes]] = {}
         self._contexts: dict[tuple, tuple[float, ServerTLS]] = {}
         self._client_certs: dict[tuple, tuple[float, Path, Path]] = {}
 
@@ -204,19 +207,22 @@ class HarnessCA:
 
     def issue(self, shape: str, *, hostname: str, serial: str, kind: str) -> tuple[bytes, bytes]:
         """Mint a server certificate of the given shape: returns (chain PEM the server sends, key PEM)."""
-        now = dt.datetime.now(dt.timezone.utc)
+        now = dt.datetime.now(dt.UTC)
         sans = ("localhost", "127.0.0.1", "::1", hostname)
         if shape == "self-signed-factory":
             return _factory_self_signed(serial, kind, now)
         if shape == "no-san":
             return _leaf_without_san(self._ca, hostname, now)
-        issuer, names, window, send_chain = self._ca, sans, {}, True
+        names: tuple[str, ...] = sans
+        not_before: dt.datetime | None = None  # None: trustme's own validity window
+        not_after: dt.datetime | None = None
+        issuer, send_chain = self._ca, True
         if shape in ("full-chain", "missing-intermediate"):
             issuer, send_chain = self.intermediate, shape == "full-chain"
         elif shape == "expired":
-            window = {"not_before": now - 60 * _DAY, "not_after": now - 30 * _DAY}
+            not_before, not_after = now - 60 * _DAY, now - 30 * _DAY
         elif shape == "not-yet-valid":
-            window = {"not_before": now + _DAY, "not_after": now + 365 * _DAY}
+            not_before, not_after = now + _DAY, now + 365 * _DAY
         elif shape == "other-host":
             names = (OTHER_HOST,)
         elif shape == "no-ip-san":
@@ -225,7 +231,8 @@ class HarnessCA:
             issuer = self.private_ca
         elif shape != "valid":
             raise ValueError(f"unknown certificate shape {shape!r}")
-        leaf = issuer.issue_cert(*names, common_name=names[0], organization_name="mockfgt", **window)
+        leaf = issuer.issue_cert(*names, common_name=names[0], organization_name="mockfgt",
+                                 not_before=not_before, not_after=not_after)
         pems = leaf.cert_chain_pems if send_chain else leaf.cert_chain_pems[:1]
         return b"".join(p.bytes() for p in pems), leaf.private_key_pem.bytes()
 
@@ -293,7 +300,9 @@ def _factory_self_signed(serial: str, kind: str, now: dt.datetime) -> tuple[byte
 def _leaf_without_san(ca: trustme.CA, hostname: str, now: dt.datetime) -> tuple[bytes, bytes]:
     """A CA-signed leaf that names its host only in the CN, which modern clients ignore."""
     issuer_cert = x509.load_pem_x509_certificate(ca.cert_pem.bytes())
-    issuer_key = serialization.load_pem_private_key(ca.private_key_pem.bytes(), password=None)
+    # A CA's key, so one that signs certificates (load_pem_private_key is typed for any key).
+    issuer_key = cast(CertificateIssuerPrivateKeyTypes,
+                      serialization.load_pem_private_key(ca.private_key_pem.bytes(), password=None))
     key = ec.generate_private_key(ec.SECP256R1())
     cert = (
         x509.CertificateBuilder()

@@ -21,6 +21,7 @@ from cryptography.x509.oid import NameOID
 
 import mockfgt
 from mockfgt.tls import CAError, HarnessCA
+
 from run_cli import cli_env, mockfgt_command, run_mockfgt
 from test_cli import Served, run_curl
 
@@ -181,7 +182,7 @@ def _ageing_ca(folder: Path, days: int) -> None:
     """A real CA (as an older or foreign run could have left) that expires in ``days``."""
     key = ec.generate_private_key(ec.SECP256R1())
     name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "ageing harness CA")])
-    now = dt.datetime.now(dt.timezone.utc)
+    now = dt.datetime.now(dt.UTC)
     cert = (x509.CertificateBuilder().subject_name(name).issuer_name(name).public_key(key.public_key())
             .serial_number(x509.random_serial_number()).not_valid_before(now - dt.timedelta(days=300))
             .not_valid_after(now + dt.timedelta(days=days))

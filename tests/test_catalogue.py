@@ -15,9 +15,10 @@ import pytest
 import requests
 
 import mockfgt
-from deadlines import seconds
 from mockfgt.classify import classify_jsonrpc
 from mockfgt.probe import authentication_body, first_call, logincheck_succeeded, probe, session_key_from
+
+from deadlines import seconds
 
 TIMEOUT = 1.0  # the timeout rows stall for a minute; a client that waits 1 s reports 202004
 # Every row of the fault catalogue the project must ship (scenario, expect, expect_insecure).

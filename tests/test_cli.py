@@ -30,7 +30,7 @@ class Served:
         self._pumping.start()
         self.banner = self._read_until("Press Ctrl+C to stop.") if wait else []
 
-    def wait_ready(self) -> "Served":
+    def wait_ready(self) -> Served:
         """For a server started with ``wait=False``: read its banner now."""
         self.banner = self._read_until("Press Ctrl+C to stop.")
         return self

@@ -8,6 +8,7 @@ from __future__ import annotations
 import pytest
 
 from mockfgt import Harness
+
 from stress import swaps, writers
 from stress.watch import ErrorLog, Resources, settle
 

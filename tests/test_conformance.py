@@ -14,8 +14,9 @@ import pytest
 import requests
 
 import mockfgt
-from deadlines import seconds
 from mockfgt import conformance
+
+from deadlines import seconds
 
 DOC = Path(__file__).resolve().parents[1] / "docs" / "conformance.md"
 CELL_IDS = [f"{row.id}-{client}" for row in conformance.rows(mockfgt.catalogue()) for client in conformance.CLIENTS]

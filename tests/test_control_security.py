@@ -9,10 +9,10 @@ from __future__ import annotations
 import grp
 import http.client
 import json
-import socket
 import os
 import pwd
 import shutil
+import socket
 import stat
 import subprocess
 import tempfile
@@ -21,8 +21,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from deadlines import seconds
 from mockfgt import Harness, scenario
+
+from deadlines import seconds
 from run_cli import cli_env, mockfgt_command
 from stress import control as hostile
 

@@ -19,6 +19,7 @@ import requests
 from cryptography import x509
 
 import mockfgt
+
 from deadlines import seconds
 from fortios_client import RequestsApi, httpx_client
 

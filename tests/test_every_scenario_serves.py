@@ -14,9 +14,10 @@ from urllib.parse import urlsplit
 
 import pytest
 
-from deadlines import seconds
 from mockfgt.conformance import curl_code
 from mockfgt.flows import Call, judge
+
+from deadlines import seconds
 from run_cli import cli_env, run_mockfgt
 from test_cli import Served
 

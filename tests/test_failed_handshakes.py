@@ -9,6 +9,7 @@ from __future__ import annotations
 import pytest
 
 import mockfgt
+
 from deadlines import seconds
 from stress import handshakes
 from stress.watch import ErrorLog, Resources, settle

@@ -19,9 +19,10 @@ import pytest
 import requests
 
 import mockfgt
-from deadlines import seconds
 from mockfgt.probe import csrf_token_from, probe
 from mockfgt.scenario import ScenarioError, load
+
+from deadlines import seconds
 
 ADMIN, PASSWORD = "netops", "Fortinet-Lab-2024!"  # the admin of scenarios/fgt-healthy.toml
 STATUS = "/api/v2/monitor/system/status"

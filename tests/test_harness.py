@@ -12,8 +12,9 @@ from pathlib import Path
 import pytest
 import requests
 
-from deadlines import seconds
 from mockfgt import Harness
+
+from deadlines import seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 BIN = Path(sys.executable).parent

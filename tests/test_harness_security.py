@@ -18,8 +18,9 @@ import pytest
 import requests
 
 import mockfgt
-from deadlines import seconds
 from mockfgt import Harness
+
+from deadlines import seconds
 from run_cli import cli_env, mockfgt_command
 from stress.wire import one_shot
 

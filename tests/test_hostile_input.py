@@ -12,8 +12,9 @@ import time
 import pytest
 
 import mockfgt
-from deadlines import seconds
 from mockfgt.bodies import MAX_BODY
+
+from deadlines import seconds
 from stress import fuzz
 from stress.watch import ErrorLog
 from stress.wire import Wire, build, one_shot

@@ -53,6 +53,16 @@ def test_the_installed_package_is_not_the_checkout(installed, tmp_path):
     assert Path(where.stdout.strip()).is_relative_to(installed.parent), where.stdout
 
 
+def test_the_installed_package_is_typed_and_versioned_once(installed, tmp_path):
+    """py.typed ships (PEP 561), and the distribution's version is mockfgt.__version__."""
+    script = ("import importlib.metadata as m, pathlib, mockfgt; "
+              "print(pathlib.Path(mockfgt.__file__).with_name('py.typed').is_file(), "
+              "m.version('mockfgt') == mockfgt.__version__)")
+    checked = in_venv(installed, str(installed / "python"), "-c", script, cwd=tmp_path)
+    assert checked.returncode == 0, checked.stderr
+    assert checked.stdout.split() == ["True", "True"], checked.stdout
+
+
 def test_the_installed_catalogue_lists_every_scenario(installed, tmp_path):
     listed = in_venv(installed, str(installed / "mockfgt"), "scenarios", "--json", cwd=tmp_path)
     assert listed.returncode == 0, listed.stderr

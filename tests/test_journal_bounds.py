@@ -13,11 +13,12 @@ import json
 import pytest
 import requests
 
-from deadlines import seconds
 from mockfgt import Harness
 from mockfgt.control import JOURNAL_PAGE_BYTES
 from mockfgt.device import MAX_HEADER_BYTES
 from mockfgt.journal import BODY_LIMIT, HEADERS_LIMIT, VALUE_LIMIT, weigh
+
+from deadlines import seconds
 from run_cli import control_auth, run_mockfgt
 from stress import journal_flood
 

@@ -13,8 +13,9 @@ import json
 import pytest
 import requests
 
-from deadlines import seconds
 from mockfgt import Harness
+
+from deadlines import seconds
 from run_cli import control_auth, run_mockfgt
 
 LOGINCHECK = "/logincheck"

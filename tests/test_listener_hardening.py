@@ -19,6 +19,7 @@ import pytest
 import requests
 
 import mockfgt
+
 from deadlines import seconds
 from run_cli import cli_env, mockfgt_command
 from stress import partial

@@ -38,7 +38,7 @@ def dropped(sock) -> bool:
         return sock.recv(1) == b""
     except (ConnectionResetError, ssl.SSLError):
         return True
-    except socket.timeout:
+    except TimeoutError:
         return False
 
 

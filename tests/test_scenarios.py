@@ -16,8 +16,9 @@ from pathlib import Path
 import pytest
 
 import mockfgt
-from deadlines import seconds
 from mockfgt import scenario as engine
+
+from deadlines import seconds
 from fortios_client import RequestsApi, write_scenario
 from run_cli import run_mockfgt
 

@@ -6,8 +6,9 @@ from concurrent.futures import ThreadPoolExecutor
 
 import requests
 
-from deadlines import seconds
 from mockfgt.device import shared_app
+
+from deadlines import seconds
 
 ADDRESSES = "/api/v2/cmdb/firewall/address"
 

@@ -22,9 +22,10 @@ import pytest
 import requests
 
 import mockfgt
-from deadlines import seconds
 from mockfgt.codes import AUTHENTICATION, AUTHORIZATION, OK, TIMEOUT
 from mockfgt.flows import Call, judge_jsonrpc
+
+from deadlines import seconds
 
 pytestmark = [
     pytest.mark.thirdparty,

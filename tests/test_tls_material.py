@@ -6,6 +6,7 @@ import socket
 import ssl
 
 import mockfgt.tls
+
 from deadlines import seconds
 
 

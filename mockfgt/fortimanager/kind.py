@@ -30,15 +30,25 @@ from __future__ import annotations
 import secrets
 
 from .. import schema as s
+from .admins import (
+    ACCESS_LEVELS,
+    ALL_ADOMS,
+    BUILTIN_PROFILES,
+    PERMISSION_GROUPS,
+    RPC_PERMITS,
+    USER_TYPES,
+    Admin,
+    new_session_id,
+    new_token,
+    parse_version,
+    place_trusthosts,
+)
 from .devices import ManagedDevice
-from .admins import (ACCESS_LEVELS, ALL_ADOMS, BUILTIN_PROFILES, PERMISSION_GROUPS, RPC_PERMITS, USER_TYPES, Admin,
-                     new_session_id, new_token, parse_version, place_trusthosts)
 from .models import FMGError, FortiManagerState
 from .objects import OBJECT_TABLES
 from .wire import create_app
 
 NAME = "fortimanager"
-DEFAULT_SCENARIO = "fmg-healthy"
 
 # (build, release date) seen in captures (reference B.4); other versions get plausible numbers.
 KNOWN_BUILDS = {"7.2.2": (1317, "230107"), "7.4.3": (2487, "240124")}
@@ -304,6 +314,7 @@ def token_for(state: FortiManagerState, user: str, which: str) -> str | None:
         return state.live_session(user) if which == "current" else state.ended_sessions.get(user)
     if which == "stale" or user not in state.admins:
         return state.retired_tokens.get(user)
+    assert admin is not None, "user is in state.admins"
     return admin.token
 
 

@@ -23,8 +23,17 @@ import uuid
 from dataclasses import dataclass
 
 from . import objects
-from .admins import (BUILTIN_PROFILES, RPC_PERMITS, Admin, new_session_id, new_token, parse_trusthost, parse_version,
-                     place_trusthosts, trusthost_slot)
+from .admins import (
+    BUILTIN_PROFILES,
+    RPC_PERMITS,
+    Admin,
+    new_session_id,
+    new_token,
+    parse_trusthost,
+    parse_version,
+    place_trusthosts,
+    trusthost_slot,
+)
 from .devices import UNREACHABLE, ManagedDevice
 from .objects import ADDRGRP, MEMBER_TABLES, OBJECT_TABLES, ObjectDataError
 
@@ -146,7 +155,7 @@ class FortiManagerState:
             admin.number = next(self._numbers)
             self.admins[admin.name] = admin
         self.deleted_admins: dict[str, Admin] = {}
-        self.retired_tokens: dict[str, str] = {}
+        self.retired_tokens: dict[str, str | None] = {}
         self.sessions: dict[str, Session] = {}
         self.ended_sessions: dict[str, str] = {}  # admin -> the id of its last session that ended
         self.adoms: dict[str, Adom] = {}
@@ -242,8 +251,9 @@ class FortiManagerState:
         with self.lock:
             admin = self.admins.get(user) if isinstance(user, str) else None
             password_ok = (admin is not None and admin.user_type == "local" and isinstance(passwd, str)
+                           and admin.password is not None  # a local admin's is set (the schema)
                            and hmac.compare_digest(admin.password.encode(), passwd.encode()))
-            if not password_ok or (peer is not None and not admin.trusts(peer)):
+            if admin is None or not password_ok or (peer is not None and not admin.trusts(peer)):
                 raise FMGError(LOGIN_FAILED)
             if admin.rpc_permit == "none":
                 raise FMGError(NO_PERMISSION)
@@ -611,6 +621,7 @@ class FortiManagerState:
             return adom.committed
         if adom.lock is None or adom.lock.owner != principal.owner:
             raise FMGError(NO_WRITE_PERMISSION)
+        assert adom.working is not None, "a locked ADOM has its working copy"
         adom.dirty = True
         return adom.working
 
@@ -681,6 +692,7 @@ class FortiManagerState:
             adom = self._workspace_adom(principal, name, write=True)
             if adom.lock is None or adom.lock.owner != principal.owner:
                 raise FMGError(NO_WRITE_PERMISSION)
+            assert adom.working is not None, "a locked ADOM has its working copy"
             adom.committed, adom.dirty = copy.deepcopy(adom.working), False
 
     def lock_info(self, principal: Principal, name: str) -> list[dict] | None:

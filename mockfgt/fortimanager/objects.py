@@ -119,10 +119,6 @@ def merge(path: str, row: dict, data: dict) -> dict:
     return out
 
 
-def members_of(row: dict) -> list[str]:
-    return list(row.get("member", []))
-
-
 def parse_members(value) -> list[str]:
     """The ``data`` of a ``.../addrgrp/<name>/member`` call: a name or a list of names."""
     return _members(value)

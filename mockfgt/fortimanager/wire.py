@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 from urllib.parse import parse_qs
 
 from flask import Flask, Response, request
@@ -19,14 +19,11 @@ from werkzeug.exceptions import HTTPException
 from werkzeug.http import HTTP_STATUS_CODES
 
 from .. import bodies
+from ..httpsd import HTML_TYPE, NOT_FOUND_HTML
 from .enums import render
 from .models import INTERNAL_ERROR, INVALID_DATA, INVALID_URL, MESSAGES, OK, FMGError, FortiManagerState, Principal
 from .objects import ADDRGRP, OBJECT_TABLES
 
-NOT_FOUND_HTML = (
-    '<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN"><html><head><title>404 Not Found</title></head>'
-    "<body><h1>Not Found</h1><p>The requested URL was not found on this server.</p></body></html>"
-)
 METHOD_NOT_ALLOWED_HTML = (
     '<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN"><html><head><title>405 Method Not Allowed</title></head>'
     "<body><h1>Method Not Allowed</h1><p>The requested method is not allowed for this URL.</p></body></html>"
@@ -36,7 +33,6 @@ TOO_LARGE_HTML = (
     "</head><body><h1>Request Entity Too Large</h1><p>The requested resource does not allow request data "
     "with POST requests, or the amount of data provided in the request exceeds the capacity limit.</p></body></html>"
 )
-HTML_TYPE = "text/html; charset=iso-8859-1"
 ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
 #: JSON-RPC methods FortiManager knows; anything else is refused per params item.
 METHODS = ("get", "set", "add", "update", "delete", "exec", "clone", "move", "replace", "unset")

@@ -7,13 +7,22 @@ FortiOS; they ask this module.
 from __future__ import annotations
 
 from .. import schema as s
-from .models import ACCESS_GROUPS, ACCESS_LEVELS, AccProfile, ApiUser, FortiOSError, FortiOSState, new_token, parse_trusthost, parse_version
+from .models import (
+    ACCESS_GROUPS,
+    ACCESS_LEVELS,
+    AccProfile,
+    ApiUser,
+    FortiOSError,
+    FortiOSState,
+    new_token,
+    parse_trusthost,
+    parse_version,
+)
 from .sessions import DEFAULT_ADMIN_TIMEOUT, Admin, parse_admin_trusthost
 from .tables import TABLES
 from .wire import create_app
 
 NAME = "fortigate"
-DEFAULT_SCENARIO = "fgt-healthy"
 
 # Builds seen in captures (reference A.2); other versions get a plausible number.
 KNOWN_BUILDS = {"6.0.4": 231, "6.2.3": 1066, "6.2.4": 1112, "7.2.4": 1396, "7.2.6": 1575, "7.4.5": 2702}
@@ -47,7 +56,7 @@ def _check_device(device: dict, key: str) -> None:
         if admin["name"] in api_names:
             raise s.SchemaError(f"{key}.admins[{i}].name",
                                 f"'{admin['name']}' is already an API user; admins and API users need distinct names")
-    for path, rows in device["cmdb"].items():
+    for path in device["cmdb"]:
         if path not in TABLES:
             raise s.SchemaError(f"{key}.cmdb.{path}", f"unknown table; emulated: {', '.join(TABLES)}{s.suggest(path, TABLES)}")
 
@@ -187,7 +196,7 @@ def _seed(state: FortiOSState, device: dict, key: str, path: str, row: dict) -> 
     try:
         state.create(vdom, path, row)
     except FortiOSError as exc:
-        what = exc.cli_error.strip().splitlines()[0] if exc.cli_error else {-5: "duplicate name"}.get(exc.error, "")
+        what = exc.cli_error.strip().splitlines()[0] if exc.cli_error else "duplicate name" if exc.error == -5 else ""
         raise s.SchemaError(key, f"the device refuses this object (error {exc.error}: {what})") from None
 
 

@@ -26,13 +26,13 @@ from urllib.parse import parse_qs
 from flask import Response
 
 from .. import bodies
+from . import WRITE_METHODS
 from .models import AuthFailure, FortiOSState
 from .sessions import AdminSessions, LoginRefused, Session
 
 AUTHENTICATION_SINCE = (6, 4, 2)  # POST /api/v2/authentication exists
 NEW_COOKIES_SINCE = (7, 6, 3)  # /logincheck issues no session; cookies renamed session_key_* / ccsrf_token_*
 STATUS_6_SINCE = (7, 6, 0)  # LOGIN_SUCCESS carries status 6 instead of 5
-WRITE_METHODS = ("POST", "PUT", "DELETE")
 
 FAILED_COOKIE = "0%260"  # what clients recognise as "username or password not valid"
 LOGIN_OK_BODY = '1document.location="/ng/";'

@@ -16,7 +16,6 @@ import secrets
 import string
 import threading
 import time
-import uuid
 from dataclasses import dataclass, field
 
 from .tables import TABLES, TableSpec
@@ -76,12 +75,17 @@ class ApiUser:
 
     def trusts(self, address: str) -> bool:
         """No trusthost entries means any source may use the key."""
-        if not self.trusthosts:
-            return True
-        ip = ipaddress.ip_address(address.split("%")[0])
-        if ip.version == 6 and ip.ipv4_mapped:
-            ip = ip.ipv4_mapped
-        return any(ip in net for net in self.trusthosts if net.version == ip.version)
+        return trusted(self.trusthosts, address)
+
+
+def trusted(trusthosts: list[ipaddress.IPv4Network | ipaddress.IPv6Network], address: str) -> bool:
+    """Whether ``address`` may connect: any source when there are no entries, else one must hold it."""
+    if not trusthosts:
+        return True
+    ip = ipaddress.ip_address(address.split("%")[0])
+    if ip.version == 6 and ip.ipv4_mapped:
+        ip = ip.ipv4_mapped
+    return any(ip in net for net in trusthosts if net.version == ip.version)
 
 
 def parse_trusthost(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
@@ -129,7 +133,7 @@ class FortiOSState:
         self.accprofiles = dict(accprofiles)
         self.api_users: dict[str, ApiUser] = {u.name: u for u in api_users}
         self.deleted_users: dict[str, ApiUser] = {}
-        self.retired_tokens: dict[str, str] = {}
+        self.retired_tokens: dict[str, str | None] = {}
         self.vdoms: dict[str, Vdom] = {name: Vdom(name) for name in vdoms}
         self.external_resources: dict[str, list[str]] = {name: [] for name in external_resources}
         self._failures: dict[str, list[float]] = {}
@@ -369,7 +373,7 @@ class FortiOSState:
                     member["name"] = member["q_origin_key"] = new
 
     # -- monitor ------------------------------------------------------------------------------
-    def push_external_resource(self, commands: list) -> list[dict]:
+    def push_external_resource(self, commands: object) -> list[dict]:  # anything: checked here
         """``monitor/system/external-resource/dynamic``: add / remove / snapshot entries."""
         with self.lock:
             if not isinstance(commands, list) or not commands:
@@ -400,7 +404,3 @@ class FortiOSState:
             "hostname": self.hostname,
             "log_disk_status": "available",
         }
-
-
-def new_uuid() -> str:
-    return str(uuid.uuid4())

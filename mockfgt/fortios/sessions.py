@@ -19,8 +19,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
-from .models import ApiUser, AuthFailure, new_token
-
+from .models import AuthFailure, new_token, trusted
 
 #: FortiOS ``admintimeout`` defaults to 5 minutes of idleness.
 DEFAULT_ADMIN_TIMEOUT = 300
@@ -54,8 +53,9 @@ class Admin:
     vdoms: list[str]
     trusthosts: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = field(default_factory=list)
 
-    # The same rule as for API users: no entries means any source.
-    trusts = ApiUser.trusts
+    def trusts(self, address: str) -> bool:
+        """The same rule as for API users: no entries means any source."""
+        return trusted(self.trusthosts, address)
 
 
 @dataclass

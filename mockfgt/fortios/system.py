@@ -12,8 +12,8 @@ fortigate_exporter permission table give it (``any``: every API user may read it
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Callable
 
 from .models import FortiOSState
 
@@ -110,8 +110,9 @@ def schema(path: str, state: FortiOSState) -> dict:
     view = CMDB[path]
     sample = view.read(state)
     row = sample if view.singleton else sample[0]
+    assert isinstance(row, dict), "a view reads one row (a singleton) or a list of rows"
     children = {name: _field_schema(name, value) for name, value in row.items() if name != "q_origin_key"}
-    out = {"name": path.split("/")[1], "category": "complex" if view.singleton else "table", "help": view.help}
+    out: dict[str, object] = {"name": path.split("/")[1], "category": "complex" if view.singleton else "table", "help": view.help}
     if not view.singleton:
         out.update(mkey="name", mkey_type="string")
     out.update(access_group=view.group, children=children)

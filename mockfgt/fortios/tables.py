@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import ipaddress
 import uuid
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Callable
 
 
 def _error(code: int, text: str):
@@ -48,7 +48,7 @@ def _enum(*allowed: str) -> Callable:
             raise _error(-651, f"{name}: Input value is invalid")
         return value
 
-    check.options = allowed  # read by TableSpec.schema()
+    check.options = allowed  # type: ignore[attr-defined]  # a function attribute, read by TableSpec.schema()
     return check
 
 
@@ -58,7 +58,7 @@ def _text(limit: int) -> Callable:
             raise _error(-72 if isinstance(value, str) else -651, f"{name}: Input value is invalid")
         return value
 
-    check.size = limit  # read by TableSpec.schema()
+    check.size = limit  # type: ignore[attr-defined]  # a function attribute, read by TableSpec.schema()
     return check
 
 
@@ -145,13 +145,14 @@ class TableSpec:
             return {"name": name, "category": "table", "mkey": "name", "mkey_type": "string",
                     "children": {"name": child}}
         check = self.checks.get(name)
-        out = {"name": name, "category": "unitary", "type": self._type_of(name, default, check)}
+        out: dict[str, object] = {"name": name, "category": "unitary", "type": self._type_of(name, default, check)}
+        size, options = getattr(check, "size", None), getattr(check, "options", None)  # see _text, _enum
         if name == "name":
             out["size"] = 79
-        elif hasattr(check, "size"):
-            out["size"] = check.size
-        if hasattr(check, "options"):
-            out["options"] = [{"name": option} for option in check.options]
+        elif size is not None:
+            out["size"] = size
+        if options is not None:
+            out["options"] = [{"name": option} for option in options]
         if default is not None:
             out["default"] = default
         return out

@@ -7,14 +7,16 @@ parameters, JSON envelopes and the Apache-style HTML pages that httpsd sends for
 from __future__ import annotations
 
 import json
-from typing import Callable
+from collections.abc import Callable
+from typing import TypeVar
 from urllib.parse import parse_qs, unquote
 
 from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from .. import bodies
-from . import logins, system
+from ..httpsd import HTML_TYPE, NOT_FOUND_HTML
+from . import WRITE_METHODS, logins, system
 from .models import AuthFailure, FortiOSError, FortiOSState
 from .tables import TABLES
 
@@ -38,13 +40,6 @@ LOCKOUT_HTML = (
     "</head><body><h1>Too Many Requests</h1><p>Access temporarily blocked: Maximum failed authentications "
     "reached. The offended source is temporarily blocked for certain amount of time.</p></body></html>"
 )
-NOT_FOUND_HTML = (
-    '<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN"><html><head><title>404 Not Found</title></head>'
-    "<body><h1>Not Found</h1><p>The requested URL was not found on this server.</p></body></html>"
-)
-HTML_TYPE = "text/html; charset=iso-8859-1"
-
-WRITE_METHODS = ("POST", "PUT", "DELETE")
 
 
 def create_app(get_state: Callable[[], FortiOSState]) -> Flask:
@@ -251,9 +246,12 @@ def _cmdb(state: FortiOSState, user, call: Call, vdom: str, req, query) -> tuple
         return _cmdb_get(state, call, vdom, table, query)
     if call.method not in WRITE_METHODS:
         raise FortiOSError(405)
-    body = json_body(req) if call.method != "DELETE" else None
-    if call.method != "DELETE" and not isinstance(body, dict):
-        raise FortiOSError(400 if body is not None else 500, None if body is not None else -651)
+    body: dict = {}  # what POST and PUT write; DELETE reads no body
+    if call.method != "DELETE":
+        parsed = json_body(req)
+        if not isinstance(parsed, dict):
+            raise FortiOSError(400 if parsed is not None else 500, None if parsed is not None else -651)
+        body = parsed
     with state.lock:
         if call.method == "POST":
             if call.mkey is not None:
@@ -270,7 +268,7 @@ def _cmdb(state: FortiOSState, user, call: Call, vdom: str, req, query) -> tuple
             state.delete(vdom, table, call.mkey)
             mkey = call.mkey
         old, new = state.bump_revision()
-    env = {"http_method": call.method, "revision": new}
+    env: dict[str, object] = {"http_method": call.method, "revision": new}
     if _tracks_revision_changes(state):
         env.update(old_revision=old, revision_changed=True)
     if mkey is not None:
@@ -335,9 +333,17 @@ def _term(row: dict, term: str) -> bool:
     if op == "!@":
         return wanted not in text
     try:
-        left, right = float(text), float(wanted)
+        numbers = float(text), float(wanted)
     except ValueError:
-        left, right = text, wanted
+        return _ordered(op, text, wanted)
+    return _ordered(op, *numbers)
+
+
+_Comparable = TypeVar("_Comparable", str, float)
+
+
+def _ordered(op: str, left: _Comparable, right: _Comparable) -> bool:
+    """``<=``, ``>=``, ``<``, ``>``: numbers as numbers when both sides are, else as text."""
     return {"<=": left <= right, ">=": left >= right, "<": left < right, ">": left > right}[op]
 
 
@@ -398,7 +404,7 @@ def _monitor(state: FortiOSState, user, call: Call, vdom: str, req, query) -> tu
             raise FortiOSError(500, -651, "api-user: Input value is invalid")
         key = state.regenerate_key(name)
         # Field name unconfirmed (reference A.1.1): both spellings carry the one-time key.
-        results = {"access_token": key, "api_key": key}
+        results: dict | list = {"access_token": key, "api_key": key}
     elif endpoint == ("system", "external-resource", "dynamic"):
         if call.method != "POST":
             raise FortiOSError(405)

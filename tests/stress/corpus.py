@@ -14,8 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from mockfgt import ScenarioError
-from mockfgt import scenario as engine
+from mockfgt import ScenarioError, scenario as engine
 
 CORPUS = Path(__file__).resolve().parents[1] / "data" / "broken-scenarios"
 
@@ -27,7 +26,7 @@ class BrokenFile:
     reason: str
 
     @classmethod
-    def read(cls, path: Path) -> "BrokenFile":
+    def read(cls, path: Path) -> BrokenFile:
         head = path.read_bytes().split(b"\n", 2)
         key = head[0].decode().removeprefix("# key:").strip()
         reason = head[1].decode().removeprefix("# reason:").strip()

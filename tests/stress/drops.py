@@ -50,7 +50,7 @@ def _is_dropped(sock) -> bool:
         return sock.recv(1) == b""
     except (ConnectionError, ssl.SSLError):
         return True
-    except (socket.timeout, OSError):
+    except (TimeoutError, OSError):
         return False
 
 

@@ -22,9 +22,8 @@ from dataclasses import dataclass, field
 
 import requests
 
-from deadlines import seconds
-
 from .watch import ErrorLog
+from deadlines import seconds
 
 STATUS = "/api/v2/monitor/system/status"
 ADDRESSES = "/api/v2/cmdb/firewall/address"

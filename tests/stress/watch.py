@@ -31,7 +31,7 @@ class ErrorLog(logging.Handler):
         with self._lock_records:
             self.records.append(record)
 
-    def __enter__(self) -> "ErrorLog":
+    def __enter__(self) -> ErrorLog:
         logging.getLogger("mockfgt").addHandler(self)
         return self
 
@@ -59,7 +59,7 @@ class Resources:
     descriptors: int
 
     @classmethod
-    def now(cls) -> "Resources":
+    def now(cls) -> Resources:
         """The counts now, after collecting garbage: a client socket held by an exception's traceback
         lives in a reference cycle until the collector runs, and is not the device's to answer for."""
         gc.collect()

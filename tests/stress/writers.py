@@ -76,12 +76,13 @@ class _FortiOSClient:
         while True:
             first, second = f"c{self.number}-{k}-a", f"c{self.number}-{k}-b"
             yield "POST", ADDRESSES, {"name": first, "subnet": f"10.{self.number % 250}.{k % 250}.1/32"}, \
-                lambda: self.addresses.add(first)
+                lambda first=first: self.addresses.add(first)
             yield "POST", ADDRESSES, {"name": second, "subnet": f"10.{self.number % 250}.{k % 250}.2/32"}, \
-                lambda: self.addresses.add(second)
+                lambda second=second: self.addresses.add(second)
             if not self.group_made:
                 yield "POST", GROUPS, {"name": self.group, "member": [{"name": first}, {"name": second}]}, \
-                    lambda: (setattr(self, "group_made", True), self.members.extend([first, second]))
+                    lambda first=first, second=second: (setattr(self, "group_made", True),
+                                                        self.members.extend([first, second]))
             else:
                 new = self.members + [first, second]
                 yield "PUT", f"{GROUPS}/{self.group}", {"member": [{"name": n} for n in new]}, \
@@ -89,7 +90,7 @@ class _FortiOSClient:
             kept = [n for n in self.members if n != first] or [second]
             yield "PUT", f"{GROUPS}/{self.group}", {"member": [{"name": n} for n in kept]}, \
                 lambda kept=kept: self.members.__setitem__(slice(None), kept)
-            yield "DELETE", f"{ADDRESSES}/{first}", None, lambda: self.addresses.discard(first)
+            yield "DELETE", f"{ADDRESSES}/{first}", None, lambda first=first: self.addresses.discard(first)
             k += 1
 
     def run(self, device, start: threading.Barrier) -> None:
@@ -221,17 +222,19 @@ class _FortiManagerClient:
         while True:
             name = f"m{self.number}-{k}"
             yield "add", f"{OBJECTS}/address", {"name": name, "subnet": f"10.{self.number % 250}.{k % 250}.0/24"}, \
-                lambda: self.addresses.add(name)
+                lambda name=name: self.addresses.add(name)
             if not self.group_made:
                 yield "add", f"{OBJECTS}/addrgrp", {"name": self.group, "member": [name]}, \
-                    lambda: (setattr(self, "group_made", True), self.members.append(name))
+                    lambda name=name: (setattr(self, "group_made", True), self.members.append(name))
             else:
-                yield "add", f"{OBJECTS}/addrgrp/{self.group}/member", [name], lambda: self.members.append(name)
+                yield "add", f"{OBJECTS}/addrgrp/{self.group}/member", [name], \
+                    lambda name=name: self.members.append(name)
             if k % 2:
                 previous = f"m{self.number}-{k - 1}"
                 yield "delete", f"{OBJECTS}/addrgrp/{self.group}/member", [previous], \
-                    lambda: self.members.remove(previous)
-                yield "delete", f"{OBJECTS}/address/{previous}", None, lambda: self.addresses.discard(previous)
+                    lambda previous=previous: self.members.remove(previous)
+                yield "delete", f"{OBJECTS}/address/{previous}", None, \
+                    lambda previous=previous: self.addresses.discard(previous)
             k += 1
 
     def run(self, device, start) -> None:
