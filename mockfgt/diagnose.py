@@ -161,7 +161,8 @@ class Target:
         options = {"--token": self.token, "--ca": self.ca, "--cert": self.cert, "--key": self.key,
                    "--vdom": self.vdom, "--adom": self.adom, "--user": self.user, "--password": self.password,
                    "--session": self.session, "--trusthost-user": self.trusthost_user}
-        args += [a for option, value in options.items() if value for a in (option, value)]
+        # OPTION=VALUE: a value starting with '-' (a random password may) is not taken for an option.
+        args += [f"{option}={value}" for option, value in options.items() if value]
         if self.token_in != "header":
             args += ["--token-in", self.token_in]
         if self.login != "authentication":

@@ -19,7 +19,7 @@ import requests
 import mockfgt
 from mockfgt import cli, codes
 from mockfgt.conformance import diagnose_target
-from mockfgt.diagnose import STEPS, WRITE_PREFIX, diagnose
+from mockfgt.diagnose import STEPS, WRITE_PREFIX, Target, diagnose
 
 from deadlines import seconds
 
@@ -249,3 +249,10 @@ def test_credentials_in_the_url_are_refused_unseen(url, capsys):
     captured = capsys.readouterr()
     assert "S3cret-pw" not in captured.out + captured.err
     assert "https://127.0.0.1:9" in captured.err and "--token" in captured.err
+
+
+def test_argv_keeps_values_that_start_with_a_dash(capsys):
+    """FortiManager passwords are random (token_urlsafe) and 1 in 64 starts with '-': argv must not lose it."""
+    target = Target("https://127.0.0.1:9", kind="fortimanager", user="admin", password="-dash-first", timeout=5)
+    status, out = run_cli([*target.argv(), "--json"], capsys)
+    assert status == 1 and json.loads(out)["verdict"] == codes.CONNECTION  # parsed and run, not a usage error
