@@ -63,7 +63,7 @@ class Harness:
         #: The control API's secret for this run: every call must send ``Authorization: Bearer`` it.
         #: Loopback is shared with every local user and every web page the user opens; the token,
         #: readable only through the 0600 manifest and the ready banner, is what keeps them out.
-        self.control_token: str | None = secrets.token_urlsafe(32) if control_port is not None else None
+        self.control_token: str | None = secrets.token_hex(32) if control_port is not None else None  # no '-' to read as an option
         if control_port is not None:
             from .control import create_control_app
 

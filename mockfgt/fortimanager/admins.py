@@ -44,6 +44,12 @@ def new_token() -> str:
     return "".join(secrets.choice(TOKEN_ALPHABET) for _ in range(30))
 
 
+def new_password() -> str:
+    """A local admin's generated password: 16 of [A-Za-z0-9], so no agent's command line takes one
+    that starts with '-' for an option (token_urlsafe did, 1 time in 64)."""
+    return "".join(secrets.choice(TOKEN_ALPHABET) for _ in range(16))
+
+
 def new_session_id() -> str:
     """A session id shaped like the captured ones: 64 random bytes, base64 (88 characters, '==' at the end)."""
     return base64.b64encode(secrets.token_bytes(64)).decode()

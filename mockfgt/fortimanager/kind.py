@@ -27,8 +27,6 @@ FortiManager; they ask this module. A scenario's ``[device]`` for this kind look
 
 from __future__ import annotations
 
-import secrets
-
 from .. import schema as s
 from .admins import (
     ACCESS_LEVELS,
@@ -38,6 +36,7 @@ from .admins import (
     RPC_PERMITS,
     USER_TYPES,
     Admin,
+    new_password,
     new_session_id,
     new_token,
     parse_version,
@@ -219,7 +218,7 @@ def _admin(spec: dict) -> Admin:
     return Admin(
         name=spec["name"], user_type=spec["user_type"], profile=spec["profile"], rpc_permit=spec["rpc_permit"],
         adoms=list(spec["adoms"]), trusthost=v4, ip6_trusthost=v6,
-        password=None if api else (spec["password"] or secrets.token_urlsafe(12)),
+        password=None if api else (spec["password"] or new_password()),
         token=(spec["token"] or new_token()) if api else None,
     )
 
