@@ -309,10 +309,13 @@ class Device:
         state = kind.build_state(loaded.device)
         self._scenario, self._kind, self._state = loaded, kind, state
         self._tls_settings, self._connection = dict(loaded.tls), dict(loaded.connection)
-        self._app = shared_app(kind)
         for op in loaded.setup:
             self._apply(op)
         self._rebuild_plan()
+        # Published last and as one pair: a request that starts during a swap gets the old kind's app
+        # with the old state or the new app with the new state, never a FortiOS app with a
+        # FortiManager's state (make stress found that mix once).
+        self._serving = (shared_app(kind), state)
 
     def _apply(self, op: dict) -> None:
         changes = {k: v for k, v in op.items() if k != "op" and v is not None}
@@ -404,27 +407,28 @@ class Device:
 
     def _call_app(self, environ, start_response) -> list[bytes]:
         """Run the kind's shared app for this device: its ``get_state()`` answers with our state."""
-        _answering.device = self
+        app, _answering.state = self._serving
         try:
-            answer = self._app(environ, start_response)
+            answer = app(environ, start_response)
             try:
                 return list(answer)  # the emulations answer small bodies; the journal wants them whole
             finally:
                 if hasattr(answer, "close"):
                     answer.close()
         finally:
-            _answering.device = None
+            _answering.state = None
 
 
-_answering = threading.local()  # the device whose request this thread is answering
+_answering = threading.local()  # the state of the device whose request this thread is answering
 
 
 def _current_state():
-    """``get_state`` of the shared apps: the state of the device this thread answers for, as it is now."""
-    device = getattr(_answering, "device", None)
-    if device is None:
+    """``get_state`` of the shared apps: the state of the device this thread answers for (the state
+    the request started with: a swap meanwhile serves the next request)."""
+    state = getattr(_answering, "state", None)
+    if state is None:
         raise RuntimeError("a device kind's app asked for its state outside a request to a device")
-    return device._state
+    return state
 
 
 @cache

@@ -20,6 +20,7 @@ from mockfgt import Harness
 from . import control, drops, fuzz, handshakes, journal_flood, partial, sigterm, swaps, writers
 from .corpus import CORPUS, broken_files, rejection_problem
 from .watch import ErrorLog, Resources, settle
+from deadlines import seconds
 
 FULL = dict(profile="stress", handshakes=300, drops=50, clients=50, writes=200, batch=20, swap_clients=10, swaps=200,
             sigterm_runs=10, sigterm_clients=20, cut=30, slow=300, slow_interval=2.0, resets=3000,
@@ -50,8 +51,11 @@ class Run:
     # -- phases -----------------------------------------------------------------------------------
     def hostile_input(self, ca) -> list[str]:
         out = []
-        with mockfgt.FortiGate(fuzz.FORTIGATE_SCENARIO, ca=ca, request_timeout=2.0) as fgt, \
-                mockfgt.FortiManager(fuzz.FORTIMANAGER_SCENARIO, ca=ca, request_timeout=2.0) as fmg:
+        # Random bodies reach 2 MB: on a busy machine one may take longer than 2 s to arrive, and the
+        # device rightly drops it unanswered at its deadline (seen at load 8). The deadline scales.
+        patience = seconds(2.0)
+        with mockfgt.FortiGate(fuzz.FORTIGATE_SCENARIO, ca=ca, request_timeout=patience) as fgt, \
+                mockfgt.FortiManager(fuzz.FORTIMANAGER_SCENARIO, ca=ca, request_timeout=patience) as fmg:
             for device, surface in ((fgt, fuzz.FORTIOS), (fmg, fuzz.FORTIMANAGER)):
                 for run in (fuzz.fuzz, fuzz.throw_garbage):
                     result = run(device, surface, self.sizes["profile"], errors=self.errors)
