@@ -222,18 +222,16 @@ def is_name(ref: str) -> bool:
 
 def _locate(ref: str, search: list[Path], *, names_only: bool = False) -> Path:
     candidate = Path(ref)
-    if names_only and not is_name(ref):
-        raise ScenarioError(s.shown(ref), "", "not a scenario name (letters, digits, '.', '_', '-'; "
-                                             "at most 128; no paths)")
-    if candidate.suffix == ".toml" or os.sep in ref or "/" in ref:
+    if not names_only and (candidate.suffix == ".toml" or os.sep in ref or "/" in ref):
         try:
             if candidate.is_file():
                 return candidate
         except OSError as exc:  # a name too long for the file system, say
             raise ScenarioError(s.shown(ref), "", f"cannot open: {exc.strerror}") from None
         raise ScenarioError(s.shown(ref), "", "no such scenario file")
-    if not NAME.fullmatch(ref):
-        raise ScenarioError(s.shown(ref), "", "not a scenario name: use up to 128 letters, digits, '.', '_' or '-'")
+    if not is_name(ref):  # a path, from a caller that may only name (names_only), falls here too
+        raise ScenarioError(s.shown(ref), "", "not a scenario name: use up to 128 letters, digits, '.', '_' "
+                                             "or '-' (no paths)")
     for folder in search:
         path = folder / f"{ref}.toml"
         if path.is_file():

@@ -140,8 +140,8 @@ class Int(Spec):
             raise SchemaError(key, f"expected an integer, got {_type_name(value)}")
         high = MAX_INT if self.max is None else self.max
         if (self.min is not None and value < self.min) or value > high:
-            shown = value if abs(value) < 10**12 else "a very large integer"  # str() of 10**5000 raises
-            raise SchemaError(key, f"{shown} is out of range {_range(self.min, high)}")
+            what = value if abs(value) < 10**12 else "a very large integer"  # str() of 10**5000 raises
+            raise SchemaError(key, f"{what} is out of range {_range(self.min, high)}")
         return value
 
 
