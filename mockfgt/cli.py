@@ -175,14 +175,15 @@ def _op(op: dict) -> str:
 
 
 def check_files(files: list[str]) -> int:
-    from .scenario import ScenarioError, load
-
     """Validate each file (a directory: every ``*.toml`` in it); 1 if any fails."""
-    failed = 0
-    expanded = _expand(files)
-    if not expanded:
-        print("FAIL no scenario files (*.toml) in " + ", ".join(files))
+    from .scenario import ScenarioError, expand, load
+
+    try:
+        expanded = expand(files)
+    except ScenarioError as exc:
+        print(f"FAIL {exc}")
         return 1
+    failed = 0
     for file in expanded:
         try:
             sc = load(file)
@@ -192,16 +193,6 @@ def check_files(files: list[str]) -> int:
         else:
             print(f"ok   {file}: {sc.name} ({sc.kind}, expect {sc.expect})")
     return 1 if failed else 0
-
-
-def _expand(refs: list[str]) -> list[str]:
-    from pathlib import Path
-
-    out: list[str] = []
-    for ref in refs:
-        path = Path(ref)
-        out += [str(p) for p in sorted(path.glob("*.toml"))] if path.is_dir() else [ref]
-    return out
 
 
 if __name__ == "__main__":

@@ -206,6 +206,24 @@ def search_path(extra: list[Path] | None = None) -> list[Path]:
     return [*(extra or []), *env, catalogue_dir()]
 
 
+def expand(refs: list[str]) -> list[str]:
+    """Scenario names and files as given, each folder replaced by its ``*.toml`` files (sorted).
+
+    A folder with none is a ScenarioError: serving or checking it would quietly do nothing.
+    """
+    out: list[str] = []
+    for ref in refs:
+        folder = Path(ref)
+        if not folder.is_dir():
+            out.append(ref)
+            continue
+        found = sorted(str(p) for p in folder.glob("*.toml"))
+        if not found:
+            raise ScenarioError(ref, "", "a folder with no scenario files (*.toml) in it")
+        out += found
+    return out
+
+
 #: A scenario *name* (not a path): what remote callers such as the control API may ask for. No
 #: separator and no leading dot, so it can only ever pick a ``NAME.toml`` inside a search folder.
 NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,127}")

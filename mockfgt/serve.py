@@ -20,7 +20,7 @@ from . import codes, conformance
 from .device import Device
 from .flows import Agent, Conversation
 from .harness import Harness
-from .scenario import ScenarioError, catalogue, kinds
+from .scenario import catalogue, expand, kinds
 
 #: Seconds the banner's curl waits, as an agent with a timeout would: a stall shows as a timeout.
 AGENT_TIMEOUT = 10
@@ -104,17 +104,8 @@ def _build(args, refs: list) -> Harness | None:
 
 def _scenario_refs(args) -> list:
     """Scenario names/files to serve: --all, directories expanded, fgt-healthy when none given."""
-    refs: list = [sc for sc in catalogue()] if args.all else []
-    for ref in args.scenario:
-        path = Path(ref)
-        if path.is_dir():
-            found = sorted(path.glob("*.toml"))
-            if not found:
-                raise ScenarioError(ref, "", "a folder with no scenario files (*.toml) in it")
-            refs += found
-        else:
-            refs.append(ref)
-    return refs or ["fgt-healthy"]
+    refs: list = list(catalogue()) if args.all else []
+    return [*refs, *expand(args.scenario)] or ["fgt-healthy"]
 
 
 def ready_text(harness: Harness) -> str:
