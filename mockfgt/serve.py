@@ -7,7 +7,6 @@ call that shows the scenario's fault, as the scenario configures the agent.
 from __future__ import annotations
 
 import errno
-import json
 import os
 import shlex
 import signal
@@ -18,7 +17,7 @@ from typing import NoReturn
 
 from . import codes, conformance
 from .device import Device
-from .flows import Agent, Conversation
+from .flows import Agent, Call, Conversation
 from .harness import Harness
 from .scenario import catalogue, expand, kinds
 
@@ -162,22 +161,24 @@ def curl_line(device: Device) -> str:
 
 def agent_requests(device: Device) -> list[tuple[str, str, dict, bytes | None]]:
     """(method, url, headers, body) of the call that shows the fault, after a cookie login it needs."""
+    talk, calls = _shown_calls(device)
+    return [(method, device.client.url + path, headers, body)
+            for method, path, headers, body in (talk.request(call) for call in calls)]
+
+
+def _shown_calls(device: Device) -> tuple[Conversation, list[Call]]:
+    """The agent's call named by ``shown_by``, after the /logincheck login it needs for cookies."""
     agent = Agent.from_client(device.client, device.scenario.kind)
     talk = Conversation(agent, send=None)
     calls = [c for c in agent.calls() if c.when in ("", "logincheck") and talk.wants(c)]
     shown = next((c for c in calls if c.role == device.scenario.shown_by), calls[0])
     logins = [c for c in calls if c.role == "login" and c.form is not None and shown.role != "login"]
-    return [(method, device.client.url + path, headers, body)
-            for method, path, headers, body in (talk.request(call) for call in [*logins, shown])]
+    return talk, [*logins, shown]
 
 
 def shown_by_label(device: Device) -> str:
     """'POST /api/v2/cmdb/firewall/address' or 'add /pm/config/...': the call whose answer shows the fault."""
-    method, url, _, body = agent_requests(device)[-1]
-    if device.scenario.kind == "fortimanager" and body:
-        call = json.loads(body)
-        return f"{call['method']} {call['params'][0]['url']}"
-    return f"{method} {url.removeprefix(device.client.url).split('?')[0]}"
+    return _shown_calls(device)[1][-1].label
 
 
 def describe(device: Device) -> str:
