@@ -23,12 +23,15 @@ class BodyError(ValueError):
 
 def loads(data: bytes | str):
     """The parsed JSON body, or :class:`BodyError` for bad syntax, bad UTF-8 or nesting past ``MAX_DEPTH``."""
+    too_deep = BodyError(f"JSON nested too deeply (at most {MAX_DEPTH} levels)")
     try:
         value = json.loads(data)
-    except (ValueError, RecursionError) as exc:  # UnicodeDecodeError is a ValueError
+    except RecursionError:  # thousands deep: the parser's own stack gave out
+        raise too_deep from None
+    except ValueError as exc:  # UnicodeDecodeError is a ValueError
         raise BodyError(f"not JSON: {exc}") from None
     if depth(value) > MAX_DEPTH:
-        raise BodyError(f"JSON nested deeper than {MAX_DEPTH} levels")
+        raise too_deep
     return value
 
 

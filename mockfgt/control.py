@@ -46,14 +46,13 @@ a file on this side. Errors are JSON, ``{"error": "what was wrong"}`` with 400, 
 from __future__ import annotations
 
 import hmac
-import ipaddress
 import json
 
 from flask import Flask, Response, jsonify, request
 from werkzeug.exceptions import HTTPException
 
 from . import bodies
-from .hosts import url_host
+from .hosts import is_loopback, url_host
 from .scenario import ScenarioError, load
 from .schema import shown
 
@@ -82,7 +81,7 @@ def create_control_app(harness) -> Flask:
     def allowed_hosts() -> set[str] | None:
         """Host header values naming this API; None when any is accepted (a remote control API)."""
         host, port = harness.control_address
-        if not _is_loopback(host):
+        if not is_loopback(host):
             return None
         names = {"127.0.0.1", "[::1]", "localhost", url_host(host)}
         return {f"{name}:{port}".lower() for name in names}
@@ -126,15 +125,10 @@ def create_control_app(harness) -> Flask:
         raw = request.get_data()
         if not raw:
             return {}
-        too_deep = ControlError(f"the body is JSON nested too deeply (at most {bodies.MAX_DEPTH} levels)")
         try:
-            data = json.loads(raw)
-        except RecursionError:  # [[[[...]]]] 100k deep: not a ValueError, so it was a 500
-            raise too_deep from None
-        except ValueError as exc:  # UnicodeDecodeError included
-            raise ControlError(f"the body is not JSON: {exc}") from None
-        if bodies.depth(data) > bodies.MAX_DEPTH:
-            raise too_deep
+            data = bodies.loads(raw)  # 100k-deep JSON was a RecursionError, so a 500
+        except bodies.BodyError as exc:
+            raise ControlError(f"the body is {exc}") from None
         if not isinstance(data, dict):
             raise ControlError("the body must be a JSON object")
         _check_strings(data)
@@ -280,10 +274,3 @@ def _check_strings(data) -> None:
                 stack.append((f"{where}.{key}" if where else key, item))
         elif isinstance(value, list):
             stack.extend((f"{where}[{i}]", item) for i, item in enumerate(value))
-
-
-def _is_loopback(host: str) -> bool:
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False

@@ -13,7 +13,6 @@ purpose stays steerable, and only with the run's ``control_token``), read their 
 from __future__ import annotations
 
 import dataclasses
-import ipaddress
 import json
 import os
 import secrets
@@ -25,7 +24,7 @@ from pathlib import Path
 
 from . import __version__
 from .device import Device
-from .hosts import url_host
+from .hosts import is_loopback, url_host
 from .listener import ConnectionPlan, Listener
 from .scenario import Scenario, catalogue, load
 from .schema import shown
@@ -47,7 +46,7 @@ class Harness:
         allow_remote_control: bool = False,
         scenario_dirs: list[Path] | None = None,
     ) -> None:
-        if control_port is not None and not allow_remote_control and not _is_loopback(control_host):
+        if control_port is not None and not allow_remote_control and not is_loopback(control_host):
             raise ValueError(f"the control API would listen on {control_host}, which is not loopback; "
                              "anyone who reaches it can change the devices. Pass allow_remote_control "
                              "(--allow-remote-control) if that is really wanted")
@@ -208,12 +207,3 @@ def _jsonable(value):
     if isinstance(value, dict):
         return {k: _jsonable(v) for k, v in value.items()}
     return value
-
-
-def _is_loopback(host: str) -> bool:
-    if host == "localhost":
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
