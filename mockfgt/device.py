@@ -21,7 +21,7 @@ from functools import cache
 from pathlib import Path
 from typing import Self, cast
 
-from . import scenario as scenarios, schema
+from . import kinds, scenario as scenarios, schema
 from .hosts import url_host
 from .journal import DEFAULT_CAPACITY, Journal, request_body, request_event, request_headers_size
 from .listener import REQUEST_TIMEOUT, ConnectionPlan, Listener
@@ -305,7 +305,7 @@ class Device:
 
     def _install(self, loaded: Scenario) -> None:
         """Build state, TLS and connection plan for a scenario; the listener picks up the plan."""
-        kind = scenarios.kinds()[loaded.kind]
+        kind = kinds.get(loaded.kind)
         state = kind.build_state(loaded.device)
         self._scenario, self._kind, self._state = loaded, kind, state
         self._tls_settings, self._connection = dict(loaded.tls), dict(loaded.connection)
@@ -351,12 +351,12 @@ class Device:
         c = self._client_config
         if c["auth"] != "password":
             return {}
-        admins = getattr(self._kind, "admins", None)
-        admin = c.get("user") or (admins(self._state)[0] if admins else self._client_user())
-        current = self._kind.password_for(self._state, admin) or ""
+        kind = self._kind
+        assert isinstance(kind, kinds.PasswordLogins), "scenario validation refuses a password agent otherwise"
+        admin = c.get("user") or kind.admins(self._state)[0]
+        current = kind.password_for(self._state, admin) or ""
         password = {"current": current, "wrong": f"not-{current}"}.get(c["password"], c["password"])
-        expired_session_for = getattr(self._kind, "expired_session_for", None)
-        stale = expired_session_for(self._state, admin) if c["session"] == "expired" and expired_session_for else None
+        stale = kind.expired_session_for(self._state, admin) if c["session"] == "expired" else None
         return dict(user=admin, password=password, login=c["login"], csrf=c["csrf"],
                     accept_banner=c["accept_banner"], session_key=stale)
 

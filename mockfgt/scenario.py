@@ -21,6 +21,7 @@ from pathlib import Path
 
 from . import schema as s
 from .codes import CODES
+from .kinds import DEFAULT_KIND, DeviceKind, KindError, PasswordLogins, registry
 from .listener import CONNECTION_FAULTS
 from .tls import CERTIFICATE_SHAPES, TLS_VERSIONS
 
@@ -33,17 +34,9 @@ class ScenarioError(ValueError):
         self.source, self.key, self.message = source, key, message
 
 
-@cache
-def kinds() -> dict:
-    """Device kinds by name; each module provides DEVICE, OPERATIONS, build_state, apply, create_app.
-
-    Looked up once per process. A kind that fails to import is an error, not a kind that quietly
-    vanishes from the catalogue.
-    """
-    from .fortimanager import kind as fortimanager
-    from .fortios import kind as fortigate
-
-    return {fortigate.NAME: fortigate, fortimanager.NAME: fortimanager}
+def kinds() -> dict[str, DeviceKind]:
+    """Device kinds by name (see :func:`mockfgt.kinds.registry`; a kind that fails to load raises)."""
+    return registry()
 
 
 TLS = s.Table(fields={
@@ -117,8 +110,8 @@ GENERIC_OPERATIONS = {
 SHOWN_BY = ("login", "status", "read", "write", "trusthosts")
 
 
-def scenario_spec(kind) -> s.Table:
-    ops = s.OneOf(variants={**GENERIC_OPERATIONS, **kind.OPERATIONS})
+def scenario_spec(kind: DeviceKind) -> s.Table:
+    ops = s.OneOf(variants={**GENERIC_OPERATIONS, **{name: spec for name, (spec, _) in kind.OPERATIONS.items()}})
     return s.Table(
         fields={
             "summary": s.Str(doc="one line: what the device does"),
@@ -342,8 +335,12 @@ def load(ref: str | os.PathLike, *, search: list[Path] | None = None, names_only
 
 
 def validate(data: dict, *, name: str, source: str) -> Scenario:
-    device_kind = data.get("device", {}).get("kind", "fortigate") if isinstance(data.get("device"), dict) else "fortigate"
-    known = kinds()
+    device = data.get("device")
+    device_kind = device.get("kind", DEFAULT_KIND) if isinstance(device, dict) else DEFAULT_KIND
+    try:
+        known = kinds()
+    except KindError as exc:
+        raise ScenarioError(source, "device.kind", str(exc)) from None
     if device_kind not in known:
         raise ScenarioError(source, "device.kind", f"'{device_kind}' is not a device kind; allowed: {', '.join(known)}")
     kind = known[device_kind]
@@ -362,7 +359,7 @@ def validate(data: dict, *, name: str, source: str) -> Scenario:
     return Scenario(name=name, source=source, raw=data, **checked)
 
 
-def _dry_run(kind, checked: dict) -> None:
+def _dry_run(kind: DeviceKind, checked: dict) -> None:
     """Build the state and replay setup and remedy once, so a bad seed or operation fails at load time."""
     try:
         state = kind.build_state(checked["device"])
@@ -388,10 +385,10 @@ def _dry_run(kind, checked: dict) -> None:
                 raise s.SchemaError(f"{section}[{i}]", str(exc)) from None
 
 
-def _check_admin(kind, state, user: str | None) -> None:
-    """A password agent needs an admin to log in as (kinds without password logins have no ``admins``)."""
-    if not hasattr(kind, "admins"):
-        raise s.SchemaError("client.auth", f"a {kind.NAME} here has no password logins; allowed: token")
+def _check_admin(kind: DeviceKind, state, user: str | None) -> None:
+    """A password agent needs an admin to log in as (a kind that is no PasswordLogins has none)."""
+    if not isinstance(kind, PasswordLogins):
+        raise s.SchemaError("client.auth", f"a {kind.name} here has no password logins; allowed: token")
     admins = kind.admins(state)
     if not admins:
         raise s.SchemaError("client.auth", "'password' needs an administrator in device.admins to log in as")

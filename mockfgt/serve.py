@@ -19,6 +19,7 @@ from . import codes, conformance
 from .device import Device
 from .flows import Agent, Call, Conversation
 from .harness import Harness
+from .kinds import PasswordLogins
 from .scenario import catalogue, expand, kinds
 
 #: Seconds the banner's curl waits, as an agent with a timeout would: a stall shows as a timeout.
@@ -207,7 +208,9 @@ def credential_lines(device: Device) -> list[str]:
     lines = [f"  JSON-RPC   {device.url}/jsonrpc"] if device.scenario.kind == "fortimanager" else []
     if client.auth == "token":
         return lines + [f"  API token  {device.token}"]
-    password = kinds()[device.scenario.kind].password_for(device.state, client.user)
+    kind = kinds()[device.scenario.kind]
+    assert isinstance(kind, PasswordLogins) and client.user, "scenario validation refuses a password agent otherwise"
+    password = kind.password_for(device.state, client.user)
     return lines + [f"  Login      {client.user} / {password}"]
 
 
