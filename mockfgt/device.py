@@ -334,7 +334,7 @@ class Device:
             shape=tls["certificate"], versions=tls["versions"],
             client_certificate=tls["client_certificate"] == "required",
             hostname=self._scenario.device["hostname"], serial=self._scenario.device["serial"],
-            kind=self._scenario.kind,
+            kind=self._kind.display_name,
         )
         self._plan = ConnectionPlan(material.context, self._connection["fault"], self._connection["stall_seconds"])
         if hasattr(self, "_listener"):  # not while __init__ installs the first scenario

@@ -60,10 +60,10 @@ from urllib.parse import urlsplit
 from cryptography import x509
 from cryptography.x509.oid import NameOID
 
-from . import argtypes
+from . import argtypes, kinds
 from .classify import classify
 from .codes import AUTHENTICATION, CONNECTION, GUIDANCE, OK, TIMEOUT, TITLES, TLS
-from .flows import KINDS, Agent, Answer, Call, Conversation, jsonrpc, jsonrpc_result
+from .flows import Agent, Answer, Call, Conversation
 from .hosts import host_port
 
 STEPS = ("resolve", "tcp", "tls", "authentication", "authorization")
@@ -84,7 +84,7 @@ class Target:
 
     url: str
     token: str | None = None
-    kind: str = "fortigate"
+    kind: str = kinds.DEFAULT_KIND
     ca: str | None = None  # CA bundle the agent trusts; None: the system store
     insecure: bool = False  # the agent's Insecure option: no certificate verification
     cert: str | None = None  # client certificate (PEM) and its key, for devices that require one
@@ -113,8 +113,8 @@ class Target:
                              "pass credentials with --token, or --user and --password")
         if parts.scheme not in ("https", "http") or not parts.hostname:
             raise ValueError(f"{self.url!r} is not a device URL; expected https://HOST[:PORT]")
-        if self.kind not in KINDS:
-            raise ValueError(f"kind {self.kind!r} is not one of {', '.join(KINDS)}")
+        if self.kind not in kinds.names():
+            raise ValueError(f"kind {self.kind!r} is not one of {', '.join(kinds.names())}")
         try:
             _ = parts.port  # urllib parses the port lazily: reading it is the check
         except ValueError:
@@ -222,7 +222,7 @@ class Report:
         }
 
     def render(self) -> str:
-        kind = "FortiManager" if self.target.kind == "fortimanager" else "FortiGate"
+        kind = kinds.get(self.target.kind).display_name
         lines = [f"mockfgt diagnose: {self.target.url} ({kind})", ""]
         for step in self.steps:
             lines += _render_step(step)
@@ -277,6 +277,7 @@ class _Probe:
         self.addresses: list[tuple] = []  # getaddrinfo entries
         self.reachable: tuple | None = None  # the entry TCP reached
         self.agent = target.agent()
+        self.kind = kinds.get(target.kind)
         self.jar = http.cookiejar.CookieJar()  # a /logincheck session lives in cookies
         self.talk = Conversation(self.agent, self._send, lambda: [(c.name, c.value) for c in self.jar])
 
@@ -460,22 +461,21 @@ class _Probe:
             if answer is None or not answer.ok:
                 return self._credential_refused(step, check, call, answer)
         if self.talk.memory.logged_in:
-            step.details["login"] = _login_detail(self.talk.memory.logged_in, t)
+            step.details["login"] = self.kind.login_detail(self.talk.memory, self.agent)
         if t.auth == "token" and not t.token:
             step.notes.append("No credential was given (--token, or --user and --password).")
         status_call = next(c for c in self.agent.calls() if c.role == "status")
         answer = self._call(step, status_call, check)
         if answer is None or not answer.ok:
             return self._credential_refused(step, check, status_call, answer)
-        if not _speaks_the_api(t.kind, answer.body):
-            api = "FortiManager JSON-RPC" if t.kind == "fortimanager" else "FortiOS REST"
-            other = "fortigate" if t.kind == "fortimanager" else "fortimanager"
-            return step.fail(CONNECTION, f"the port answers HTTP, but not the {api} API ({answer.seen})",
-                             f"Check the port (another service answers here), or whether the device is a "
-                             f"{'FortiGate' if other == 'fortigate' else 'FortiManager'} (--kind {other}).")
-        step.details.update(_status_details(t.kind, answer.body))
-        if t.kind == "fortimanager":
-            step.details.update(self._workspace_details())
+        if not self.kind.speaks_the_api(answer.body):
+            others = [kinds.get(n) for n in kinds.names() if n != t.kind]
+            instead = " or ".join(f"a {k.display_name} (--kind {k.name})" for k in others)
+            return step.fail(CONNECTION, f"the port answers HTTP, but not the {self.kind.api_name} API ({answer.seen})",
+                             "Check the port (another service answers here)"
+                             + (f", or whether the device is {instead}." if instead else "."))
+        step.details.update(self.kind.status_details(answer.body))
+        step.details.update(self.kind.after_status(self.agent, self._ask))
         if t.token_in == "query" and t.auth == "token":
             step.notes.append("The token travels in the URL (?access_token=): FortiOS 7.4.5+ and FortiManager "
                               "7.4.7/7.6.2+ refuse that by default. Prefer Authorization: Bearer.")
@@ -507,66 +507,38 @@ class _Probe:
         answer = self._call(Step("retry"), call, dataclasses.replace(agent, token_in="header"))
         return answer is not None and answer.ok
 
-    def _workspace_details(self) -> dict[str, str]:
-        """Workspace mode as the agent learns it (a locking agent then locks the ADOM to write)."""
-        call = next(c for c in self.agent.calls() if c.role == "mode")
-        answer = self._call(Step("workspace"), call)
-        data = (jsonrpc_result(answer.body) or {}).get("data") if answer and answer.ok else None
-        if not isinstance(data, dict):
-            return {}
-        return {"workspace": str(data.get("workspace-mode", "?")), "ADOMs": str(data.get("adom-status", "?"))}
+    def _ask(self, call: Call, agent: Agent | None = None) -> Answer | None:
+        """One more call a kind makes to learn something; a failure here decides nothing."""
+        return self._call(Step(call.role), call, agent)
 
     def _refusal_advice(self, call: Call, seen: str) -> str:
-        t = self.target
         if seen == "HTTP 429":
             return ("The device has blocked this source address for a while after repeated failed logins "
                     "(admin-lockout-threshold / admin-lockout-duration). Wait, then fix the credential.")
-        if t.kind == "fortimanager":
-            return _fortimanager_refusal_advice(t, call, seen)
-        if call.role == "login":
-            return (f"The login as {t.user} failed ({seen}): check the admin's user name and password, and "
-                    "that the agent's address is among the admin's trusted hosts. After three failures in a "
-                    "minute the device blocks the address (HTTP 429).")
-        if t.auth == "session":
-            return ("The device refuses the session key the agent kept: sessions end after admintimeout of "
-                    "idleness, at logout and at reboot. Log in again when a call answers 401 (here: --user and "
-                    "--password), or use an API token.")
-        if self.talk.memory.logged_in:
-            return ("The login succeeded, yet the device refuses the session: a post-login disclaimer "
-                    "(post-login-banner) waits to be accepted. Accept it after logging in (POST /logindisclaimer "
-                    "confirm=1, or ack_post_disclaimer in /api/v2/authentication; here: --accept-banner), or "
-                    "disable post-login-banner on the device.")
-        return ("FortiOS answers the same 401 for an unknown, regenerated or deleted token and for a source address "
-                "outside the API user's trusted hosts (mind NAT): compare the token, then the trusted hosts.")
+        return self.kind.refusal_advice(self.agent, self.talk.memory, call, seen)
 
     def _permission_advice(self, call: Call, seen: str) -> str:
-        t = self.target
-        if t.kind == "fortigate" and call.method in ("POST", "PUT", "DELETE") and self.talk.memory.logged_in == "cookie":
-            sent = "sent no X-CSRFTOKEN" if not t.csrf else "sent the CSRF token"
-            return (f"The write of this cookie session (/logincheck) {sent}: FortiOS answers a write without the "
-                    "token with the same 403 as a missing permission. Echo the ccsrftoken cookie's value (quotes "
-                    "stripped) in X-CSRFTOKEN on every POST, PUT and DELETE, or log in with /api/v2/authentication "
-                    "for a session key; then check the admin profile's firewall access.")
-        return _permission_advice(t, call, seen)
+        return self.kind.permission_advice(self.agent, self.talk.memory, call, seen)
 
     # -- 5. authorization ------------------------------------------------------------------------
     def authorization(self, step: Step) -> Step:
         t = self.target
-        for call in _read_calls(self.agent):
+        for call in self.kind.read_calls(self.agent):
             answer = self._call(step, call)
             if answer is None:
                 return step
             if not answer.ok:
                 return step.fail(answer.code, f"reading {_what(call)} was refused ({answer.seen})",
                                  self._read_refusal_advice(call, answer.seen))
-            step.details[_what(call)] = _count(t.kind, answer.body)
+            data = self.kind.data_of(answer.body)
+            step.details[_what(call)] = f"{len(data)} readable" if isinstance(data, list) else "readable"
         if t.write_check and not self._write_check(step):
             return step
         if t.trusthost_user and not self._trusthost_check(step):
             return step
         if t.write_check:
             return step.ok("the agent may read and write address objects")
-        return step.ok(f"address objects and groups are readable in {_scope(t)} (writes not checked: --write-check)")
+        return step.ok(f"address objects and groups are readable in {self.kind.scope(self.agent)} (writes not checked: --write-check)")
 
     def _write_check(self, step: Step) -> bool:
         """Create the clearly named test address, then delete it (under the ADOM lock in workspace mode)."""
@@ -600,13 +572,7 @@ class _Probe:
         return True
 
     def _read_refusal_advice(self, call: Call, seen: str) -> str:
-        t = self.target
-        if t.kind == "fortigate" and t.vdom:
-            retry = self._call(Step("retry"), call, dataclasses.replace(self.agent, vdom=None))
-            if retry is not None and retry.ok:
-                return (f"The same read works without ?vdom=: the VDOM '{t.vdom}' is not assigned to the API "
-                        "user. Assign it (config system api-user, set vdom).")
-        return self._permission_advice(call, seen)
+        return self.kind.read_refusal_advice(self.agent, self.talk.memory, call, seen, self._ask)
 
     def logout(self) -> None:
         """Lift a workspace lock left behind and end the session the login opened."""
@@ -792,99 +758,15 @@ def _client_cert_note(t: Target) -> str:
 
 
 # -- HTTP helpers -----------------------------------------------------------------------------------
-def _scope(t: Target) -> str:
-    if t.kind == "fortimanager":
-        return f"ADOM {t.adom or 'root'}"
-    return f"VDOM {t.vdom}" if t.vdom else "the API user's default VDOM"
-
-
-def _read_calls(agent: Agent) -> list[Call]:
-    if agent.kind == "fortimanager":
-        adom = agent.adom or "root"
-        return [Call("read", "POST", "/jsonrpc", jsonrpc("get", f"/pm/config/adom/{adom}/obj/firewall/{table}"))
-                for table in ("address", "addrgrp")]
-    return [Call("read", "GET", f"/api/v2/cmdb/firewall/{table}") for table in ("address", "addrgrp")]
-
-
 def _what(call: Call) -> str:
     url = call.body["params"][0]["url"] if call.body and "params" in call.body else call.path
     return "address groups" if url.rstrip("/").endswith("addrgrp") else "address objects"
-
-
-def _count(kind: str, body: bytes) -> str:
-    try:
-        data = (jsonrpc_result(body) or {}).get("data") if kind == "fortimanager" else json.loads(body).get("results")
-    except (ValueError, AttributeError):
-        return "readable"
-    return f"{len(data)} readable" if isinstance(data, list) else "readable"
-
-
-def _speaks_the_api(kind: str, body: bytes) -> bool:
-    """Whether a status answer comes from the API of this kind (a JSON-RPC result, a FortiOS envelope)."""
-    if kind == "fortimanager":
-        return jsonrpc_result(body) is not None
-    try:
-        envelope = json.loads(body)
-    except ValueError:
-        return False
-    return isinstance(envelope, dict) and "results" in envelope
-
-
-def _status_details(kind: str, body: bytes) -> dict[str, str]:
-    """What the status call says about the device, for the report."""
-    try:
-        if kind == "fortimanager":
-            data = (jsonrpc_result(body) or {}).get("data") or {}
-            keys = {"hostname": "Hostname", "model": "Platform Type", "version": "Version", "serial": "Serial Number"}
-            return {label: str(data[key]) for label, key in keys.items() if key in data}
-        envelope = json.loads(body)
-    except (ValueError, AttributeError):
-        return {}
-    results = envelope.get("results") if isinstance(envelope.get("results"), dict) else {}
-    details = {"hostname": results.get("hostname"), "model": results.get("model") or results.get("model_name"),
-               "version": envelope.get("version") and f"{envelope['version']} build {envelope.get('build', '?')}",
-               "serial": envelope.get("serial")}
-    return {k: str(v) for k, v in details.items() if v}
-
-
-def _fortimanager_refusal_advice(t: Target, call: Call, seen: str) -> str:
-    if call.role == "login" or seen == "code -22":
-        return "The login failed: check the user name and password (and that the admin has rpc-permit)."
-    if t.auth == "session":
-        return ("The session id the agent kept is refused (-11): it idled out (idle_timeout_api) or was logged "
-                "out. Log in again (exec /sys/login/user; here: --user and --password) whenever a session that "
-                "worked gets -11.")
-    return ("FortiManager answers -11 for an unknown or regenerated API key, an expired session, a key sent in "
-            "the URL (7.4.7/7.6.2 and later) and an admin without rpc-permit: compare the key with the device's.")
 
 
 def _credential_word(call: Call) -> str:
     return {"login": "login", "banner": "disclaimer acceptance"}.get(call.role, "credential")
 
 
-def _login_detail(how: str, t: Target) -> str:
-    """How the login went, for the report: which URL, and what the agent holds now."""
-    if how == "key":
-        return f"{t.user}: session key from /api/v2/authentication"
-    if how == "cookie":
-        banner = ", post-login disclaimer accepted" if t.accept_banner else ""
-        return f"{t.user}: cookie session from /logincheck (CSRF token echoed on writes){banner}"
-    return f"{t.user}: session from exec /sys/login/user"
-
-
-def _permission_advice(t: Target, call: Call, seen: str) -> str:
-    if t.kind == "fortimanager":
-        if seen == "code -10147":
-            return "Workspace mode is on: lock the ADOM before writing, then commit and unlock."
-        if call.role in ("write", "cleanup"):
-            return "The admin's rpc-permit allows reads only: set rpc-permit read-write."
-        return f"The admin's profile lacks ADOM '{t.adom or 'root'}' (or rpc-permit): grant it."
-    if call.role in ("write", "cleanup"):
-        return "The API user's admin profile has firewall read only: give it firewall read-write (fwgrp)."
-    return "The API user's admin profile gives no firewall access: grant firewall read-write (fwgrp)."
-
-
-# -- small helpers ----------------------------------------------------------------------------------
 def _classify(exc: BaseException) -> str:
     try:
         return classify(exc)
@@ -916,7 +798,8 @@ def add_parser(sub) -> None:
                        description="Probe a FortiGate or FortiManager (real or mock) one layer at a time and say what to fix.")
     p.add_argument("url", help="https://HOST[:PORT] of the device")
     p.add_argument("--token", help="API token (use - to read it from standard input)")
-    p.add_argument("--kind", choices=KINDS, default="fortigate")
+    p.add_argument("--kind", default=kinds.DEFAULT_KIND,
+                   help="the device's kind: fortigate (default), fortimanager, or one an installed plugin adds")
     p.add_argument("--ca", help="CA bundle the agent trusts (default: the system store)")
     p.add_argument("--insecure", action="store_true", help="as the agent's Insecure option: do not verify the certificate")
     p.add_argument("--cert", help="client certificate (PEM), for devices that require one")

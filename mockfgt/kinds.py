@@ -24,6 +24,7 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
+    from .flows import Agent, Answer, Call, Conversation, Memory
     from .schema import Table
 
 #: The entry point group third-party kinds register under.
@@ -37,17 +38,109 @@ DEFAULT_KIND = "fortigate"
 Operation = tuple["Table", Callable[[Any, dict], None]]
 
 
+#: How diagnose lets a kind ask one more call: (call, agent or None for the probe's) -> the judged answer,
+#: or None when no answer came (the failure is then already recorded).
+Ask = Callable[["Call", "Agent | None"], "Answer | None"]
+
+
 class KindError(RuntimeError):
     """A kind that cannot be loaded, or a name that is no kind."""
 
 
-class DeviceKind(ABC):
-    """One kind of device: server half here, client half in :class:`KindClient` (a base of every kind)."""
+class KindClient(ABC):
+    """The client half of a kind: what a correct agent sends and how it judges the answers.
+
+    Client side only: a kind's client half works against a real device, so it never reads the
+    emulation's state. The reference flows (:mod:`mockfgt.flows`), ``mockfgt serve``'s banner and
+    ``mockfgt diagnose`` ask it.
+    """
+
+    #: The name people read: 'FortiGate'.
+    display_name: ClassVar[str]
+    #: The API a status answer must come from, for diagnose: 'FortiOS REST'.
+    api_name: ClassVar[str]
+    #: Where the API answers (REST: the status URL; JSON-RPC: its endpoint).
+    status_path: ClassVar[str]
+
+    # -- the agent's calls -----------------------------------------------------------------------
+    @abstractmethod
+    def calls(self, agent: Agent) -> list[Call]:
+        """The agent's calls in order: roles login, banner, status, mode, read, lock, write, cleanup, commit,
+        unlock, trusthosts-read, trusthosts, logout (conditional ones too: see ``Conversation.wants``).
+        The first ``status`` call proves the credential; ``read`` calls read the objects the agent manages."""
+
+    @abstractmethod
+    def request(self, memory: Memory, call: Call, agent: Agent) -> tuple[str, str, dict, bytes | None]:
+        """(method, path with query, headers, body) of one call, given what the agent learnt so far."""
+
+    # -- judging answers ---------------------------------------------------------------------------
+    @abstractmethod
+    def judge(self, call: Call, status: int, body: bytes) -> str:
+        """The code a correct client reports for this answer to this call (``ok`` or 202000..202004)."""
+
+    def surface(self, call: Call | None, status: int, body: bytes) -> str:
+        """What the client saw, in a few characters: 'HTTP 401', 'code -11', 'LOGIN_FAILED'."""
+        return f"HTTP {status}"
+
+    def learn(self, memory: Memory, call: Call, answer: Answer, cookies: Callable[[], Any]) -> None:  # noqa: B027
+        """Remember what an accepted answer taught (a session, a CSRF token, the workspace mode...)."""
+
+    def credential_died(self, talk: Conversation, call: Call, answer: Answer, agent: Agent) -> bool:
+        """Whether a refusal after the credential was accepted means the credential has since died."""
+        return False
+
+    # -- the banner of `mockfgt serve` ---------------------------------------------------------------
+    def banner_lines(self, url: str) -> list[str]:
+        """Lines the ready banner adds under the device's URL."""
+        return []
+
+    # -- what diagnose checks and advises ------------------------------------------------------------
+    def read_calls(self, agent: Agent) -> list[Call]:
+        """The reads diagnose's authorization step makes (default: the agent's own reads)."""
+        return [c for c in self.calls(agent) if c.role == "read"]
+
+    def data_of(self, body: bytes) -> object:
+        """The data of a read's answer (a list of objects when it is one), for counting."""
+        return None
+
+    def speaks_the_api(self, body: bytes) -> bool:
+        """Whether a status answer comes from this kind's API at all (not another service on the port)."""
+        return True
+
+    def status_details(self, body: bytes) -> dict[str, str]:
+        """What the status answer says about the device: hostname, model, version, serial."""
+        return {}
+
+    def after_status(self, agent: Agent, ask: Ask) -> dict[str, str]:
+        """More details diagnose learns once the credential is accepted (its own calls through ``ask``)."""
+        return {}
+
+    def scope(self, agent: Agent) -> str:
+        """Where the agent works, in words: 'VDOM root', 'ADOM customer'."""
+        return "the device"
+
+    def login_detail(self, memory: Memory, agent: Agent) -> str:
+        """How the agent's login went, for the report."""
+        return f"{agent.user}: logged in"
+
+    def refusal_advice(self, agent: Agent, memory: Memory, call: Call, seen: str) -> str:
+        """What to do when the device refuses the agent's credential (202001)."""
+        return "The device refuses the agent's credential: compare it with the device's."
+
+    def permission_advice(self, agent: Agent, memory: Memory, call: Call, seen: str) -> str:
+        """What to do when the device refuses a call the credential is not allowed (202002)."""
+        return "The agent's user lacks the permission for this call: grant it on the device."
+
+    def read_refusal_advice(self, agent: Agent, memory: Memory, call: Call, seen: str, ask: Ask) -> str:
+        """What to do when a read is refused; ``ask`` may retry it differently to find out why."""
+        return self.permission_advice(agent, memory, call, seen)
+
+
+class DeviceKind(KindClient):
+    """One kind of device: the server half here, the client half inherited from :class:`KindClient`."""
 
     #: The name scenarios use (``[device] kind = ...``).
     name: ClassVar[str]
-    #: The name people read: 'FortiGate'.
-    display_name: ClassVar[str]
 
     # -- server half ---------------------------------------------------------------------------------
     @property

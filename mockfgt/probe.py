@@ -21,19 +21,10 @@ from dataclasses import dataclass
 
 from .classify import classify
 from .codes import AUTHENTICATION
-from .flows import (
-    Agent,
-    Conversation,
-    authentication_body,
-    csrf_token_from,
-    first_call as _first_call,
-    logincheck_succeeded,
-    run_flow,
-    session_key_from,
-)
+from .flows import Agent, Conversation, run_flow
+from .kinds import DEFAULT_KIND
 
-__all__ = ["ProbeResult", "probe", "first_call", "authentication_body", "session_key_from", "logincheck_succeeded",
-           "csrf_token_from"]
+__all__ = ["ProbeResult", "probe", "first_call"]
 
 
 @dataclass(frozen=True)
@@ -44,11 +35,13 @@ class ProbeResult:
     role: str = ""  # the deciding call's role in the flow (login, status, read, write...), "all" when ok
 
 
-def first_call(client) -> dict:
-    """The JSON-RPC body of a FortiManager agent's first call: its login, or ``/sys/status``."""
-    agent = Agent.from_client(client, "fortimanager")
-    _, _, _, body = Conversation(agent, send=None).request(_first_call(agent))
-    assert body is not None, "a JSON-RPC call always has a body"
+def first_call(client, kind: str) -> dict:
+    """The JSON body of the agent's first call on a device of this kind (a FortiManager's login, or
+    ``/sys/status``); an error when that call has no body."""
+    agent = Agent.from_client(client, kind)
+    _, _, _, body = Conversation(agent, send=None).request(agent.calls()[0])
+    if body is None:
+        raise ValueError(f"the first call of an agent of a {kind} sends no body")
     return json.loads(body)
 
 
@@ -68,7 +61,7 @@ def _explain(exc: Exception) -> tuple[str, str]:
         raise exc from None
 
 
-def probe(client, *, kind: str = "fortigate", timeout: float = 10.0) -> ProbeResult:
+def probe(client, *, kind: str = DEFAULT_KIND, timeout: float = 10.0) -> ProbeResult:
     """Run the reference agent once and report the first failure's code, or ``ok``."""
     jar = http.cookiejar.CookieJar()
     opener = _opener(client, jar)

@@ -184,7 +184,7 @@ def shown_by_label(device: Device) -> str:
 
 def describe(device: Device) -> str:
     sc = device.scenario
-    kind = "FortiGate" if sc.kind == "fortigate" else "FortiManager"
+    kind = kinds()[sc.kind].display_name
     healthy = sc.expect == codes.OK and sc.expect_insecure == codes.OK
     lines = [
         f"mockfgt: {kind} '{sc.name}' ready: {sc.summary}",
@@ -205,10 +205,10 @@ def describe(device: Device) -> str:
 def credential_lines(device: Device) -> list[str]:
     """The device's credentials: its API key, or for an agent that logs in, the admin's login."""
     client = device.client
-    lines = [f"  JSON-RPC   {device.url}/jsonrpc"] if device.scenario.kind == "fortimanager" else []
+    kind = kinds()[device.scenario.kind]
+    lines = kind.banner_lines(device.url)
     if client.auth == "token":
         return lines + [f"  API token  {device.token}"]
-    kind = kinds()[device.scenario.kind]
     assert isinstance(kind, PasswordLogins) and client.user, "scenario validation refuses a password agent otherwise"
     password = kind.password_for(device.state, client.user)
     return lines + [f"  Login      {client.user} / {password}"]

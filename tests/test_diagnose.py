@@ -11,6 +11,8 @@ import ast
 import dataclasses
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -230,9 +232,10 @@ def test_vdom_and_adom_exclude_each_other(capsys):
 
 def test_diagnose_imports_nothing_of_the_device():
     """A user points diagnose at a real device: it may use the client side of mockfgt only."""
-    allowed = {"mockfgt.argtypes", "mockfgt.classify", "mockfgt.codes", "mockfgt.flows", "mockfgt.hosts"}
+    allowed = {"mockfgt.argtypes", "mockfgt.classify", "mockfgt.codes", "mockfgt.flows", "mockfgt.hosts",
+               "mockfgt.kinds"}
     package = Path(mockfgt.__file__).parent
-    for module in ("diagnose.py", "flows.py", "hosts.py"):
+    for module in ("diagnose.py", "flows.py", "hosts.py", "fortios/client.py", "fortimanager/client.py"):
         tree = ast.parse((package / module).read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.level:
@@ -241,6 +244,14 @@ def test_diagnose_imports_nothing_of_the_device():
                     assert f"mockfgt.{name}" in allowed, f"{module} imports .{name}"
             elif isinstance(node, ast.Import):
                 assert not any(a.name.startswith("mockfgt") for a in node.names), module
+
+
+def test_the_client_halves_load_no_web_framework():
+    """diagnose finds each kind's client half through the registry without loading Flask (the server's)."""
+    code = ("import sys, mockfgt.diagnose, mockfgt.kinds as k; "
+            "print([type(k.get(n)).__name__ for n in k.names()], 'flask' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=seconds(60))
+    assert done.stdout.split() == ["['FortiGateKind',", "'FortiManagerKind']", "False"], done.stderr
 
 
 @pytest.mark.parametrize("url", ["https://admin:S3cret-pw@127.0.0.1:9", "https://127.0.0.1:9/?access_token=S3cret-pw"])

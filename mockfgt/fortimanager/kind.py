@@ -44,6 +44,7 @@ from .admins import (
     parse_version,
     place_trusthosts,
 )
+from .client import FortiManagerClient
 from .devices import ManagedDevice
 from .models import FMGError, FortiManagerState
 from .objects import OBJECT_TABLES
@@ -280,11 +281,10 @@ def _reason(exc: Exception) -> str:
     return f"no such admin ({exc})"
 
 
-class FortiManagerKind(DeviceKind, PasswordLogins):
+class FortiManagerKind(FortiManagerClient, DeviceKind, PasswordLogins):
     """A FortiManager: JSON-RPC on /jsonrpc, API users with keys, local admins with sessions."""
 
     name = NAME
-    display_name = "FortiManager"
 
     @property
     def DEVICE(self) -> s.Table:

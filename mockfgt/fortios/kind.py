@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from .. import schema as s
 from ..kinds import DeviceKind, Operation, PasswordLogins
+from .client import FortiGateClient
 from .models import (
     ACCESS_GROUPS,
     ACCESS_LEVELS,
@@ -235,11 +236,10 @@ def _check_names(state: FortiOSState, op: dict) -> None:
                             f"{', '.join(state.accprofiles)}{s.suggest(profile, state.accprofiles)}")
 
 
-class FortiGateKind(DeviceKind, PasswordLogins):
+class FortiGateKind(FortiGateClient, DeviceKind, PasswordLogins):
     """A FortiGate: FortiOS REST API v2, API users with tokens, admins with password sessions."""
 
     name = NAME
-    display_name = "FortiGate"
 
     @property
     def DEVICE(self) -> s.Table:
