@@ -61,13 +61,13 @@ from cryptography import x509
 from cryptography.x509.oid import NameOID
 
 from . import argtypes, kinds
+from .agent import DEFAULT_TIMEOUT, Agent
 from .classify import classify
 from .codes import AUTHENTICATION, CONNECTION, GUIDANCE, OK, TIMEOUT, TITLES, TLS
-from .flows import Agent, Answer, Call, Conversation
+from .flows import Answer, Call, Conversation
 from .hosts import host_port
 
 STEPS = ("resolve", "tcp", "tls", "authentication", "authorization")
-DEFAULT_TIMEOUT = 10.0  # what the agent waits (vendor documentation)
 WRITE_PREFIX = "mockfgt-diagnose-"
 
 
@@ -78,106 +78,59 @@ def _port_or_none(parts) -> int | None:
     except ValueError:
         return None
 
-@dataclass(frozen=True)
-class Target:
-    """What to probe and how the agent is configured to reach it."""
+def checked(agent: Agent) -> Agent:
+    """The agent to diagnose with, its settings checked; ValueError says what is wrong (exit status 2)."""
+    parts = urlsplit(agent.url)
+    if parts.username is not None or parts.query or parts.fragment:
+        # A credential in the URL would be printed in the report and the JSON: refuse it unseen.
+        bare = f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if _port_or_none(parts) else ''}"
+        raise ValueError(f"give the device URL as {bare}, without a user, password, query or fragment; "
+                         "pass credentials with --token, or --user and --password")
+    if parts.scheme not in ("https", "http") or not parts.hostname:
+        raise ValueError(f"{agent.url!r} is not a device URL; expected https://HOST[:PORT]")
+    if agent.kind not in kinds.names():
+        raise ValueError(f"kind {agent.kind!r} is not one of {', '.join(kinds.names())}")
+    try:
+        _ = parts.port  # urllib parses the port lazily: reading it is the check
+    except ValueError:
+        raise ValueError(f"{agent.url!r} has an invalid port") from None
+    cert, key = agent.cert or (None, None)
+    for option, path in (("--ca", agent.ca), ("--cert", cert), ("--key", key)):
+        if path and not os.path.isfile(path):
+            raise ValueError(f"{option} {path}: no such file")
+    if agent.timeout <= 0:
+        raise ValueError("--timeout must be more than 0 seconds")
+    if agent.login not in ("authentication", "logincheck"):
+        raise ValueError(f"--login {agent.login!r} is not one of authentication, logincheck")
+    if agent.password is not None and not agent.user:
+        raise ValueError("--password needs --user")
+    return agent
 
-    url: str
-    token: str | None = None
-    kind: str = kinds.DEFAULT_KIND
-    ca: str | None = None  # CA bundle the agent trusts; None: the system store
-    insecure: bool = False  # the agent's Insecure option: no certificate verification
-    cert: str | None = None  # client certificate (PEM) and its key, for devices that require one
-    key: str | None = None
-    vdom: str | None = None
-    adom: str | None = None
-    token_in: str = "header"  # "query" sends ?access_token= as some agents do
-    user: str | None = None  # log in as this admin instead of using an API key
-    password: str | None = None
-    session: str | None = None  # a session kept from an earlier login (FortiOS key, FortiManager id)
-    login: str = "authentication"  # FortiOS: or "logincheck", the form login alone
-    accept_banner: bool = False  # FortiOS: accept the post-login disclaimer on the user's behalf
-    trusthost_user: str | None = None  # FortiManager trusted-hosts mode: this admin's trusted hosts
-    timeout: float = DEFAULT_TIMEOUT
-    write_check: bool = False
-    # How the agent deviates from a correct one; the Python API only (no command-line option).
-    csrf: bool = True  # echo the CSRF token on writes of a cookie session
-    workspace_lock: bool = True  # lock, commit and unlock around writes in workspace mode
 
-    def __post_init__(self) -> None:
-        parts = urlsplit(self.url)
-        if parts.username is not None or parts.query or parts.fragment:
-            # A credential in the URL would be printed in the report and the JSON: refuse it unseen.
-            bare = f"{parts.scheme}://{parts.hostname or ''}{f':{parts.port}' if _port_or_none(parts) else ''}"
-            raise ValueError(f"give the device URL as {bare}, without a user, password, query or fragment; "
-                             "pass credentials with --token, or --user and --password")
-        if parts.scheme not in ("https", "http") or not parts.hostname:
-            raise ValueError(f"{self.url!r} is not a device URL; expected https://HOST[:PORT]")
-        if self.kind not in kinds.names():
-            raise ValueError(f"kind {self.kind!r} is not one of {', '.join(kinds.names())}")
-        try:
-            _ = parts.port  # urllib parses the port lazily: reading it is the check
-        except ValueError:
-            raise ValueError(f"{self.url!r} has an invalid port") from None
-        for option, path in (("--ca", self.ca), ("--cert", self.cert), ("--key", self.key)):
-            if path and not os.path.isfile(path):
-                raise ValueError(f"{option} {path}: no such file")
-        if self.timeout <= 0:
-            raise ValueError("--timeout must be more than 0 seconds")
-        if self.login not in ("authentication", "logincheck"):
-            raise ValueError(f"--login {self.login!r} is not one of authentication, logincheck")
-        if self.password is not None and not self.user:
-            raise ValueError("--password needs --user")
+def cli_complete(agent: Agent) -> bool:
+    """Whether :func:`argv` says everything (an agent that omits CSRF or the lock cannot be said)."""
+    return agent.csrf and agent.workspace_lock and not agent.options
 
-    @property
-    def auth(self) -> str:
-        """How the agent authenticates: its kept session, a password login, or an API key."""
-        return "session" if self.session else "password" if self.user else "token"
 
-    @property
-    def cli_complete(self) -> bool:
-        """Whether :meth:`argv` says everything (an agent that omits CSRF or the lock cannot be said)."""
-        return self.csrf and self.workspace_lock
-
-    @property
-    def host(self) -> str:
-        host = urlsplit(self.url).hostname
-        assert host, "__post_init__ refuses a URL without a host"
-        return host
-
-    @property
-    def port(self) -> int:
-        parts = urlsplit(self.url)
-        return parts.port or (443 if parts.scheme == "https" else 80)
-
-    @property
-    def base_url(self) -> str:
-        parts = urlsplit(self.url)
-        return f"{parts.scheme}://{parts.netloc}"
-
-    def argv(self) -> list[str]:
-        """The ``mockfgt diagnose`` arguments that describe this target (the token included)."""
-        args = [self.url, "--kind", self.kind, "--timeout", f"{self.timeout:g}"]
-        options = {"--token": self.token, "--ca": self.ca, "--cert": self.cert, "--key": self.key,
-                   "--vdom": self.vdom, "--adom": self.adom, "--user": self.user, "--password": self.password,
-                   "--session": self.session, "--trusthost-user": self.trusthost_user}
-        # OPTION=VALUE: a value starting with '-' (a random password may) is not taken for an option.
-        args += [f"{option}={value}" for option, value in options.items() if value]
-        if self.token_in != "header":
-            args += ["--token-in", self.token_in]
-        if self.login != "authentication":
-            args += ["--login", self.login]
-        flags = (("--insecure", self.insecure), ("--accept-banner", self.accept_banner),
-                 ("--write-check", self.write_check))
-        return args + [flag for flag, on in flags if on]
-
-    def agent(self, **changes) -> Agent:
-        agent = Agent(kind=self.kind, token=self.token, token_in=self.token_in, vdom=self.vdom,
-                      adom=self.adom, write=self.write_check, auth=self.auth, user=self.user,
-                      password=self.password, session=self.session, login=self.login, csrf=self.csrf,
-                      accept_banner=self.accept_banner, workspace_lock=self.workspace_lock,
-                      trusthost_user=self.trusthost_user, probe_name=WRITE_PREFIX + uuid.uuid4().hex[:8])
-        return dataclasses.replace(agent, **changes)
+def argv(agent: Agent) -> list[str]:
+    """The ``mockfgt diagnose`` arguments that describe this agent (its credential included)."""
+    args = [agent.url, "--kind", agent.kind, "--timeout", f"{agent.timeout:g}"]
+    cert, key = agent.cert or (None, None)
+    options = {"--token": agent.api_key, "--ca": agent.ca, "--cert": cert, "--key": key,
+               "--vdom": agent.vdom, "--adom": agent.adom,
+               "--user": agent.user if agent.auth != "token" else None,  # an API key's user is not a login
+               "--password": agent.password,
+               "--session": agent.session if agent.auth == "session" else None,
+               "--trusthost-user": agent.trusthost_user}
+    # OPTION=VALUE: a value starting with '-' (a random password may) is not taken for an option.
+    args += [f"{option}={value}" for option, value in options.items() if value]
+    if agent.token_in != "header":
+        args += ["--token-in", agent.token_in]
+    if agent.login != "authentication":
+        args += ["--login", agent.login]
+    flags = (("--insecure", agent.insecure), ("--accept-banner", agent.accept_banner),
+             ("--write-check", agent.write))
+    return args + [flag for flag, on in flags if on]
 
 
 @dataclass
@@ -201,7 +154,7 @@ class Step:
 
 @dataclass
 class Report:
-    target: Target
+    target: Agent
     steps: list[Step]
 
     @property
@@ -244,9 +197,10 @@ def _render_step(step: Step) -> list[str]:
 
 
 # -- running the steps ----------------------------------------------------------------------------
-def diagnose(target: Target) -> Report:
-    """Probe ``target`` layer by layer; steps after the first failure are reported as not run."""
-    probe = _Probe(target)
+def diagnose(target: Agent) -> Report:
+    """Probe the device as ``target`` (the agent) meets it, layer by layer; steps after the first failure
+    are reported as not run. ``target.write`` adds the write check."""
+    probe = _Probe(checked(target))
     steps: list[Step] = []
     for name, check in (("resolve", probe.resolve), ("tcp", probe.tcp), ("tls", probe.tls),
                         ("authentication", probe.authentication), ("authorization", probe.authorization)):
@@ -272,11 +226,11 @@ class _Session:
 class _Probe:
     """The state the steps share: addresses found, the TLS findings, the HTTP settings."""
 
-    def __init__(self, target: Target) -> None:
+    def __init__(self, target: Agent) -> None:
         self.target = target
         self.addresses: list[tuple] = []  # getaddrinfo entries
         self.reachable: tuple | None = None  # the entry TCP reached
-        self.agent = target.agent()
+        self.agent = dataclasses.replace(target, probe_name=WRITE_PREFIX + uuid.uuid4().hex[:8])
         self.kind = kinds.get(target.kind)
         self.jar = http.cookiejar.CookieJar()  # a /logincheck session lives in cookies
         self.talk = Conversation(self.agent, self._send, lambda: [(c.name, c.value) for c in self.jar])
@@ -532,11 +486,11 @@ class _Probe:
                                  self._read_refusal_advice(call, answer.seen))
             data = self.kind.data_of(answer.body)
             step.details[_what(call)] = f"{len(data)} readable" if isinstance(data, list) else "readable"
-        if t.write_check and not self._write_check(step):
+        if t.write and not self._write_check(step):
             return step
         if t.trusthost_user and not self._trusthost_check(step):
             return step
-        if t.write_check:
+        if t.write:
             return step.ok("the agent may read and write address objects")
         return step.ok(f"address objects and groups are readable in {self.kind.scope(self.agent)} (writes not checked: --write-check)")
 
@@ -613,23 +567,23 @@ class _Probe:
 
 
 # -- TLS helpers ------------------------------------------------------------------------------------
-def _inspection_context(t: Target) -> ssl.SSLContext:
+def _inspection_context(t: Agent) -> ssl.SSLContext:
     """A context that accepts any certificate, so a certificate can be looked at before it is judged."""
     context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname, context.verify_mode = False, ssl.CERT_NONE
     if t.cert:
-        context.load_cert_chain(t.cert, t.key)
+        context.load_cert_chain(*t.cert)
     return context
 
 
-def _verifying_context(t: Target) -> ssl.SSLContext:
+def _verifying_context(t: Agent) -> ssl.SSLContext:
     context = ssl.create_default_context(cafile=t.ca) if t.ca else ssl.create_default_context()
     if t.cert:
-        context.load_cert_chain(t.cert, t.key)
+        context.load_cert_chain(*t.cert)
     return context
 
 
-def _agent_context(t: Target) -> ssl.SSLContext:
+def _agent_context(t: Agent) -> ssl.SSLContext:
     return _inspection_context(t) if t.insecure else _verifying_context(t)
 
 
@@ -749,7 +703,7 @@ def _verification_advice(code: int, host: str, leaf: x509.Certificate) -> str:
     return "Check the certificate on the device; OpenSSL could not verify it."
 
 
-def _client_cert_note(t: Target) -> str:
+def _client_cert_note(t: Agent) -> str:
     if t.cert:
         return ("The device did not accept the client certificate given: it must come from a CA the API user's "
                 "PKI peer group trusts.")
@@ -828,14 +782,16 @@ def add_parser(sub) -> None:
 
 
 def command(args) -> int:
+    session, user = _secret(args.session), args.user
     try:
-        target = Target(
-            url=args.url, token=_secret(args.token), kind=args.kind, ca=args.ca, insecure=args.insecure,
-            cert=args.cert, key=args.key or args.cert, vdom=args.vdom, adom=args.adom, token_in=args.token_in,
-            user=args.user, password=_secret(args.password), session=_secret(args.session), login=args.login,
-            accept_banner=args.accept_banner, trusthost_user=args.trusthost_user, timeout=args.timeout,
-            write_check=args.write_check,
-        )
+        target = checked(Agent(
+            url=args.url, kind=args.kind, auth="session" if session else "password" if user else "token",
+            token=_secret(args.token), session=session, user=user, password=_secret(args.password),
+            verify=False if args.insecure else args.ca or True, token_in=args.token_in,
+            cert=(args.cert, args.key or args.cert) if args.cert else None, vdom=args.vdom, adom=args.adom,
+            login=args.login, accept_banner=args.accept_banner, trusthost_user=args.trusthost_user,
+            timeout=args.timeout, write=args.write_check,
+        ))
     except ValueError as exc:
         print(f"mockfgt diagnose: {exc}", file=sys.stderr)
         return 2

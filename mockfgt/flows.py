@@ -25,14 +25,15 @@ Client side only: nothing here knows the mock, so it works against a real device
 from __future__ import annotations
 
 import json
-import uuid
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from urllib.parse import urlencode
 
 from . import kinds
+from .agent import PROBE_PREFIX, Agent
 from .codes import AUTHENTICATION, OK
 
-PROBE_PREFIX = "mockfgt-probe-"
+__all__ = ["Agent", "Answer", "Call", "Conversation", "Memory", "Outcome", "PROBE_PREFIX", "judge", "run_flow",
+           "surface"]
 PROBE_SUBNET = ("192.0.2.1", "255.255.255.255")  # TEST-NET-1: never a real host
 COMMENT = "created by mockfgt; safe to delete"
 
@@ -63,66 +64,6 @@ class Call:
         if self.body and "params" in self.body:
             return f"{self.body['method']} {self.body['params'][0]['url']}"
         return f"{self.method} {self.path}"
-
-
-@dataclass(frozen=True)
-class Agent:
-    """The agent's configuration, as far as the flow cares (trust and TLS are the transport's).
-
-    ``auth`` is ``token`` (an API key, in the header or the query), ``password`` (log in as ``user``)
-    or ``session`` (keep using ``session``: a FortiManager session id, a FortiOS session key).
-    """
-
-    kind: str = kinds.DEFAULT_KIND
-    token: str | None = None
-    token_in: str = "header"  # or "query": ?access_token=
-    vdom: str | None = None
-    adom: str | None = None
-    write: bool = False
-    auth: str = "token"
-    user: str | None = None
-    password: str | None = None
-    session: str | None = None  # kept from an earlier login
-    login: str = "authentication"  # FortiOS: or "logincheck" (the form login only)
-    csrf: bool = True  # FortiOS cookie sessions: echo the CSRF token on writes
-    accept_banner: bool = False  # FortiOS: accept the post-login disclaimer
-    workspace_lock: bool = True  # FortiManager in workspace mode: lock, commit, unlock around writes
-    trusthost_user: str | None = None  # FortiManager trusted-hosts mode: this admin's trusted hosts
-    probe_name: str = field(default_factory=lambda: PROBE_PREFIX + uuid.uuid4().hex[:8])
-
-    @classmethod
-    def from_client(cls, client, kind: str, **changes) -> Agent:
-        """The agent a :class:`~mockfgt.ClientSettings` describes (any object with its fields)."""
-        auth = getattr(client, "auth", "token")
-        kept = getattr(client, "session_key", None)
-        if auth == "session":
-            kept = client.token
-        elif auth == "password" and kept:
-            auth = "session"  # a FortiOS agent that keeps its session key logs in no more
-        agent = cls(
-            kind=kind, token=client.token if auth == "token" else None, token_in=client.token_in,
-            vdom=client.vdom, adom=getattr(client, "adom", None), write=client.write, auth=auth,
-            user=getattr(client, "user", None) if auth == "password" else None,
-            password=getattr(client, "password", None) if auth == "password" else None, session=kept,
-            login=getattr(client, "login", "authentication"), csrf=getattr(client, "csrf", True),
-            accept_banner=getattr(client, "accept_banner", False),
-            workspace_lock=getattr(client, "workspace_lock", True),
-            trusthost_user=getattr(client, "trusthost_user", None),
-        )
-        return replace(agent, **changes)
-
-    @property
-    def logs_in(self) -> bool:
-        return self.auth == "password"
-
-    @property
-    def device_kind(self) -> kinds.DeviceKind:
-        """The kind whose client half speaks for this agent."""
-        return kinds.get(self.kind)
-
-    def calls(self) -> list[Call]:
-        """The agent's calls, in order (conditional ones included: see :meth:`Conversation.wants`)."""
-        return self.device_kind.calls(self)
 
 
 # -- judging answers ------------------------------------------------------------------------------
@@ -177,7 +118,7 @@ class Conversation:
 
     def __init__(self, agent: Agent, send, cookies=_no_cookies) -> None:
         self.agent, self.send, self.cookies = agent, send, cookies
-        self.memory = Memory(session=agent.session)
+        self.memory = Memory(session=agent.session if agent.auth == "session" else None)
 
     def wants(self, call: Call) -> bool:
         """Whether a conditional call runs, given what the agent knows now."""
@@ -197,13 +138,13 @@ class Conversation:
     def request(self, call: Call, agent: Agent | None = None) -> tuple[str, str, dict, bytes | None]:
         """(method, path with query, headers, body) for one call, as ``agent`` (default: ours) sends it."""
         agent = agent or self.agent
-        return agent.device_kind.request(self.memory, call, agent)
+        return kinds.get(agent.kind).request(self.memory, call, agent)
 
     def ask(self, call: Call, agent: Agent | None = None) -> Answer:
         """Send one call and judge the answer; raises what the transport raised when none came."""
         agent = agent or self.agent
         status, body = self.send(*self.request(call, agent))
-        kind = agent.device_kind
+        kind = kinds.get(agent.kind)
         answer = Answer(kind.judge(call, status, body), status, body, kind.surface(call, status, body))
         if answer.ok:
             kind.learn(self.memory, call, answer, self.cookies)

@@ -24,7 +24,8 @@ from functools import cache
 from typing import TYPE_CHECKING, Any, ClassVar
 
 if TYPE_CHECKING:
-    from .flows import Agent, Answer, Call, Conversation, Memory
+    from .agent import Agent
+    from .flows import Answer, Call, Conversation, Memory
     from .schema import Table
 
 #: The entry point group third-party kinds register under.
@@ -61,6 +62,13 @@ class KindClient(ABC):
     api_name: ClassVar[str]
     #: Where the API answers (REST: the status URL; JSON-RPC: its endpoint).
     status_path: ClassVar[str]
+    #: Whether a kept session travels as ``Authorization: Bearer`` (else the kind's requests carry it).
+    session_in_header: ClassVar[bool] = False
+    #: The kind's own ``[client]`` fields (schema specs), besides the ones every agent has.
+    client_fields: ClassVar[dict[str, Any]] = {}
+
+    def check_client(self, client: dict, key: str) -> None:  # noqa: B027
+        """Refuse a checked ``[client]`` table this kind's agents cannot be (SchemaError)."""
 
     # -- the agent's calls -----------------------------------------------------------------------
     @abstractmethod

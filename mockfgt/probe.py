@@ -17,12 +17,11 @@ import http.cookiejar
 import json
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .classify import classify
 from .codes import AUTHENTICATION
 from .flows import Agent, Conversation, run_flow
-from .kinds import DEFAULT_KIND
 
 __all__ = ["ProbeResult", "probe", "first_call"]
 
@@ -35,10 +34,10 @@ class ProbeResult:
     role: str = ""  # the deciding call's role in the flow (login, status, read, write...), "all" when ok
 
 
-def first_call(client, kind: str) -> dict:
+def first_call(client: Agent, kind: str) -> dict:
     """The JSON body of the agent's first call on a device of this kind (a FortiManager's login, or
     ``/sys/status``); an error when that call has no body."""
-    agent = Agent.from_client(client, kind)
+    agent = client if client.kind == kind else replace(client, kind=kind)
     _, _, _, body = Conversation(agent, send=None).request(agent.calls()[0])
     if body is None:
         raise ValueError(f"the first call of an agent of a {kind} sends no body")
@@ -61,7 +60,7 @@ def _explain(exc: Exception) -> tuple[str, str]:
         raise exc from None
 
 
-def probe(client, *, kind: str = DEFAULT_KIND, timeout: float = 10.0) -> ProbeResult:
+def probe(client: Agent, *, kind: str | None = None, timeout: float = 10.0) -> ProbeResult:
     """Run the reference agent once and report the first failure's code, or ``ok``."""
     jar = http.cookiejar.CookieJar()
     opener = _opener(client, jar)
@@ -74,7 +73,8 @@ def probe(client, *, kind: str = DEFAULT_KIND, timeout: float = 10.0) -> ProbeRe
         except urllib.error.HTTPError as exc:  # an answer: the flow judges it
             return exc.code, exc.read()
 
-    outcome = run_flow(Agent.from_client(client, kind), send, _explain, lambda: [(c.name, c.value) for c in jar])
+    agent = client if kind in (None, client.kind) else replace(client, kind=kind)
+    outcome = run_flow(agent, send, _explain, lambda: [(c.name, c.value) for c in jar])
     detail = outcome.surface
     if outcome.role == "login" and outcome.code == AUTHENTICATION and not detail.startswith("HTTP "):
         detail = f"login refused: {detail}"  # answered, in the body: LOGIN_FAILED, /logincheck 0, -22

@@ -50,6 +50,7 @@ CONNECTION = s.Table(fields={
     "stall_seconds": s.Float(60.0, doc="how long a stall lasts at most (it ends early on swap or stop)"),
 })
 
+#: The [client] fields every agent has; each kind adds its own (``client_fields`` of its client half).
 CLIENT_FIELDS = {
     "host": s.Str(None, doc="host name or address the agent connects to (default: the address the device serves on)"),
     "scheme": s.Str("https", choices=("https", "http")),
@@ -61,7 +62,6 @@ CLIENT_FIELDS = {
     "ca": s.Str("harness", choices=("harness", "private", "system")),
     "insecure": s.Bool(False, doc="the agent's Insecure option: skip certificate verification"),
     "certificate": s.Bool(False, doc="the agent presents a client certificate from the harness CA"),
-    "vdom": s.Str(None),
     "write": s.Bool(True, doc="the agent's job includes writes (creating address objects)"),
     # How the agent authenticates: an API token, a password login, or a session id it kept.
     "auth": s.Str("token", choices=("token", "password", "session"),
@@ -70,32 +70,19 @@ CLIENT_FIELDS = {
                       "id from an earlier login (see token)"),
     "password": s.Str("current", doc="with auth = password: 'current' (the admin's password now), 'wrong', "
                                      "or the literal password the agent sends"),
-    # FortiOS password agents.
-    "login": s.Str("authentication", choices=("authentication", "logincheck"),
-                   doc="POST /api/v2/authentication for a session key (falling back to /logincheck on 401/404), "
-                       "or only the legacy /logincheck form with cookies"),
-    "csrf": s.Bool(True, doc="with cookie sessions, the agent echoes the CSRF token in X-CSRFTOKEN on writes"),
-    "accept_banner": s.Bool(False, doc="the agent accepts the post-login disclaimer"),
-    "session": s.Str("fresh", choices=("fresh", "expired"),
-                     doc="log in at start, or keep using a session key the device has since timed out"),
-    # FortiManager agents: where they work.
-    "adom": s.Str(None, doc="FortiManager ADOM the agent works in (default: root)"),
-    "workspace_lock": s.Bool(True, doc="FortiManager in workspace mode: the agent locks the ADOM before writing"),
-    "trusthost_user": s.Str(None, doc="FortiManager trusted-hosts mode: the admin whose trusted-host slots the agent "
-                                      "maintains (/cli/global/system/admin/user/<name>)"),
 }
 
 
-def _check_client(client: dict, key: str) -> None:
-    if client["session"] == "expired" and (client["auth"], client["login"]) != ("password", "authentication"):
-        raise s.SchemaError(f"{key}.session" if key else "session",
-                            "'expired' is a session key the agent kept, so it needs auth = 'password' and "
-                            "login = 'authentication'")
+def client_spec(kind: DeviceKind) -> s.Table:
+    """The ``[client]`` table of a scenario of this kind: the common fields and the kind's own."""
+    return s.Table(fields={**CLIENT_FIELDS, **kind.client_fields}, validate=kind.check_client)
 
 
-CLIENT = s.Table(fields=CLIENT_FIELDS, validate=_check_client)
-# A remedy's client part changes only what it names.
-CLIENT_CHANGE = s.Table(fields={k: replace(v, default=None) for k, v in CLIENT_FIELDS.items()})
+def client_change_spec(kind: DeviceKind) -> s.Table:
+    """A remedy's client part: it changes only what it names."""
+    fields = {**CLIENT_FIELDS, **kind.client_fields}
+    return s.Table(fields={k: replace(v, default=None) for k, v in fields.items()})
+
 
 GENERIC_OPERATIONS = {
     "set-tls": s.Table(fields={
@@ -124,12 +111,12 @@ def scenario_spec(kind: DeviceKind) -> s.Table:
             "device": kind.DEVICE,
             "tls": TLS,
             "connection": CONNECTION,
-            "client": CLIENT,
+            "client": client_spec(kind),
             "setup": s.List(list, item=ops),
             "remedy": s.Table(fields={
                 "summary": s.Str("", doc="the documented fix in words"),
                 "device": s.List(list, item=ops),
-                "client": CLIENT_CHANGE,
+                "client": client_change_spec(kind),
             }),
         },
         required=("summary", "expect"),
@@ -350,7 +337,7 @@ def validate(data: dict, *, name: str, source: str) -> Scenario:
             checked["expect_insecure"] = checked["expect"]
         if checked["shown_by"] is None:
             client = checked["client"]
-            logs_in = client["auth"] == "password" and client["session"] != "expired"
+            logs_in = client["auth"] == "password" and client.get("session") != "expired"  # a kept key: no login
             checked["shown_by"] = "login" if logs_in else "status"
         _dry_run(kind, checked)
     except s.SchemaError as exc:

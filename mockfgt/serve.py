@@ -17,7 +17,7 @@ from typing import NoReturn
 
 from . import codes, conformance
 from .device import Device
-from .flows import Agent, Call, Conversation
+from .flows import Call, Conversation
 from .harness import Harness
 from .kinds import PasswordLogins
 from .scenario import catalogue, expand, kinds
@@ -169,7 +169,7 @@ def agent_requests(device: Device) -> list[tuple[str, str, dict, bytes | None]]:
 
 def _shown_calls(device: Device) -> tuple[Conversation, list[Call]]:
     """The agent's call named by ``shown_by``, after the /logincheck login it needs for cookies."""
-    agent = Agent.from_client(device.client, device.scenario.kind)
+    agent = device.client
     talk = Conversation(agent, send=None)
     calls = [c for c in agent.calls() if c.when in ("", "logincheck") and talk.wants(c)]
     shown = next((c for c in calls if c.role == device.scenario.shown_by), calls[0])

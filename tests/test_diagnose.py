@@ -20,8 +20,8 @@ import requests
 
 import mockfgt
 from mockfgt import cli, codes
-from mockfgt.conformance import diagnose_target
-from mockfgt.diagnose import STEPS, WRITE_PREFIX, Target, diagnose
+from mockfgt.agent import Agent
+from mockfgt.diagnose import STEPS, WRITE_PREFIX, argv, cli_complete, diagnose
 
 from deadlines import seconds
 
@@ -40,9 +40,9 @@ def diagnose_json(device, capsys, client=None) -> tuple[int, dict]:
     agent omits the CSRF token, fmg-workspace-not-locked's agent writes without the lock: a correct
     tool always does both), the same settings go through diagnose's Python API instead.
     """
-    target = diagnose_target(client or device.client, device.scenario.kind, TIMEOUT)
-    if target.cli_complete:
-        status, out = run_cli([*target.argv(), "--json"], capsys)
+    target = dataclasses.replace(client or device.client, timeout=TIMEOUT)
+    if cli_complete(target):
+        status, out = run_cli([*argv(target), "--json"], capsys)
     else:
         report = diagnose(target)
         status, out = (0 if report.verdict == codes.OK else 1), json.dumps(report.to_dict())
@@ -186,8 +186,8 @@ def test_the_write_check_leaves_nothing_behind(fortigate, capsys):
 
 
 def test_the_wrong_kind_of_device_is_named(fortigate, capsys):
-    target = dataclasses.replace(diagnose_target(fortigate.client, "fortigate", TIMEOUT), kind="fortimanager")
-    status, out = run_cli([*target.argv(), "--json"], capsys)
+    target = dataclasses.replace(fortigate.client, timeout=TIMEOUT, kind="fortimanager")
+    status, out = run_cli([*argv(target), "--json"], capsys)
     report = json.loads(out)
     assert (status, report["verdict"], report["deciding_step"]) == (1, codes.CONNECTION, "authentication")
     assert "--kind fortigate" in text_of(step(report, "authentication"))
@@ -196,8 +196,8 @@ def test_the_wrong_kind_of_device_is_named(fortigate, capsys):
 # -- the command line -------------------------------------------------------------------------------
 def test_text_report_gives_the_vendor_guidance(make_fortigate, capsys):
     fgt = make_fortigate("expired-cert")
-    target = diagnose_target(fgt.client, "fortigate", TIMEOUT)
-    status, out = run_cli(target.argv(), capsys)
+    target = dataclasses.replace(fgt.client, timeout=TIMEOUT)
+    status, out = run_cli(argv(target), capsys)
     assert status == 1
     assert "Verdict: 202003 (TLS/SSL certificate error, at tls)" in out
     assert all(tip in out for tip in codes.GUIDANCE[codes.TLS])
@@ -205,7 +205,7 @@ def test_text_report_gives_the_vendor_guidance(make_fortigate, capsys):
 
 
 def test_text_report_of_a_healthy_device(fortigate, capsys):
-    status, out = run_cli(diagnose_target(fortigate.client, "fortigate", TIMEOUT).argv(), capsys)
+    status, out = run_cli(argv(dataclasses.replace(fortigate.client, timeout=TIMEOUT)), capsys)
     assert status == 0
     assert out.rstrip().endswith("Verdict: ok")
 
@@ -232,10 +232,10 @@ def test_vdom_and_adom_exclude_each_other(capsys):
 
 def test_diagnose_imports_nothing_of_the_device():
     """A user points diagnose at a real device: it may use the client side of mockfgt only."""
-    allowed = {"mockfgt.argtypes", "mockfgt.classify", "mockfgt.codes", "mockfgt.flows", "mockfgt.hosts",
-               "mockfgt.kinds"}
+    allowed = {"mockfgt.agent", "mockfgt.argtypes", "mockfgt.classify", "mockfgt.codes", "mockfgt.flows",
+               "mockfgt.hosts", "mockfgt.kinds", "mockfgt.schema"}
     package = Path(mockfgt.__file__).parent
-    for module in ("diagnose.py", "flows.py", "hosts.py", "fortios/client.py", "fortimanager/client.py"):
+    for module in ("diagnose.py", "flows.py", "hosts.py", "agent.py", "fortios/client.py", "fortimanager/client.py"):
         tree = ast.parse((package / module).read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.level:
@@ -264,6 +264,7 @@ def test_credentials_in_the_url_are_refused_unseen(url, capsys):
 
 def test_argv_keeps_values_that_start_with_a_dash(capsys):
     """A password a scenario sets may start with '-' (generated ones once did, 1 in 64): argv keeps it."""
-    target = Target("https://127.0.0.1:9", kind="fortimanager", user="admin", password="-dash-first", timeout=5)
-    status, out = run_cli([*target.argv(), "--json"], capsys)
+    target = Agent("https://127.0.0.1:9", kind="fortimanager", auth="password", user="admin", password="-dash-first",
+                   timeout=5)
+    status, out = run_cli([*argv(target), "--json"], capsys)
     assert status == 1 and json.loads(out)["verdict"] == codes.CONNECTION  # parsed and run, not a usage error

@@ -16,9 +16,11 @@ from dataclasses import replace
 from typing import TYPE_CHECKING
 from urllib.parse import urlencode
 
+from .. import schema as s
+from ..agent import Agent
 from ..classify import classify_jsonrpc, classify_status
 from ..codes import AUTHORIZATION, OK
-from ..flows import COMMENT, CREDENTIAL_ROLES, PROBE_SUBNET, Agent, Answer, Call, Memory, encode
+from ..flows import COMMENT, CREDENTIAL_ROLES, PROBE_SUBNET, Answer, Call, Memory, encode
 from ..kinds import Ask, KindClient
 
 if TYPE_CHECKING:
@@ -81,6 +83,12 @@ class FortiManagerClient(KindClient):
     display_name = "FortiManager"
     api_name = "FortiManager JSON-RPC"
     status_path = JSONRPC_PATH
+    client_fields = {
+        "adom": s.Str(None, doc="the ADOM the agent works in (default: root)"),
+        "workspace_lock": s.Bool(True, doc="in workspace mode the agent locks the ADOM before writing"),
+        "trusthost_user": s.Str(None, doc="trusted-hosts mode: the admin whose trusted-host slots the agent "
+                                          "maintains (/cli/global/system/admin/user/<name>)"),
+    }
 
     # -- the agent's calls -----------------------------------------------------------------------
     def calls(self, agent: Agent) -> list[Call]:
@@ -113,10 +121,10 @@ class FortiManagerClient(KindClient):
     def request(self, memory: Memory, call: Call, agent: Agent) -> tuple[str, str, dict, bytes | None]:
         headers: dict[str, str] = {}
         query = ""
-        if agent.token and agent.token_in == "query":
-            query = "?" + urlencode({"access_token": agent.token})
-        elif agent.token:
-            headers["Authorization"] = f"Bearer {agent.token}"
+        if agent.api_key and agent.token_in == "query":
+            query = "?" + urlencode({"access_token": agent.api_key})
+        elif agent.api_key:
+            headers["Authorization"] = f"Bearer {agent.api_key}"
         body = json.loads(json.dumps(call.body))
         if call.role == "trusthosts" and isinstance(memory.data, dict):
             body["params"][0]["data"] = {k: v for k, v in memory.data.items() if "trusthost" in k}

@@ -11,9 +11,11 @@ import dataclasses
 import json
 from urllib.parse import quote, urlencode
 
+from .. import schema as s
+from ..agent import Agent
 from ..classify import classify_status
 from ..codes import AUTHENTICATION, OK
-from ..flows import COMMENT, PROBE_SUBNET, Agent, Answer, Call, Memory, encode
+from ..flows import COMMENT, PROBE_SUBNET, Answer, Call, Memory, encode
 from ..kinds import Ask, KindClient
 
 AUTHENTICATION_PATH = "/api/v2/authentication"
@@ -89,6 +91,23 @@ class FortiGateClient(KindClient):
     display_name = "FortiGate"
     api_name = "FortiOS REST"
     status_path = STATUS_PATH
+    session_in_header = True
+    client_fields = {
+        "vdom": s.Str(None, doc="the VDOM the agent works in (?vdom=)"),
+        "login": s.Str("authentication", choices=("authentication", "logincheck"),
+                       doc="POST /api/v2/authentication for a session key (falling back to /logincheck on 401/404), "
+                           "or only the legacy /logincheck form with cookies"),
+        "csrf": s.Bool(True, doc="with cookie sessions, the agent echoes the CSRF token in X-CSRFTOKEN on writes"),
+        "accept_banner": s.Bool(False, doc="the agent accepts the post-login disclaimer"),
+        "session": s.Str("fresh", choices=("fresh", "expired"),
+                         doc="log in at start, or keep using a session key the device has since timed out"),
+    }
+
+    def check_client(self, client: dict, key: str) -> None:
+        if client["session"] == "expired" and (client["auth"], client["login"]) != ("password", "authentication"):
+            raise s.SchemaError(f"{key}.session" if key else "session",
+                                "'expired' is a session key the agent kept, so it needs auth = 'password' and "
+                                "login = 'authentication'")
 
     # -- the agent's calls -----------------------------------------------------------------------
     def calls(self, agent: Agent) -> list[Call]:
@@ -111,10 +130,10 @@ class FortiGateClient(KindClient):
         query: dict[str, str] = {}
         if memory.session:
             headers["Authorization"] = f"Bearer {memory.session}"
-        elif agent.token and agent.token_in == "query":
-            query["access_token"] = agent.token
-        elif agent.token:
-            headers["Authorization"] = f"Bearer {agent.token}"
+        elif agent.api_key and agent.token_in == "query":
+            query["access_token"] = agent.api_key
+        elif agent.api_key:
+            headers["Authorization"] = f"Bearer {agent.api_key}"
         if call.role not in ("login", "banner", "logout") and agent.csrf and memory.csrf_token \
                 and call.method in WRITE_METHODS:
             headers["X-CSRFTOKEN"] = memory.csrf_token
