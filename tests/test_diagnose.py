@@ -235,15 +235,27 @@ def test_diagnose_imports_nothing_of_the_device():
     allowed = {"mockfgt.agent", "mockfgt.argtypes", "mockfgt.classify", "mockfgt.codes", "mockfgt.flows",
                "mockfgt.hosts", "mockfgt.kinds", "mockfgt.schema"}
     package = Path(mockfgt.__file__).parent
-    for module in ("diagnose.py", "flows.py", "hosts.py", "agent.py", "fortios/client.py", "fortimanager/client.py"):
+    modules = ["flows.py", "hosts.py", "agent.py", "fortios/client.py", "fortimanager/client.py"]
+    inside = [p.name for p in (package / "diagnose").glob("*.py")]
+    assert {"target.py", "report.py", "network.py", "certificates.py", "api.py", "advice.py", "cli.py"} <= set(inside)
+    for module in [*modules, *(f"diagnose/{name}" for name in inside)]:
         tree = ast.parse((package / module).read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.level:
                 names = [node.module] if node.module else [alias.name for alias in node.names]  # from . import x
+                if module.startswith("diagnose/") and node.level == 1:
+                    continue  # the package's own modules
                 for name in names:
                     assert f"mockfgt.{name}" in allowed, f"{module} imports .{name}"
             elif isinstance(node, ast.Import):
                 assert not any(a.name.startswith("mockfgt") for a in node.names), module
+
+
+def test_python_dash_m_runs_the_package():
+    """``python -m mockfgt.diagnose`` is the same command as ``mockfgt diagnose``."""
+    done = subprocess.run([sys.executable, "-m", "mockfgt.diagnose", "https://127.0.0.1:9", "--json", "--timeout", "5"],
+                          capture_output=True, text=True, timeout=seconds(60))
+    assert done.returncode == 1 and json.loads(done.stdout)["verdict"] == codes.CONNECTION, done.stderr
 
 
 def test_the_client_halves_load_no_web_framework():
