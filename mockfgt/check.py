@@ -8,8 +8,9 @@ the Insecure mode), ``check`` starts a device, runs the agent's command once and
 the agent reports with what a correct agent reports. The agent gets its settings two ways:
 
 - placeholders in ARGS: ``{url}`` ``{host}`` ``{port}`` ``{token}`` ``{ca}`` ``{insecure}`` ``{user}``
-  ``{password}`` ``{vdom}`` ``{adom}`` ``{cert}`` ``{key}`` ``{timeout}`` ``{kind}`` ``{settings}`` (the
-  path of a JSON file holding all of them); an empty string where a setting does not apply;
+  ``{password}`` ``{vdom}`` ``{adom}`` ``{cert}`` ``{key}`` ``{timeout}`` ``{kind}``, an empty string
+  where a setting does not apply; ``{settings}``, the path of a JSON file with the whole
+  configuration (:func:`agent_document`: login, session, write and workspace options too);
 - environment variables ``MOCKFGT_URL``, ``MOCKFGT_TOKEN``, ... (the same names, upper case).
 
 The agent reports on the last non-empty line of its standard output: ``ok``, a code such as
@@ -19,8 +20,8 @@ as skipped with the reason, and does not fail the check. It should use ``{timeou
 timeout: the stall scenarios never answer. An agent still running after ``--run-timeout`` is killed
 and reported as hung.
 
-The agent's environment has no ``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``, ``SSL_CERT_FILE`` or
-``SSL_CERT_DIR``: it trusts what ``{ca}`` names, or the system store, as a real deployment does.
+The agent's environment has no ``REQUESTS_CA_BUNDLE``, ``CURL_CA_BUNDLE``, ``SSL_CERT_FILE``,
+``SSL_CERT_DIR`` or ``NODE_EXTRA_CA_CERTS``: it trusts what ``{ca}`` names, or the system store, as a real deployment does.
 
 Exit codes: 0 every run matched, 1 a mismatch (or a hung agent), 2 a usage or harness error.
 """
@@ -51,7 +52,7 @@ if TYPE_CHECKING:
 PLACEHOLDERS = ("url", "host", "port", "token", "ca", "insecure", "user", "password", "vdom", "adom",
                 "cert", "key", "timeout", "kind", "settings")
 #: Variables that would give the agent a trust it was not configured with.
-TRUST_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR")
+TRUST_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR", "NODE_EXTRA_CA_CERTS")
 OUTPUT_LIMIT = 64 * 1024  # what is kept of each output stream: its end, where the verdict is
 JOURNAL_LINES = 8
 MODES = ("verify", "insecure")
@@ -122,47 +123,69 @@ def jobs_for(scenarios, *, insecure_too: bool = False) -> list[Job]:
 
 
 # -- what the agent is told ---------------------------------------------------------------------
-def agent_settings(device, mode: str, timeout: float) -> dict[str, str]:
-    """The agent's configuration for this run, every value a string ('' where it does not apply)."""
+def agent_document(device, mode: str, timeout: float) -> dict:
+    """Everything the agent is configured with in this run, named as in a scenario's ``[client]``
+    table but resolved to values: the URL, the key itself, the CA file, the kept session id.
+
+    ``auth`` is ``token`` (send ``token``, in the header or, with ``token_in = "query"``, as
+    ``access_token``), ``password`` (log in as ``user``) or ``session`` (send ``session``, a kept
+    FortiManager session id or FortiOS session key). The FortiOS password options are ``login``
+    (``authentication``: ``POST /api/v2/authentication``, falling back to ``/logincheck`` on 401/404;
+    ``logincheck``: the form login only), ``csrf`` and ``accept_banner``; the FortiManager ones
+    ``adom``, ``workspace_lock`` and ``trusthost_user``. ``write``: the agent also creates and
+    deletes an address.
+    """
     client = device.client
     insecure = mode == "insecure" or client.verify is False
-    cert, key = client.cert or ("", "")
-    url = client.url
-    host_port = url.split("://", 1)[1]
+    auth, session = client.auth, client.session_key
+    if auth == "session":  # a FortiManager session id, held where a key would be
+        session = client.token
+    elif auth == "password" and session:  # a FortiOS agent that kept its session key logs in no more
+        auth = "session"
+    host_port = client.url.split("://", 1)[1]
     host, _, port = host_port.rpartition(":")
     return {
-        "url": url,
-        "host": host.strip("[]"),
-        "port": port,
-        "token": client.token or "",
-        "ca": "" if insecure or client.verify is True else str(client.verify),
-        "insecure": "true" if insecure else "false",
-        "user": client.user or "",
-        "password": client.password or "" if client.auth == "password" else "",
-        "vdom": client.vdom or "",
-        "adom": client.adom or "",
-        "cert": cert,
-        "key": key,
-        "timeout": f"{timeout:g}",
         "kind": device.scenario.kind,
+        "url": client.url,
+        "host": host.strip("[]"),
+        "port": int(port),
+        "insecure": insecure,
+        "ca": None if insecure or client.verify is True else str(client.verify),
+        "cert": client.cert[0] if client.cert else None,
+        "key": client.cert[1] if client.cert else None,
+        "timeout": timeout,
+        "auth": auth,
+        "token": client.token if auth == "token" else None,
+        "token_in": client.token_in,
+        "user": client.user if auth == "password" else None,
+        "password": client.password if auth == "password" else None,
+        "session": session if auth == "session" else None,
+        "login": client.login,
+        "csrf": client.csrf,
+        "accept_banner": client.accept_banner,
+        "vdom": client.vdom,
+        "adom": client.adom,
+        "workspace_lock": client.workspace_lock,
+        "trusthost_user": client.trusthost_user,
+        "write": client.write,
     }
 
 
-def client_document(device, mode: str) -> dict:
-    """The agent's whole configuration as the manifest's ``client`` shows it, Insecure applied."""
-    import dataclasses
+def placeholder_values(document: dict) -> dict[str, str]:
+    """The document's values as ARGS get them: strings, '' for none, true/false, the timeout as typed."""
+    def text(value) -> str:
+        if value is None:
+            return ""
+        if isinstance(value, bool):
+            return "true" if value else "false"
+        return f"{value:g}" if isinstance(value, float) else str(value)
 
-    client = device.client
-    if mode == "insecure":
-        client = dataclasses.replace(client, verify=False)
-    document = dataclasses.asdict(client)
-    document["cert"] = list(client.cert) if client.cert else None
-    return document
+    return {name: text(document.get(name)) for name in PLACEHOLDERS if name != "settings"}
 
 
-def expected_code(scenario, settings: dict[str, str]) -> str:
-    """What a correct agent configured with ``settings`` reports."""
-    return scenario.expect_insecure if settings["insecure"] == "true" else scenario.expect
+def expected_code(scenario, document: dict) -> str:
+    """What a correct agent configured as ``document`` says reports."""
+    return scenario.expect_insecure if document["insecure"] else scenario.expect
 
 
 def substitute(args: list[str], settings: dict[str, str]) -> list[str]:
@@ -310,13 +333,13 @@ def run(jobs: list[Job], command: list[str], *, workers: int, run_timeout: float
 
 
 def _run_one(job: Job, device, command: list[str], scratch: Path, run_timeout: float, agent_timeout: float) -> Outcome:
-    settings = agent_settings(device, job.mode, agent_timeout)
+    document = agent_document(device, job.mode, agent_timeout)
     settings_file = scratch / f"{job.name}.json"
     fd = os.open(settings_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # holds a token or password
     with os.fdopen(fd, "w") as handle:
-        json.dump({**settings, "client": client_document(device, job.mode)}, handle, indent=2)
-    settings["settings"] = str(settings_file)
-    outcome = Outcome(job, expected_code(job.scenario, settings))
+        json.dump(document, handle, indent=2)
+    settings = {**placeholder_values(document), "settings": str(settings_file)}
+    outcome = Outcome(job, expected_code(job.scenario, document))
     started = time.monotonic()
     outcome.exit_code, outcome.stdout, outcome.stderr, hung = run_agent(
         substitute(command, settings), settings, run_timeout)

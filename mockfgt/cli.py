@@ -39,8 +39,7 @@ def _dispatch(argv: list[str] | None) -> int:
     # Imported here, inside main's try: a Ctrl+C during these imports is still a quiet exit.
     import argparse
 
-    from . import argtypes, ca_cli, conformance, diagnose, manifest
-    from . import check as check_cli
+    from . import argtypes, ca_cli, check as check_cli, conformance, diagnose, manifest
     from .ctl import add_ctl_parser
     from .scenario import ScenarioError
     from .serve import cmd_serve

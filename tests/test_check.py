@@ -138,7 +138,7 @@ def test_placeholders_environment_and_settings_file(tmp_path):
         assert variable not in env
     assert "mode 600" in text
     settings = json.loads(text[text.index("\n{") + 1:])
-    assert settings["token"] == env["MOCKFGT_TOKEN"] and settings["client"]["url"] == env["MOCKFGT_URL"]
+    assert settings["token"] == env["MOCKFGT_TOKEN"] and settings["url"] == env["MOCKFGT_URL"]
 
 
 def test_skips_are_shown_with_their_reason_and_do_not_fail(tmp_path):
