@@ -8,9 +8,10 @@ the Insecure mode), ``check`` starts a device, runs the agent's command once and
 the agent reports with what a correct agent reports. The agent gets its settings two ways:
 
 - placeholders in ARGS: ``{url}`` ``{host}`` ``{port}`` ``{token}`` ``{ca}`` ``{insecure}`` ``{user}``
-  ``{password}`` ``{vdom}`` ``{adom}`` ``{cert}`` ``{key}`` ``{timeout}`` ``{kind}``, an empty string
-  where a setting does not apply; ``{settings}``, the path of a JSON file with the whole
-  configuration (:func:`agent_document`: login, session, write and workspace options too);
+  ``{password}`` ``{vdom}`` ``{adom}`` ``{cert}`` ``{key}`` ``{timeout}`` ``{kind}`` and the rest of
+  :data:`AGENT_FIELDS` (login, session, write and workspace options), an empty string where a
+  setting does not apply, ``true``/``false`` for a switch; ``{settings}``, the path of a JSON file
+  with all of them as typed values (:func:`agent_document`);
 - environment variables ``MOCKFGT_URL``, ``MOCKFGT_TOKEN``, ... (the same names, upper case).
 
 The agent reports on the last non-empty line of its standard output: ``ok``, a code such as
@@ -49,8 +50,11 @@ from . import argtypes, codes
 if TYPE_CHECKING:
     from .scenario import Scenario
 
-PLACEHOLDERS = ("url", "host", "port", "token", "ca", "insecure", "user", "password", "vdom", "adom",
-                "cert", "key", "timeout", "kind", "settings")
+#: The agent document's fields (see agent_document); each is also a placeholder and a MOCKFGT_ variable.
+AGENT_FIELDS = ("kind", "url", "host", "port", "insecure", "ca", "cert", "key", "timeout", "auth", "token",
+                "token_in", "user", "password", "session", "login", "csrf", "accept_banner", "vdom", "adom",
+                "workspace_lock", "trusthost_user", "write")
+PLACEHOLDERS = (*AGENT_FIELDS, "settings")
 #: Variables that would give the agent a trust it was not configured with.
 TRUST_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR", "NODE_EXTRA_CA_CERTS")
 OUTPUT_LIMIT = 64 * 1024  # what is kept of each output stream: its end, where the verdict is
@@ -180,7 +184,7 @@ def placeholder_values(document: dict) -> dict[str, str]:
             return "true" if value else "false"
         return f"{value:g}" if isinstance(value, float) else str(value)
 
-    return {name: text(document.get(name)) for name in PLACEHOLDERS if name != "settings"}
+    return {name: text(document[name]) for name in AGENT_FIELDS}
 
 
 def expected_code(scenario, document: dict) -> str:

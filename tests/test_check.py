@@ -33,19 +33,26 @@ def check(*args: str, timeout: float = seconds(120)):
     return run_mockfgt("check", *args, timeout=timeout)
 
 
-def test_a_correct_agent_matches_every_scenario_and_the_junit_says_so(tmp_path):
-    """The reference agent, run as a process from its settings file, matches the whole catalogue."""
+# One scenario per code and per kind, password and session agents among them; the examples under
+# examples/ run the whole catalogue (tests/test_examples.py).
+SAMPLE = ("fgt-healthy", "expired-cert", "port-closed", "invalid-token", "read-only-profile", "tls-stall",
+          "session-expired", "fmg-healthy", "fmg-rpc-permit-read", "fmg-login-failed", "private-ca")
+
+
+def test_a_correct_agent_matches_and_the_junit_says_so(tmp_path):
+    """The reference agent, run as a process from its settings file, matches every scenario it is
+    given, in both modes where Insecure changes the expectation and only there."""
     junit = tmp_path / "report.xml"
-    done = check("--timeout", "1", "--junit", str(junit), "--json", "--",
+    names = [arg for name in SAMPLE for arg in ("--scenario", name)]
+    done = check(*names, "--timeout", "1", "--junit", str(junit), "--json", "--",
                  sys.executable, str(REFERENCE_AGENT), "{settings}")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     report = json.loads(done.stdout)
-    catalogue = json.loads(run_mockfgt("scenarios", "--json").stdout)
-    assert {r["scenario"] for r in report["runs"]} == {sc["name"] for sc in catalogue}
+    catalogue = {sc["name"]: sc for sc in json.loads(run_mockfgt("scenarios", "--json").stdout)}
+    assert {r["scenario"] for r in report["runs"]} == set(SAMPLE)
     assert report["failed"] == 0 and report["passed"] == len(report["runs"])
-    # Both modes where Insecure changes the expectation, and only there.
     insecure = {r["scenario"] for r in report["runs"] if r["mode"] == "insecure"}
-    assert insecure == {sc["name"] for sc in catalogue if sc["expect_insecure"] != sc["expect"]}
+    assert insecure == {n for n in SAMPLE if catalogue[n]["expect_insecure"] != catalogue[n]["expect"]}
     suite = ET.parse(junit).getroot()
     assert suite.get("tests") == str(len(report["runs"])) and suite.get("failures") == "0"
     assert len(suite.findall("testcase")) == len(report["runs"])
