@@ -58,7 +58,6 @@ PLACEHOLDERS = (*AGENT_FIELDS, "settings")
 #: Variables that would give the agent a trust it was not configured with.
 TRUST_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR", "NODE_EXTRA_CA_CERTS")
 OUTPUT_LIMIT = 64 * 1024  # what is kept of each output stream: its end, where the verdict is
-JOURNAL_LINES = 8
 MODES = ("verify", "insecure")
 SKIP = "skip"
 _PLACEHOLDER = re.compile(r"(?<!%)\{(\w+)\}")  # %{...} is curl's -w syntax, not ours
@@ -265,49 +264,11 @@ def _tail(stream) -> str:
 
 
 # -- why it failed --------------------------------------------------------------------------------
-def journal_summary(events: list[dict], limit: int = JOURNAL_LINES) -> list[str]:
-    """What the device saw, one line per event, most recent last."""
-    lines = [_event_line(e) for e in events]
-    if len(lines) > limit:
-        lines = [f"... {len(lines) - limit} earlier events"] + lines[-limit:]
-    return lines or ["nothing: the agent never reached the device (no connection, or one not accepted)"]
-
-
-def _event_line(event: dict) -> str:
-    kind = event.get("event")
-    if kind == "request":
-        tls = event.get("tls") or {}
-        over = f" over {tls['version']}" if tls.get("version") else ""
-        return f"{event.get('method')} {event.get('path')} -> {event.get('status')}{over}"
-    if kind == "tls-failed":
-        tls = event.get("tls") or {}
-        alert = f"; the client sent alert '{tls['alert']}'" if tls.get("alert") else ""
-        return f"TLS handshake failed: {tls.get('error')}{alert}"
-    if kind == "dropped":
-        return f"connection dropped: {event.get('reason')}"
-    return {"reset": "connection reset by the device (the scenario's fault)",
-            "stall-handshake": "connection accepted, handshake never answered (the scenario's fault)",
-            }.get(str(kind), str(kind))
-
-
 def explain(outcome: Outcome, events: list[dict]) -> list[str]:
-    sc = outcome.job.scenario
-    reported = outcome.reported or "nothing readable"
-    lines = [f"{outcome.job.name}: expected {codes.titled(outcome.expected)}, the agent reported "
-             f"{codes.titled(outcome.reported) if outcome.reported else reported}"]
-    if outcome.verdict == "hung":
-        lines.append("the agent was still running at the run timeout and was killed: does it set a request timeout?")
-    lines.append(f"scenario: {sc.summary}")
-    if sc.symptom:
-        lines.append(f"symptom: {sc.symptom}")
-    lines.append("the device saw:")
-    lines += [f"  {line}" for line in journal_summary(events)]
-    if outcome.expected != codes.OK:
-        lines.append(f"a correct agent reports {codes.titled(outcome.expected)}: {codes.GUIDANCE[outcome.expected][0]}")
-    remedy = sc.remedy["summary"]
-    if remedy:
-        lines.append(f"remedy: {remedy}")
-    return lines
+    from .explain import explanation
+
+    return explanation(outcome.job.scenario, outcome.expected, outcome.reported, events,
+                       name=outcome.job.name, hung=outcome.verdict == "hung")
 
 
 # -- the run --------------------------------------------------------------------------------------
