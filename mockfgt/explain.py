@@ -44,11 +44,9 @@ def explanation(scenario, expected: str, reported: object, events: list[dict], *
         lines.append("the agent was still running at the run timeout and was killed: does it set a request timeout?")
     lines.append(f"scenario {scenario.name}: {scenario.summary}")
     if scenario.symptom:
-        lines.append(f"symptom: {scenario.symptom}")
+        lines.append(f"why {expected}: {scenario.symptom}" if expected != codes.OK else f"symptom: {scenario.symptom}")
     lines.append("the device saw:")
     lines += [f"  {line}" for line in journal_summary(events)]
-    if expected != codes.OK:
-        lines.append(f"what to tell the user ({codes.titled(expected)}): {codes.GUIDANCE[expected][0]}")
     if scenario.remedy["summary"]:
         lines.append(f"remedy: {scenario.remedy['summary']}")
     return lines

@@ -30,7 +30,7 @@ def test_check_raises_an_explanation_naming_what_the_device_saw(tmp_path):
     text = str(failed.value)
     assert text.startswith(f"{device.name}: expected 202003 (TLS/SSL certificate error), "
                            "the agent reported 202000 (connection failure)")
-    assert "symptom: Certificate verify failed" in text
+    assert "why 202003: Certificate verify failed" in text
     assert "TLS handshake failed" in text and "the client sent alert" in text
     assert "remedy: Renew the device's HTTPS certificate." in text
 
