@@ -20,8 +20,10 @@ from werkzeug.http import HTTP_STATUS_CODES
 
 from .. import bodies
 from ..httpsd import HTML_TYPE, NOT_FOUND_HTML
+from .access import Principal
 from .enums import render
-from .models import INTERNAL_ERROR, INVALID_DATA, INVALID_URL, MESSAGES, OK, FMGError, FortiManagerState, Principal
+from .errors import INTERNAL_ERROR, INVALID_DATA, INVALID_URL, MESSAGES, OK, FMGError
+from .models import FortiManagerState
 from .objects import ADDRGRP, OBJECT_TABLES
 
 METHOD_NOT_ALLOWED_HTML = (
