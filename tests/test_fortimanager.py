@@ -72,7 +72,7 @@ def test_the_reference_probe_locks_commits_and_unlocks_in_workspace_mode(fortima
 def test_the_fortimanager_fixture_is_a_fresh_healthy_device(fortimanager):
     assert isinstance(fortimanager, mockfgt.FortiManager)
     assert fortimanager.scenario.name == "fmg-healthy" and fortimanager.expect == mockfgt.OK
-    assert re.fullmatch(r"[A-Za-z0-9]{30}", fortimanager.token)
+    assert re.fullmatch(r"[a-z0-9]{32}", fortimanager.token)
     assert fortimanager.client.auth == "token" and fortimanager.client.user == "agent"
     assert ok(key_rpc(fortimanager).one("get", ADDRESSES))["data"] == []
     assert probe(fortimanager.client, kind="fortimanager").code == mockfgt.OK
@@ -292,8 +292,12 @@ def test_sys_status_and_system_global_shapes(fortimanager):
 
 
 def test_api_keys_look_real(fortimanager):
+    """H.13: FortiManager API keys are 32 lowercase alphanumerics, as ``execute api-user generate-key``
+    prints them in the published examples (``33fzwipq4amujunzgzn46mg1to9p8wbi``)."""
+    assert re.fullmatch(r"[a-z0-9]{32}", fortimanager.token)
     fortimanager.apply({"op": "regenerate-key", "user": "agent"})
-    assert re.fullmatch(r"[A-Za-z0-9]{30}", fortimanager.token)
+    assert re.fullmatch(r"[a-z0-9]{32}", fortimanager.token)
+    assert key_rpc(fortimanager).code("get", "/sys/status") == 0
 
 
 # -- malformed requests: the device's error, never a traceback ------------------------------------------

@@ -40,11 +40,12 @@ TRUSTHOST_SLOTS = 10
 EMPTY_V4 = ipaddress.IPv4Network("0.0.0.0/0")
 EMPTY_V6 = ipaddress.IPv6Network("::/0")
 TOKEN_ALPHABET = string.ascii_letters + string.digits
+KEY_ALPHABET = string.ascii_lowercase + string.digits
 
 
 def new_token() -> str:
-    """An API key as clients expect one: 30 characters of [A-Za-z0-9]."""
-    return "".join(secrets.choice(TOKEN_ALPHABET) for _ in range(30))
+    """An API key as FortiManager prints one (``New API key: 33fzwipq...``): 32 of [a-z0-9] (reference H.13)."""
+    return "".join(secrets.choice(KEY_ALPHABET) for _ in range(32))
 
 
 def new_password() -> str:

@@ -74,7 +74,7 @@ _ADMIN = s.Table(
                         doc="ADOMs the admin may use, or all_adoms"),
         "trusthosts": s.List(list, item=_trusthost(), doc="up to 10 IPv4 and 10 IPv6 networks; none = anywhere"),
         "password": s.Str(None, doc="a local admin's password (default: a random one at every start)"),
-        "token": s.Str(None, doc="an API user's fixed key (default: a fresh 30-character key at every start)"),
+        "token": s.Str(None, doc="an API user's fixed key (default: a fresh key of 32 [a-z0-9] at every start)"),
     },
     required=("name",),
 )
