@@ -272,13 +272,49 @@ def test_urls_with_or_without_slashes_are_echoed_as_sent(fortimanager):
         assert ok(rpc.one("get", url))["url"] == url
 
 
-def test_requests_without_id_or_session_and_the_session_only_after_login(fortimanager):
+def test_requests_without_id_or_session_and_no_session_in_answers_to_a_key(fortimanager):
+    """H.2: answers to API-key (Bearer) requests carry no ``session`` (unconfirmed; our guess)."""
     rpc = key_rpc(fortimanager)
     answer = rpc.post({"method": "get", "params": [{"url": "/sys/status"}]})
     assert answer["id"] is None and ok(answer["result"][0]) and "session" not in answer
     login = Rpc(fortimanager).login("admin", admin_password(fortimanager))
     assert isinstance(login["session"], str)
-    assert "session" not in Rpc(fortimanager, session=login["session"]).call("get", {"url": "/sys/status"})
+    assert "session" not in rpc.call("get", {"url": "/sys/status"}, session=login["session"])  # Bearer wins
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_answers_to_a_session_carry_its_number_which_lockinfo_reports_as_lock_sid(fortimanager, library):
+    """H.2 (corrects G.14): a login answers the session string; every later answer to a request made with
+    that session, -11 included, carries ``"session": <integer>``, the number ``workspace/lockinfo``
+    reports as ``lock_sid`` (captured: ``"session": 13807`` on a -11 answer; a provider compares the two
+    before it trusts its lock)."""
+    fortimanager.apply({"op": "set-workspace-mode", "mode": "normal"})
+    rpc = Rpc(fortimanager, library)
+    login = rpc.login("admin", admin_password(fortimanager))
+    assert isinstance(login["session"], str) and len(login["session"]) == 88
+
+    status = rpc.call("get", {"url": "/sys/status"})
+    number = status["session"]
+    assert ok(status["result"][0]) and isinstance(number, int) and not isinstance(number, bool)
+    assert rpc.call("exec", {"url": f"{WORKSPACE}/lock"})["session"] == number
+    info = rpc.call("get", {"url": f"{WORKSPACE}/lockinfo"})
+    assert info["session"] == number == ok(info["result"][0])["data"][0]["lock_sid"]
+
+    fortimanager.apply({"op": "set-rpc-permit", "user": "admin", "rpc_permit": "read"})
+    refused = rpc.call("add", {"url": ADDRESSES, "data": {"name": "h", "subnet": "10.0.0.1/32"}})
+    assert refused["result"][0]["status"]["code"] == -11 and refused["session"] == number
+    batch = rpc.call("get", {"url": "/sys/status"}, {"url": "/no/such/url"})
+    assert [r["status"]["code"] for r in batch["result"]] == [0, -6] and batch["session"] == number
+
+    other = Rpc(fortimanager, library)
+    other.login("admin", admin_password(fortimanager))
+    assert other.call("get", {"url": "/sys/status"})["session"] != number  # each session has its own
+
+    assert rpc.call("exec", {"url": "/sys/logout"})["session"] == number
+    gone = rpc.call("get", {"url": "/sys/status"})  # a session the device no longer knows has no number
+    assert gone["result"][0]["status"]["code"] == -11 and "session" not in gone
+    rpc.close()
+    other.close()
 
 
 def test_sys_status_and_system_global_shapes(fortimanager):

@@ -2,7 +2,8 @@
 
 A request is ``{"id", "method", "params": [{"url", "data", ...}, ...], "session", "verbose"}``; the
 answer is ``{"id", "result": [{"data", "status": {"code", "message"}, "url"}, ...]}`` with one entry
-per ``params`` item, errors included, and a top-level ``session`` only after a successful login.
+per ``params`` item, errors included, and a top-level ``session``: the new session's id after a
+successful login, the session's number in every answer to a request made with a live session.
 This module parses, finds the handler for each URL and calls the state; it decides nothing itself.
 """
 
@@ -152,14 +153,26 @@ def handle(state: FortiManagerState, req) -> Response:
         entry, session = answer_item(state, req, body, item, authenticate)
         results.append(entry)
         new_session = session or new_session
-    payload = {"id": body.get("id"), "result": results}
-    if new_session:
-        payload["session"] = new_session
+    payload: dict = {"id": body.get("id"), "result": results}
+    number = None if new_session else session_number(authenticate)
+    if new_session or number is not None:
+        payload["session"] = new_session or number
     return _json(payload)
 
 
+def session_number(authenticate: Callable[[], Principal]) -> int | None:
+    """The internal number of the session the request was made with (reference H.2), error answers
+    included: what ``workspace/lockinfo`` reports as ``lock_sid``. None for an API key (a guess) and
+    for a session the device does not know (there is no number to tell)."""
+    try:
+        principal = authenticate()
+    except FMGError:
+        return None
+    return principal.owner if principal.session is not None else None
+
+
 def _authenticator(state: FortiManagerState, req, body: dict) -> Callable[[], Principal]:
-    """Who is asking, worked out once per HTTP request and only if a handler needs it."""
+    """Who is asking, worked out at most once per HTTP request, when a handler or the answer needs it."""
     cache: dict = {}
 
     def authenticate() -> Principal:
