@@ -336,6 +336,77 @@ def test_api_keys_look_real(fortimanager):
     assert key_rpc(fortimanager).code("get", "/sys/status") == 0
 
 
+# -- the global ADOM (reference H.16) ---------------------------------------------------------------
+GLOBAL_WORKSPACE = "/dvmdb/global/workspace"
+GLOBAL_ADDRESSES = "/pm/config/global/obj/firewall/address"
+
+
+def test_a_fresh_device_has_the_global_adom_next_to_root(fortimanager):
+    """H.16: the global ADOM exists on a factory-fresh FortiManager; automation reads
+    ``/dvmdb/global/workspace/lockinfo`` right after login in workspace mode, locks it with
+    ``/dvmdb/global/workspace/lock`` and writes ``/pm/config/global/obj/firewall/address``."""
+    rpc = key_rpc(fortimanager)  # the agent's ADOM list is ["root"]: global is everyone's
+    assert ok(rpc.one("get", GLOBAL_ADDRESSES))["data"] == []
+    ok(rpc.one("add", GLOBAL_ADDRESSES, {"name": "g-host", "subnet": "192.0.2.7/32"}))
+    assert ok(rpc.one("get", f"{GLOBAL_ADDRESSES}/g-host"))["data"]["subnet"] == ["192.0.2.7", "255.255.255.255"]
+    assert ok(rpc.one("get", ADDRESSES))["data"] == []  # root's objects are its own
+    assert rpc.code("get", f"{GLOBAL_WORKSPACE}/lockinfo") == -9  # not in workspace mode yet
+    assert [a["name"] for a in ok(rpc.one("get", "/dvmdb/adom"))["data"]] == ["root"]  # reached by its own URLs
+
+    fortimanager.apply({"op": "set-workspace-mode", "mode": "normal"})
+    session = Rpc(fortimanager)
+    session.login("admin", admin_password(fortimanager))
+    assert "data" not in ok(session.one("get", f"{GLOBAL_WORKSPACE}/lockinfo"))  # unlocked
+    assert session.code("add", GLOBAL_ADDRESSES, {"name": "g-2", "subnet": "192.0.2.8/32"}) == -10147
+    ok(session.one("exec", f"{GLOBAL_WORKSPACE}/lock"))
+    info = session.call("get", {"url": f"{GLOBAL_WORKSPACE}/lockinfo"})
+    lock = ok(info["result"][0])["data"][0]
+    assert lock["obj_url"] == "/dvmdb/global" and lock["lock_user"] == "admin" and lock["lock_sid"] == info["session"]
+    assert "data" not in ok(session.one("get", f"{WORKSPACE}/lockinfo"))  # root stays unlocked
+    assert rpc.code("exec", f"{GLOBAL_WORKSPACE}/lock") == -20055  # held by the session
+    ok(session.one("add", GLOBAL_ADDRESSES, {"name": "g-2", "subnet": "192.0.2.8/32"}))
+    ok(session.one("exec", f"{GLOBAL_WORKSPACE}/commit"))
+    ok(session.one("exec", f"{GLOBAL_WORKSPACE}/unlock"))
+    assert ok(rpc.one("get", f"{GLOBAL_ADDRESSES}/g-2"))["data"]["name"] == "g-2"
+
+
+CUSTOMER_ONLY = """
+extends = "fmg-healthy"
+[device]
+adoms = ["customer"]
+[[device.admins]]
+name = "agent"
+adoms = ["customer"]
+[[device.devices]]
+name = "fgt-customer"
+adom = "customer"
+[[device.objects."firewall/address"]]
+name = "shared-dns"
+subnet = "198.51.100.53/32"
+adom = "global"
+"""
+
+NO_GLOBAL = """
+extends = "fmg-healthy"
+[device.settings]
+global_adom = false
+"""
+
+
+def test_scenarios_replace_the_seeded_adoms_and_may_drop_global(fortimanager, tmp_path):
+    """H.16 with issue 15 item 2: scenario files can still add to or replace the seeded ADOMs."""
+    fortimanager.use(scenario_file(tmp_path, "customer-only", CUSTOMER_ONLY))
+    rpc = key_rpc(fortimanager)
+    assert [a["name"] for a in ok(rpc.one("get", "/dvmdb/adom"))["data"]] == ["customer"]
+    assert ok(rpc.one("get", f"{GLOBAL_ADDRESSES}/shared-dns"))["data"]["subnet"][0] == "198.51.100.53"
+    assert rpc.code("get", ADDRESSES) == -11  # root is gone (and outside the agent's list)
+
+    fortimanager.use(scenario_file(tmp_path, "no-global", NO_GLOBAL))
+    rpc = key_rpc(fortimanager)
+    assert rpc.code("get", GLOBAL_ADDRESSES) == -6 and rpc.code("get", "/dvmdb/global") == -3
+    assert ok(rpc.one("get", ADDRESSES))["data"] == []
+
+
 # -- malformed requests: the device's error, never a traceback ------------------------------------------
 def test_malformed_json_and_envelopes_answer_minus_10(fortimanager):
     url, ca = f"{fortimanager.url}/jsonrpc", fortimanager.ca_bundle

@@ -74,6 +74,8 @@ class FortiManagerState:
         self.people = AdminBook(admins, profiles, numbers)
         self.profiles = self.people.profiles
         self.logins = Sessions(self.people.admins, self.settings, numbers, self._session_ended)
+        if self.settings.get("global_adom", True) and GLOBAL not in adoms:
+            adoms = [*adoms, GLOBAL]  # a factory-fresh device has it next to root (reference H.16)
         self.workspace = Workspace(adoms, self.settings, self.profiles, oids, self.identity.version)
         managed: dict[str, ManagedDevice] = {}
         for device in devices:

@@ -26,6 +26,7 @@ from .enums import render
 from .errors import INTERNAL_ERROR, INVALID_DATA, INVALID_URL, MESSAGES, OK, FMGError
 from .models import FortiManagerState
 from .objects import ADDRGRP, OBJECT_TABLES
+from .workspace import GLOBAL
 
 METHOD_NOT_ALLOWED_HTML = (
     '<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN"><html><head><title>405 Method Not Allowed</title></head>'
@@ -364,6 +365,23 @@ def _proxy(call: Call) -> list:
     return call.state.proxy(call.principal, call.data)
 
 
+def _global(handlers: dict[str, Handler]) -> dict[str, Handler]:
+    """The handlers of an ADOM's URL for the global ADOM's, which name no ADOM: ``global`` is the first capture."""
+
+    def bind(handler: Handler) -> Handler:
+        def run(call: Call):
+            call.captures = [GLOBAL, *call.captures]
+            return handler(call)
+
+        return run
+
+    return {method: bind(handler) for method, handler in handlers.items()}
+
+
+OBJECTS: dict[str, Handler] = {m: _objects for m in METHODS}
+OBJECT: dict[str, Handler] = {m: _object for m in METHODS}
+MEMBERS: dict[str, Handler] = {m: _members for m in METHODS}
+
 # Patterns: literal segments, '*' one segment (captured), '**' any remainder (ignored).
 ROUTES: list[tuple[tuple[str, ...], dict[str, Handler], str | None]] = [
     (("sys", "login", "user"), {"exec": _login}, None),
@@ -383,14 +401,23 @@ ROUTES: list[tuple[tuple[str, ...], dict[str, Handler], str | None]] = [
     (("pm", "config", "adom", "*", "workspace", "commit"), {"exec": _workspace("commit")}, None),
     (("dvmdb", "adom", "*", "workspace", "lockinfo"), {"get": _workspace("lockinfo")}, None),
     (("dvmdb", "adom", "*", "workspace", "dirty"), {"get": _workspace("dirty")}, None),
+    (("dvmdb", "global"), _global({"get": _adom}), "adom"),  # the global ADOM (reference H.16)
+    (("dvmdb", "global", "workspace", "lock", "**"), _global({"exec": _workspace("lock")}), None),
+    (("dvmdb", "global", "workspace", "unlock", "**"), _global({"exec": _workspace("unlock")}), None),
+    (("dvmdb", "global", "workspace", "commit", "**"), _global({"exec": _workspace("commit")}), None),
+    (("pm", "config", "global", "workspace", "commit"), _global({"exec": _workspace("commit")}), None),
+    (("dvmdb", "global", "workspace", "lockinfo"), _global({"get": _workspace("lockinfo")}), None),
+    (("dvmdb", "global", "workspace", "dirty"), _global({"get": _workspace("dirty")}), None),
     (("dvmdb", "device"), {"get": _devices}, "device"),
     (("dvmdb", "device", "*"), {"get": _device}, "device"),
     (("dvmdb", "adom", "*", "device"), {"get": _devices}, "device"),
     (("dvmdb", "adom", "*", "device", "*"), {"get": _device}, "device"),
-    (("pm", "config", "adom", "*", "obj", "firewall", "*"), {m: _objects for m in METHODS}, "address"),
-    (("pm", "config", "adom", "*", "obj", "firewall", "*", "*"), {m: _object for m in METHODS}, "address"),
-    (("pm", "config", "adom", "*", "obj", "firewall", "addrgrp", "*", "member"),
-     {m: _members for m in METHODS}, None),
+    (("pm", "config", "adom", "*", "obj", "firewall", "*"), OBJECTS, "address"),
+    (("pm", "config", "adom", "*", "obj", "firewall", "*", "*"), OBJECT, "address"),
+    (("pm", "config", "adom", "*", "obj", "firewall", "addrgrp", "*", "member"), MEMBERS, None),
+    (("pm", "config", "global", "obj", "firewall", "*"), _global(OBJECTS), "address"),
+    (("pm", "config", "global", "obj", "firewall", "*", "*"), _global(OBJECT), "address"),
+    (("pm", "config", "global", "obj", "firewall", "addrgrp", "*", "member"), _global(MEMBERS), None),
     (("pm", "pkg", "adom", "*"), {"get": _packages}, None),
     (("securityconsole", "install", "package"), {"exec": _install("package")}, None),
     (("securityconsole", "install", "device"), {"exec": _install("device")}, None),
