@@ -7,6 +7,7 @@
     mockfgt scenarios [--json]
     mockfgt scenarios show NAME
     mockfgt scenarios check FILE|DIR...
+    mockfgt check [--scenario NAME]... [--junit F] [--json] -- COMMAND {url} {token} {ca}  (see mockfgt.check)
     mockfgt diagnose https://HOST[:PORT] --token T [...]   (see mockfgt.diagnose)
     mockfgt conformance [--write docs/conformance.md]     (see mockfgt.conformance)
     mockfgt ca [--certs-dir DIR] [--install-hint | --renew] (see mockfgt.ca_cli)
@@ -38,7 +39,7 @@ def _dispatch(argv: list[str] | None) -> int:
     # Imported here, inside main's try: a Ctrl+C during these imports is still a quiet exit.
     import argparse
 
-    from . import argtypes, ca_cli, conformance, diagnose, manifest
+    from . import argtypes, ca_cli, check as check_cli, conformance, diagnose, manifest
     from .ctl import add_ctl_parser
     from .scenario import ScenarioError
     from .serve import cmd_serve
@@ -76,6 +77,7 @@ def _dispatch(argv: list[str] | None) -> int:
     check.add_argument("files", nargs="+")
     scen.set_defaults(run=cmd_scenarios)
 
+    check_cli.add_parser(sub)
     diagnose.add_parser(sub)
     conformance.add_parser(sub)
     ca_cli.add_parser(sub)

@@ -22,6 +22,7 @@ from pathlib import Path
 from typing import Self, cast
 
 from . import scenario as scenarios, schema
+from .explain import Expectation
 from .hosts import url_host
 from .journal import DEFAULT_CAPACITY, Journal, request_body, request_event, request_headers_size
 from .listener import REQUEST_TIMEOUT, ConnectionPlan, Listener
@@ -137,7 +138,7 @@ class Device:
     """
 
     default_scenario = "fgt-healthy"
-    kind: str | None = None  # None: any kind
+    serves: str | None = None  # the only kind this class serves; None: any kind
 
     def __init__(
         self,
@@ -289,17 +290,31 @@ class Device:
         return found
 
     @property
-    def expect(self) -> str:
-        return self._scenario.expect
+    def kind(self) -> str:
+        """The kind of device the current scenario emulates: ``fortigate`` or ``fortimanager``."""
+        return self._scenario.kind
 
     @property
-    def expect_insecure(self) -> str:
-        return self._scenario.expect_insecure
+    def expect(self) -> Expectation:
+        """The code a correct agent reports here; ``assert code == device.expect`` explains a mismatch."""
+        return Expectation(self._scenario.expect, self)
+
+    @property
+    def expect_insecure(self) -> Expectation:
+        """The same with the agent's certificate verification off (Insecure)."""
+        return Expectation(self._scenario.expect_insecure, self, insecure=True)
+
+    def check(self, reported: str, *, insecure: bool = False) -> None:
+        """Raise AssertionError, saying what the device saw, why and the remedy, unless ``reported``
+        is what a correct agent reports here (``insecure``: with verification off)."""
+        expected = self.expect_insecure if insecure else self.expect
+        if reported != expected:
+            raise AssertionError("\n".join(expected.explain(reported)))
 
     # -- internals ----------------------------------------------------------------------------
     def _load(self, scenario) -> Scenario:
         loaded = scenario if isinstance(scenario, Scenario) else scenarios.load(scenario, search=self._scenario_dirs)
-        if self.kind is not None and loaded.kind != self.kind:
+        if self.serves is not None and loaded.kind != self.serves:
             raise ValueError(f"{type(self).__name__} cannot serve {loaded.name!r}: it is a {loaded.kind} scenario")
         return loaded
 
@@ -450,11 +465,11 @@ class FortiGate(Device):
     """A mock FortiGate (FortiOS REST API v2). Default scenario: ``fgt-healthy``."""
 
     default_scenario = "fgt-healthy"
-    kind = "fortigate"
+    serves = "fortigate"
 
 
 class FortiManager(Device):
     """A mock FortiManager (JSON-RPC on /jsonrpc). Default scenario: ``fmg-healthy``."""
 
     default_scenario = "fmg-healthy"
-    kind = "fortimanager"
+    serves = "fortimanager"

@@ -20,6 +20,7 @@ folder shared by several processes would hold one CA too: it is made under a loc
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TypeVar
 
 import pytest
@@ -89,11 +90,6 @@ def _mockfgt_fortimanager(mockfgt_ca):
     yield from _session_device(FortiManager, mockfgt_ca)
 
 
-@pytest.fixture(scope="session")
-def _mockfgt_catalogue_device(mockfgt_ca):
-    yield from _session_device(Device, mockfgt_ca)
-
-
 D = TypeVar("D", bound=Device)
 
 
@@ -116,9 +112,19 @@ def fortimanager(_mockfgt_fortimanager) -> FortiManager:
 
 
 @pytest.fixture
-def catalogue_device(request, _mockfgt_catalogue_device) -> Device:
-    """The session's catalogue device switched to this test's scenario."""
-    return _fresh(_mockfgt_catalogue_device, request.param)
+def catalogue_device(request, mockfgt_ca) -> Iterator[Device]:
+    """A device serving this test's catalogue scenario, named after it (its ``kind`` is the
+    scenario's). Made per test, which costs milliseconds, so a failure names the right device."""
+    device = Device(request.param, name=request.param, ca=mockfgt_ca).start()
+    yield device
+    device.stop()
+
+
+def pytest_assertrepr_compare(config, op, left, right):
+    """``assert code == device.expect`` fails with the scenario, the journal and the remedy."""
+    from .explain import assertrepr
+
+    return assertrepr(op, left, right)
 
 
 def _made_devices(cls, ca):
