@@ -19,7 +19,7 @@ from .models import (
     parse_version,
 )
 from .sessions import DEFAULT_ADMIN_TIMEOUT, Admin, parse_admin_trusthost
-from .tables import TABLES
+from .tables import TABLES, factory_rows
 from .wire import create_app
 
 NAME = "fortigate"
@@ -124,6 +124,8 @@ DEVICE = s.Table(
                 required=("name", "password"),
             ),
         ),
+        "factory_defaults": s.Bool(True, doc="start with the factory objects (addresses all, none, ...); "
+                                   "false: empty tables, only device.cmdb"),
         "cmdb": s.MapOf(value=s.List(item=s.MapOf(value=s.Any_()))),
         "external_resources": s.List(list, item=s.Str(), unique=True),
     },
@@ -182,6 +184,10 @@ def build_state(device: dict) -> FortiOSState:
             for a in device["admins"]
         ],
     )
+    if device["factory_defaults"]:
+        for vdom in state.vdoms:
+            for path, row in factory_rows(state.version):
+                state.create(vdom, path, row)
     for path, rows in device["cmdb"].items():
         for i, row in enumerate(rows):
             _seed(state, device, f"device.cmdb.{path}[{i}]", path, dict(row))
@@ -194,7 +200,7 @@ def _seed(state: FortiOSState, device: dict, key: str, path: str, row: dict) -> 
     if vdom not in state.vdoms:
         raise s.SchemaError(f"{key}.vdom", f"'{vdom}' is not in device.vdoms ({', '.join(state.vdoms)})")
     try:
-        state.create(vdom, path, row)
+        state.seed(vdom, path, row)  # a factory object of the same name is replaced
     except FortiOSError as exc:
         what = exc.cli_error.strip().splitlines()[0] if exc.cli_error else "duplicate name" if exc.error == -5 else ""
         raise s.SchemaError(key, f"the device refuses this object (error {exc.error}: {what})") from None
