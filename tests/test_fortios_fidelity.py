@@ -197,6 +197,14 @@ def test_requests_without_a_credential_do_not_count_toward_lockout(api):
     assert api.get(STATUS).status_code == 200
 
 
+def test_counting_requests_without_a_credential_is_a_setting(make_fortigate, tmp_path):
+    """H.14 is a guess, so the other reading is one scenario key away (docs/fortios.md)."""
+    fgt = make_fortigate(write_scenario(tmp_path, "strict", "[device.settings]\nlockout_counts_no_credential = true\n"))
+    api = RequestsApi(fgt)
+    assert [api.get(STATUS, token=None).status_code for _ in range(3)] == [401] * 3
+    assert api.get(STATUS).status_code == 429
+
+
 def test_a_session_authenticated_call_resets_the_count(api):
     """H.14: a successful login or session-authenticated call resets the count for that source."""
     login = api.post("authentication", json={"username": "netops", "secretkey": "Fortinet-Lab-2024!",

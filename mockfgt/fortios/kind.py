@@ -90,6 +90,8 @@ DEVICE = s.Table(
             "rest_api_key_url_query": s.Bool(None, doc="accept ?access_token= (default: on before 7.4.5, off from 7.4.5)"),
             "admin_lockout_threshold": s.Int(3, min=0, max=10, doc="failed logins before a source is locked out; 0 = never"),
             "admin_lockout_duration": s.Int(60, min=1),
+            "lockout_counts_no_credential": s.Bool(False, doc="a request with no credential at all counts as a "
+                                                    "failure toward lockout (the reference's guess is no)"),
             "admin_timeout": s.Int(DEFAULT_ADMIN_TIMEOUT, min=1, max=480 * 60,
                                    doc="seconds of idleness before an admin session ends (FortiOS admintimeout, 5 min)"),
             "post_login_banner": s.Bool(False, doc="admins must accept the post-login disclaimer before any API call"),

@@ -165,7 +165,9 @@ class FortiOSState:
         """Map a token and the real peer address to an API user, or refuse as FortiOS does."""
         with self.lock:
             self.refuse_if_locked_out(peer)
-            if not token:  # no credential at all is no failed attempt (ref H.14)
+            if not token:  # no credential at all is no failed attempt (ref H.14, a guess: a setting)
+                if self.settings.get("lockout_counts_no_credential"):
+                    self.count_failure(peer)
                 raise AuthFailure(401, "no API key")
             user = self._user_for_token(token)
             if user is None:
