@@ -172,11 +172,15 @@ def test_get_by_name_has_mkey_and_no_list_fields(api):
     assert {"size", "matched_count", "next_idx"} <= set(listed) and "mkey" not in listed
 
 
-def test_unknown_path_404_envelope(api):
+@pytest.mark.parametrize(("path", "where"), [("cmdb/firewall/nosuch", ("firewall", "nosuch")),
+                                             ("monitor/system/nosuch", ("system", "nosuch")),
+                                             ("monitor/system/api-user/nosuch", ("system", "api-user"))])
+def test_unknown_path_404_envelope(api, path, where):
     """H.9: a 7.4.4 capture: {build, http_method, http_status, name, path, serial, status, version}."""
-    body = api.get("cmdb/firewall/nosuch").json()
+    response = api.get(path, params={"vdom": "root"})
+    body = response.json()
     assert set(body) == {"build", "http_method", "http_status", "name", "path", "serial", "status", "version"}
-    assert (body["path"], body["name"], body["http_status"]) == ("firewall", "nosuch", 404)
+    assert (body["path"], body["name"], body["http_status"], response.status_code) == (*where, 404, 404)
 
 
 def test_post_errors_carry_no_mkey(api):

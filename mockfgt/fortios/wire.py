@@ -175,6 +175,13 @@ def error_envelope(state: FortiOSState, call: Call, vdom: str, exc: FortiOSError
     return env
 
 
+class UnknownPath(FortiOSError):
+    """A handler found the path is no endpoint of the device (a monitor action it does not have)."""
+
+    def __init__(self) -> None:
+        super().__init__(404)
+
+
 def unknown_path(state: FortiOSState, call: Call) -> Response:
     """404 for an ``/api/v2`` path the device does not have: no vdom, no revision (ref H.9, a 7.4.4 capture)."""
     return _json({"http_method": call.method, "status": "error", "http_status": 404, "path": call.path,
@@ -230,6 +237,8 @@ def handle(state: FortiOSState, req) -> Response:
     for vdom in vdoms:
         try:
             payload, status = handler(state, user, call, vdom, req, query)
+        except UnknownPath:
+            return unknown_path(state, call)
         except FortiOSError as exc:
             payload, status = error_envelope(state, call, vdom, exc), exc.http_status
         answers.append((payload, status))
@@ -484,5 +493,5 @@ def _monitor(state: FortiOSState, user, call: Call, vdom: str, req, query) -> tu
         body = json_body(req)
         results = state.push_external_resource(body.get("commands") if isinstance(body, dict) else None)
     else:
-        raise FortiOSError(404)
+        raise UnknownPath()
     return _success(state, call, vdom, results), 200
