@@ -189,7 +189,7 @@ def build_state(device: dict) -> FortiOSState:
     if device["factory_defaults"]:
         for vdom in state.vdoms:
             for path, row in factory_rows(state.version):
-                state.create(vdom, path, row)
+                state.add_factory_row(vdom, path, row)
     for path, rows in device["cmdb"].items():
         for i, row in enumerate(rows):
             _seed(state, device, f"device.cmdb.{path}[{i}]", path, dict(row))

@@ -332,6 +332,11 @@ class FortiOSState:
             rows[new_name] = row
             return new_name, True
 
+    def add_factory_row(self, vdom: str, path: str, row: dict) -> None:
+        """A factory object, already a stored row (:func:`tables.factory_rows`): no checks, no revision."""
+        with self.lock:
+            self.table(vdom, path)[row["name"]] = row
+
     def seed(self, vdom: str, path: str, data: dict) -> None:
         """A scenario's seed object: created, or replacing the factory object of the same name."""
         spec = TABLES[path]

@@ -11,6 +11,7 @@ import ipaddress
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 
 
 def _error(code: int, text: str):
@@ -283,6 +284,24 @@ FACTORY: tuple[tuple[tuple[int, int, int], str, dict], ...] = (
 )
 
 
+@cache
+def _factory_built(version: tuple[int, int, int]) -> tuple[tuple[str, dict, tuple[str, ...]], ...]:
+    # Built once per version: a full row costs a deep copy of the defaults, and every start and swap seeds.
+    built = []
+    for since, path, row in FACTORY:
+        if version >= since:
+            stored = TABLES[path].build(_deep_copy(row), True)
+            built.append((path, stored, tuple(k for k, v in stored.items() if isinstance(v, list))))
+    return tuple(built)
+
+
 def factory_rows(version: tuple[int, int, int]) -> list[tuple[str, dict]]:
-    """The factory objects of a version, in creation order (members before the groups naming them)."""
-    return [(path, _deep_copy(row)) for since, path, row in FACTORY if version >= since]
+    """The factory objects of a version as stored rows, each with its own uuid (members before groups)."""
+    rows = []
+    for path, stored, lists in _factory_built(version):
+        row = dict(stored)  # strings and numbers are shared; lists (of flat dicts) are copied
+        for key in lists:
+            row[key] = [dict(item) for item in stored[key]]
+        row["uuid"] = str(uuid.uuid4())
+        rows.append((path, row))
+    return rows
