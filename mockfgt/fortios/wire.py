@@ -343,11 +343,13 @@ def _member(state: FortiOSState, user, call: Call, vdom: str, req, query) -> tup
         body = json_body(req)
         if not isinstance(body, dict):
             raise FortiOSError(400 if body is not None else 500, None if body is not None else -651)
-        name, changed = state.add_member(vdom, table, call.mkey, field, body.get("name"))
-        return _written(state, call, vdom, name, changed), 200
+        with state.lock:  # the write and its revision as one step, as for whole-table writes
+            name, changed = state.add_member(vdom, table, call.mkey, field, body.get("name"))
+            return _written(state, call, vdom, name, changed), 200
     if call.method == "DELETE" and member is not None:
-        changed = state.remove_member(vdom, table, call.mkey, field, member)
-        return _written(state, call, vdom, member, changed), 200
+        with state.lock:
+            changed = state.remove_member(vdom, table, call.mkey, field, member)
+            return _written(state, call, vdom, member, changed), 200
     raise FortiOSError(405)
 
 
