@@ -52,6 +52,7 @@ def test_generated_keys_look_like_the_devices(fortigate):
 
 @pytest.mark.parametrize("token", [None, "not-a-key", "A" * 30], ids=["missing", "odd", "unknown"])
 def test_missing_or_unknown_token_gets_the_apache_401_page(fortigate, token):
+    """fortinet-api.md A.1.4 and H.11: exporter and provider issues quote the raw 7.4.x body, 503 bytes."""
     assert_unauthorized_page(RequestsApi(fortigate).get(STATUS, token=token))
 
 
@@ -212,6 +213,7 @@ def fail_login(api, times: int) -> list[int]:
 
 
 def test_lockout_after_three_failures_blocks_even_the_right_key(fortigate):
+    """fortinet-api.md A.1.4; the body is Apache's stock 429 page (H.11, a browser render of the device's)."""
     api = RequestsApi(fortigate)
     assert fail_login(api, 3) == [401, 401, 401]
     blocked = api.get(STATUS)

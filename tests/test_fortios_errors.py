@@ -50,6 +50,7 @@ def test_unknown_api_paths_are_json_404s(api, path):
 
 @pytest.mark.parametrize("path", ["/", "/api/v2", "/api/v1/cmdb/firewall/address", "/ng/system/status"])
 def test_paths_outside_the_api_get_httpsds_html_404(fortigate, path):
+    """fortinet-api.md H.11: httpsd's pages are multi-line as Apache writes them (404 text: Apache's stock)."""
     response = RequestsApi(fortigate).session.get(fortigate.url + path, timeout=seconds(10))
     assert response.status_code == 404
     assert response.text == NOT_FOUND_PAGE
