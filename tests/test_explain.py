@@ -45,7 +45,10 @@ def test_expect_still_compares_and_serialises_as_a_plain_code(tmp_path):
 
 
 USER_TESTS = '''
+import pytest
 import requests
+
+pytestmark = pytest.mark.mockfgt_catalogue(names=["expired-cert", "fmg-healthy", "fgt-healthy"])
 
 
 def test_wrong_classification(catalogue_device):
@@ -67,8 +70,7 @@ def test_kind_and_name(catalogue_device):
 def test_pytest_shows_the_explanation_and_the_catalogue_device_is_named_for_its_scenario(tmp_path):
     (tmp_path / "test_agent.py").write_text(textwrap.dedent(USER_TESTS))
     done = subprocess.run(
-        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_agent.py",
-         "-k", "expired-cert or fmg-healthy or fgt-healthy"],
+        [sys.executable, "-m", "pytest", "-q", "-p", "no:cacheprovider", "test_agent.py"],
         cwd=tmp_path, capture_output=True, text=True, timeout=seconds(120), env=cli_env())
     out = done.stdout
     assert "1 failed, 5 passed" in out, out[-3000:]
