@@ -133,14 +133,15 @@ def cmd_scenarios(args) -> int:
     if args.json:
         print(json.dumps([
             {"name": sc.name, "kind": sc.kind, "expect": sc.expect, "expect_insecure": sc.expect_insecure,
-             "shown_by": sc.shown_by, "summary": sc.summary, "source": sc.source}
+             **sc.also_acceptable_fields(), "shown_by": sc.shown_by, "summary": sc.summary, "source": sc.source}
             for sc in rows
         ], indent=2))
         return 0
     width = max(len(sc.name) for sc in rows)
-    print(f"{'scenario':<{width}}  {'kind':<12}  {'expect':<7}  {'insecure':<8}  summary")
+    print(f"{'scenario':<{width}}  {'kind':<12}  {'expect':<7}  {'insecure':<8}  {'also':<6}  summary")
     for sc in rows:
-        print(f"{sc.name:<{width}}  {sc.kind:<12}  {sc.expect:<7}  {sc.expect_insecure:<8}  {sc.summary}")
+        also = sc.also_acceptable or "-"
+        print(f"{sc.name:<{width}}  {sc.kind:<12}  {sc.expect:<7}  {sc.expect_insecure:<8}  {also:<6}  {sc.summary}")
     return 0
 
 
@@ -152,7 +153,12 @@ def explain(sc) -> str:
         lines.append(f"  Symptom: {sc.symptom}")
     lines += [
         f"  Expect: {codes.titled(sc.expect)}; with Insecure: {codes.titled(sc.expect_insecure)}",
-        f"  TLS: certificate {sc.tls['certificate']}, versions {', '.join(sc.tls['versions'])}, "
+    ]
+    if sc.also_acceptable is not None:
+        lines.append(f"  Also acceptable: {codes.titled(sc.also_acceptable)}, where {sc.also_acceptable_reason}")
+    ciphers = "" if sc.tls["ciphers"] == "default" else f", ciphers {sc.tls['ciphers']}"
+    lines += [
+        f"  TLS: certificate {sc.tls['certificate']}, versions {', '.join(sc.tls['versions'])}{ciphers}, "
         f"client certificate {sc.tls['client_certificate']}",
         f"  Connection: {sc.connection['fault']}",
     ]

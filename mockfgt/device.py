@@ -311,6 +311,15 @@ class Device:
         if reported != expected:
             raise AssertionError("\n".join(expected.explain(reported)))
 
+    @property
+    def also_acceptable(self) -> str | None:
+        """The other code a correct client may report where the outcome depends on its TLS stack."""
+        return self._scenario.also_acceptable
+
+    def accepts(self, code: str, *, insecure: bool = False) -> bool:
+        """Whether a client reporting ``code`` (with verification off: ``insecure``) is right here."""
+        return code in self._scenario.acceptable(insecure=insecure)
+
     # -- internals ----------------------------------------------------------------------------
     def _load(self, scenario) -> Scenario:
         loaded = scenario if isinstance(scenario, Scenario) else scenarios.load(scenario, search=self._scenario_dirs)
@@ -349,7 +358,7 @@ class Device:
             shape=tls["certificate"], versions=tls["versions"],
             client_certificate=tls["client_certificate"] == "required",
             hostname=self._scenario.device["hostname"], serial=self._scenario.device["serial"],
-            kind=self._scenario.kind,
+            kind=self._scenario.kind, ciphers=tls["ciphers"],
         )
         self._plan = ConnectionPlan(material.context, self._connection["fault"], self._connection["stall_seconds"])
         if hasattr(self, "_listener"):  # not while __init__ installs the first scenario

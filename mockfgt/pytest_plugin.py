@@ -11,7 +11,8 @@ Fixtures, named for what they give:
   the scenario names, so ``-k expired`` works). Narrow it with the marker
   ``@pytest.mark.mockfgt_catalogue(kind="fortigate", expect=["202003"], names=[...])`` or the option
   ``--mockfgt-expect=202003``. The device has ``url``, ``token``, ``ca_bundle``, ``client``,
-  ``expect``, ``expect_insecure`` and ``remedy()``.
+  ``expect``, ``expect_insecure``, ``accepts(code, insecure=False)`` (``expect`` or the row's
+  ``also_acceptable``, where the client's TLS stack decides) and ``remedy()``.
 - ``mockfgt_ca``: the session's harness CA (``.cert_path`` to trust).
 
 Ports are always ephemeral, and every worker has its own CA folder, so the plugin is xdist-safe (a

@@ -93,6 +93,10 @@ EXPLANATIONS = {
     "no-firewall-permission": ("authorization", ["HTTP 403", "no firewall access"]),
     "read-only-profile": ("authorization", [WRITE_PREFIX, "HTTP 403", "firewall read only"]),
     "vdom-not-assigned": ("authorization", ["HTTP 403", "VDOM 'customer' is not assigned"]),
+    "legacy-ciphers-only": ("tls", ["outdated cipher suites", "AES", "RSA key exchange", "strong-crypto enable"]),
+    "weak-key-cert": ("tls", ["key too weak", "OpenSSL code 66", "1024-bit", "2048-bit"]),
+    "sha1-signed-cert": ("tls", ["digest algorithm too weak", "OpenSSL code 68", "signed with SHA1", "SHA-256"]),
+    "cn-only-cert": ("tls", ["Hostname mismatch", "only in its Common Name", "no SAN", "Reissue"]),
 }
 
 
