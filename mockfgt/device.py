@@ -306,9 +306,10 @@ class Device:
 
     def check(self, reported: str, *, insecure: bool = False) -> None:
         """Raise AssertionError, saying what the device saw, why and the remedy, unless ``reported``
-        is what a correct agent reports here (``insecure``: with verification off)."""
+        is what a correct agent may report here (``insecure``: with verification off; a scenario's
+        ``also_acceptable`` code counts)."""
         expected = self.expect_insecure if insecure else self.expect
-        if reported != expected:
+        if not self.accepts(reported, insecure=insecure):
             raise AssertionError("\n".join(expected.explain(reported)))
 
     @property

@@ -45,6 +45,9 @@ def explanation(scenario, expected: str, reported: object, events: list[dict], *
     lines.append(f"scenario {scenario.name}: {scenario.summary}")
     if scenario.symptom:
         lines.append(f"why {expected}: {scenario.symptom}" if expected != codes.OK else f"symptom: {scenario.symptom}")
+    also = getattr(scenario, "also_acceptable", None)
+    if also and also != expected:
+        lines.append(f"also acceptable: {codes.titled(also)} ({scenario.also_acceptable_reason})")
     lines.append("the device saw:")
     lines += [f"  {line}" for line in journal_summary(events)]
     if scenario.remedy["summary"]:

@@ -67,6 +67,8 @@ function classifyError(err) {
   const code = err.code || "";
   const text = `${code} ${err.message}`;
   if (/CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ERR_TLS_CERT_ALTNAME/.test(code)) return new Verdict(TLS, text);
+  // Verification failures Node has no named code for ("UNSPECIFIED"): a SHA-1 signature, a weak key.
+  if (/certificate|signature|digest algorithm|key too small/i.test(err.message)) return new Verdict(TLS, text);
   if (["ECONNREFUSED", "ECONNRESET", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "EPIPE"].includes(code)
       && !/SSL|TLS/i.test(err.message)) return new Verdict(CONNECTION, text);
   if (code === "ETIMEDOUT") return new Verdict(TIMEOUT, text);
