@@ -109,14 +109,21 @@ class Pool:
 
 
 class Loop:
-    """The selector thread. ``call_soon``, ``schedule`` and ``submit`` may be called from any thread;
-    ``watch`` and ``unwatch`` only on the loop's thread (from a callback or a ``call_soon`` function)."""
+    """The selector thread. Every method may be called from any thread.
+
+    ``watch`` from another thread needs no wake: epoll takes a new descriptor into a wait already
+    under way, and the selector's map is only read, never iterated, while it waits. So starting a
+    listener costs no round trip through the loop (1,000 devices would pay 1,000 thread switches).
+    Listeners still move connections in and out of the selector on the loop's thread only, so that
+    one thread decides where a connection is.
+    """
 
     def __init__(self) -> None:
         self._selector = selectors.DefaultSelector()
         self._wake_r, self._wake_w = socket.socketpair()
         self._wake_r.setblocking(False)
         self._selector.register(self._wake_r, selectors.EVENT_READ)
+        self._selector_lock = threading.Lock()  # register/unregister from several threads
         self._lock = threading.Lock()
         self._calls: deque[tuple[Callable, tuple]] = deque()
         self._woken = False  # a wake byte is on its way: no need for another
@@ -172,16 +179,21 @@ class Loop:
             self._thread.join()
         self.pool.close()
 
-    # -- on the loop's thread -------------------------------------------------------------------
     def watch(self, sock: socket.socket, fn: Callable, *args) -> None:
-        """Call ``fn(*args)`` (on the loop's thread) whenever ``sock`` is readable, until unwatched."""
-        self._selector.register(sock, selectors.EVENT_READ, (fn, args))
+        """Call ``fn(*args)`` (on the loop's thread) whenever ``sock`` is readable, until unwatched.
+
+        A callback may still run once just after ``unwatch`` (its event was already taken)."""
+        with self._selector_lock:
+            self._selector.register(sock, selectors.EVENT_READ, (fn, args))
 
     def unwatch(self, sock: socket.socket) -> None:
-        try:
-            self._selector.unregister(sock)
-        except (KeyError, ValueError):  # not watched, or already closed
-            pass
+        with self._selector_lock:
+            try:
+                self._selector.unregister(sock)
+            except (KeyError, ValueError):  # not watched, or already closed
+                pass
+
+    # -- on the loop's thread -------------------------------------------------------------------
 
     def _wake(self) -> None:
         try:

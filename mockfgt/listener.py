@@ -118,7 +118,8 @@ class Listener:
         self._stopping = False
         self._stopped = False
         self._detached = threading.Event()  # the loop no longer watches anything of ours
-        self._watching = False  # whether the loop watches the port (the loop's thread only)
+        self._watching = False  # whether the loop watches the port
+        self._watch_lock = threading.Lock()  # _refresh runs on the caller's thread at start, else the loop's
         self._connections: set[_Connection] = set()
         # Sockets that must finish what they send (or take our answer) by then, and why they are dropped.
         self._deadlines: dict[socket.socket, tuple[acceptloop.Timer, str]] = {}
@@ -148,7 +149,7 @@ class Listener:
                 self._listen()
         self._sock.setblocking(False)  # the loop accepts until accept() would block
         self._loop = acceptloop.acquire()
-        self._loop.call_soon(self._refresh)
+        self._refresh()
 
     def begin_stop(self) -> None:
         """Ask the loop to let go of the port and of idle and stalled connections, without waiting:
@@ -252,17 +253,18 @@ class Listener:
         self._journal({"client": client, "client_port": port, "event": "dropped", "reason": entry[1]})
         _cut(sock)  # a worker's read or write returns; a waiting or parked socket turns readable
 
-    # -- the port (on the loop's thread) --------------------------------------------------------
+    # -- the port (on the loop's thread, but for start) ------------------------------------------
     def _refresh(self) -> None:
         """Watch the port while it listens, is not stopping and is not backing off a shortage."""
-        wanted = self._listening and not self._stopping and time.monotonic() >= self._accept_again_at
-        if wanted == self._watching or self._loop is None:
-            return
-        if wanted:
-            self._loop.watch(self._sock, self._accept_ready)
-        else:
-            self._loop.unwatch(self._sock)
-        self._watching = wanted
+        with self._watch_lock:
+            wanted = self._listening and not self._stopping and time.monotonic() >= self._accept_again_at
+            if wanted == self._watching or self._loop is None:
+                return
+            if wanted:
+                self._loop.watch(self._sock, self._accept_ready)
+            else:
+                self._loop.unwatch(self._sock)
+            self._watching = wanted
 
     def _replanned(self) -> None:
         """A new plan: watch the port as it says, and release every stall held for an older plan."""
@@ -282,6 +284,8 @@ class Listener:
         self._detached.set()
 
     def _accept_ready(self) -> None:
+        if self._stopping:  # an event taken just before the port was unwatched
+            return
         for _ in range(_ACCEPTS_PER_WAKE):
             try:
                 sock, addr = self._sock.accept()
