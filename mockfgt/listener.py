@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import errno
 import logging
+import select
 import socket
 import ssl
 import struct
@@ -53,6 +54,9 @@ ACCEPT_BACKOFF = 0.1
 _SHORTAGES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
 #: Connections accepted in one go before the loop turns to other ports.
 _ACCEPTS_PER_WAKE = 64
+#: How long a worker waits for a keep-alive connection's next request before parking it in the loop:
+#: a client sending requests back to back then costs no round trip through the loop's thread.
+KEEPALIVE_LINGER = 0.002
 #: Reads of a held connection in one go (what a stalled client sends is read and dropped).
 _READS_PER_WAKE = 16
 
@@ -514,7 +518,7 @@ class Listener:
         """Serve requests while they come back to back; then park the connection, hold it or close it."""
         handler = conn.handler
         assert handler is not None and self._loop is not None
-        while first or handler.pending:
+        while first or handler.pending or _readable_within(conn.sock, KEEPALIVE_LINGER):
             first = False
             stays = handler.serve_one()
             if handler.held is not None:  # a stall-response plan: the request is in, the answer never
@@ -591,6 +595,16 @@ class Listener:
             sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
         return sock
 
+
+
+def _readable_within(sock: socket.socket, seconds: float) -> bool:
+    """Whether ``sock`` turns readable within ``seconds`` (poll, not select: descriptors pass 1024)."""
+    poller = select.poll()
+    poller.register(sock, select.POLLIN)
+    try:
+        return bool(poller.poll(seconds * 1000))
+    except OSError:
+        return True  # let the read find out what happened
 
 
 def _has_data(sock: socket.socket) -> bool:
