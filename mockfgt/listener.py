@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import errno
 import logging
-import select
 import socket
 import ssl
 import struct
@@ -32,6 +31,7 @@ from dataclasses import dataclass
 
 from . import acceptloop
 from .http11 import ConnectionServer, Handler, alert, lingering_close, tls_failure
+from .ports import bind, close_notify, cut, has_data, listen, readable_within, tls_summary
 from .tls import SNI_ATTRIBUTE
 
 log = logging.getLogger("mockfgt")
@@ -113,8 +113,7 @@ class Listener:
         self._plan = plan
         self._journal = journal or (lambda event: None)
         family, _, _, _, sockaddr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-        self._family = family
-        self._sock = self._bind(sockaddr)
+        self._sock = bind(family, sockaddr)
         self.address = self._sock.getsockname()[:2]
         self._listening = False
         self._listen_lock = threading.Lock()  # listen/unlisten, from start() and set_plan()
@@ -178,7 +177,7 @@ class Listener:
         with self._conn_lock:
             working = [conn.sock for conn in self._connections]
         for sock in working:
-            _cut(sock)  # its worker sees end of file (or a broken pipe) and closes it
+            cut(sock)  # its worker sees end of file (or a broken pipe) and closes it
         if loop is not None:
             acceptloop.release()
 
@@ -196,7 +195,7 @@ class Listener:
                 refuse = plan.fault == "refuse"
                 if refuse and self._listening:
                     # A bound socket that does not listen makes the kernel refuse connections with a
-                    # RST. shutdown() leaves LISTEN but keeps the port bound (see _bind): were it free
+                    # RST. shutdown() leaves LISTEN but keeps the port bound (see ports.bind): were it free
                     # for a moment, another process, or some client's source port, could take it.
                     self._listening = False
                     self._sock.shutdown(socket.SHUT_RDWR)
@@ -220,7 +219,7 @@ class Listener:
                 old[0].cancel()
             self._deadlines[sock] = (loop.schedule(when, self._expire, sock), reason)
         if self._stopped:  # the loop may be gone: nothing would ever drop it
-            _cut(sock)
+            cut(sock)
 
     def disarm(self, sock: socket.socket) -> bool:
         """Lift ``sock``'s deadline; False if it had already passed (the connection is being dropped)."""
@@ -255,7 +254,7 @@ class Listener:
         except OSError:  # already gone: it ends where it is
             client, port = None, None
         self._journal({"client": client, "client_port": port, "event": "dropped", "reason": entry[1]})
-        _cut(sock)  # a worker's read or write returns; a waiting or parked socket turns readable
+        cut(sock)  # a worker's read or write returns; a waiting or parked socket turns readable
 
     # -- the port (on the loop's thread, but for start) ------------------------------------------
     def _refresh(self) -> None:
@@ -329,7 +328,7 @@ class Listener:
         if plan.fault == "stall-handshake":
             self._journal({**client, "event": "stall-handshake"})
             self._hold(conn)
-        elif _has_data(sock):
+        elif has_data(sock):
             self._dispatch(conn, self._serve)
         else:  # nothing to read yet: it waits in the loop, not on a worker
             self.arm(sock, until=conn.since + self.request_timeout)
@@ -500,7 +499,7 @@ class Listener:
                 tls.do_handshake()
                 if not self.disarm(tls):
                     raise ConnectionAbortedError("dropped at the deadline")
-                tls_info = _tls_summary(tls)
+                tls_info = tls_summary(tls)
             except (ssl.SSLError, OSError) as exc:
                 self.disarm(tls)
                 error = tls_failure(exc)
@@ -518,7 +517,7 @@ class Listener:
         """Serve requests while they come back to back; then park the connection, hold it or close it."""
         handler = conn.handler
         assert handler is not None and self._loop is not None
-        while first or handler.pending or _readable_within(conn.sock, KEEPALIVE_LINGER):
+        while first or handler.pending or readable_within(conn.sock, KEEPALIVE_LINGER):
             first = False
             stays = handler.serve_one()
             if handler.held is not None:  # a stall-response plan: the request is in, the answer never
@@ -536,7 +535,7 @@ class Listener:
 
     def _finish(self, conn: _Connection) -> None:
         if isinstance(conn.sock, ssl.SSLSocket) and conn.handler is not None:
-            _close_notify(conn.sock)
+            close_notify(conn.sock)
         self._close(conn)
 
     def _close(self, conn: _Connection) -> None:
@@ -549,101 +548,7 @@ class Listener:
             conn.where = "closed"
         conn.sock.close()
 
-    # -- binding ------------------------------------------------------------------------------
-    def _bind(self, sockaddr) -> socket.socket:
-        """Bind to the port by number, even an ephemeral one, so that it stays ours while refusing.
-
-        Linux keeps a socket bound by explicit port number bound after shutdown() takes it out of
-        LISTEN; one bound to port 0 loses the port. So an ephemeral port is found first and then
-        bound again by number (both sockets use SO_REUSEADDR and neither listens yet).
-
-        SO_REUSEADDR is on only while binding and listening (TIME_WAIT connections of an earlier run
-        or of earlier clients share the port): left on, Linux lets any other SO_REUSEADDR socket (a
-        second ``mockfgt serve``) bind the port whenever ours does not listen, that is while the
-        device refuses, and that process would then get the device's clients.
-        """
-        sock = self._new_socket()
-        sock.bind(sockaddr)
-        if sockaddr[1] == 0:
-            explicit = self._new_socket()
-            explicit.bind((sockaddr[0], sock.getsockname()[1], *sockaddr[2:]))
-            sock.close()
-            sock = explicit
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 0)
-        return sock
-
-
     def _listen(self) -> None:
-        """Listen on the bound port (``_listen_lock`` held).
-
-        listen() checks the port's TIME_WAIT connections again and passes only with SO_REUSEADDR on
-        both sides (accepted connections get it too); no other socket can bind meanwhile, since ours
-        is already bound without it.
-        """
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        try:
-            self._sock.listen(128)
-        finally:
-            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 0)
+        """Listen on the bound port (``_listen_lock`` held); see :func:`mockfgt.ports.listen`."""
+        listen(self._sock)
         self._listening = True
-
-
-    def _new_socket(self) -> socket.socket:
-        sock = socket.socket(self._family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if self._family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        return sock
-
-
-
-def _readable_within(sock: socket.socket, seconds: float) -> bool:
-    """Whether ``sock`` turns readable within ``seconds`` (poll, not select: descriptors pass 1024)."""
-    poller = select.poll()
-    poller.register(sock, select.POLLIN)
-    try:
-        return bool(poller.poll(seconds * 1000))
-    except OSError:
-        return True  # let the read find out what happened
-
-
-def _has_data(sock: socket.socket) -> bool:
-    """Whether a read would not block: bytes came, the client left or reset."""
-    try:
-        sock.recv(1, socket.MSG_PEEK | socket.MSG_DONTWAIT)
-    except BlockingIOError:
-        return False
-    except OSError:
-        return True  # reset: the worker finds out and journals it
-    return True
-
-
-def _cut(sock: socket.socket) -> None:
-    """Shut a connection from another thread than its own: its blocked read or write returns.
-
-    socket.socket's own shutdown, not SSLSocket's: that one also drops the TLS object under the
-    connection's thread (then ``'NoneType' object has no attribute 'getpeercert'``).
-    """
-    try:
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
-    except OSError:
-        pass
-
-
-def _close_notify(conn: ssl.SSLSocket) -> None:
-    """Send TLS close_notify without waiting for the client's, as a web server does on close."""
-    try:
-        conn.settimeout(0)
-        conn.unwrap()
-    except (ssl.SSLError, OSError, ValueError):
-        pass  # the client left first, or will answer after we are gone: either way we are done
-
-
-def _tls_summary(conn: ssl.SSLSocket) -> dict:
-    cipher = conn.cipher()
-    return {
-        "version": conn.version(),
-        "cipher": cipher[0] if cipher else None,
-        "sni": getattr(conn, SNI_ATTRIBUTE, None),
-        "client_certificate": conn.getpeercert(binary_form=True) is not None,
-    }
