@@ -50,7 +50,7 @@ from .hosts import host_port
 
 CLIENTS = ("requests", "httpx", "urllib", "curl", "openssl", "diagnose")
 MODES = ("verify", "insecure")
-TIMEOUT_SECONDS = 1.0  # the stall scenarios stall for a minute; a client that waits 1 s reports 202004
+TIMEOUT_SECONDS = 1.0  # a stall holds until the client leaves; a client that waits 1 s reports 202004
 #: The clients' timeout in every other row: those must answer, and a busy machine must not make them late.
 ANSWER_SECONDS = 15.0
 TRUST_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR")

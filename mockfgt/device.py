@@ -244,6 +244,11 @@ class Device:
         return self._listener.port
 
     @property
+    def connections(self) -> int:
+        """Connections open on the device's port now (being answered, idle keep-alive or stalled)."""
+        return self._listener.connection_count
+
+    @property
     def url(self) -> str:
         """The device's own HTTPS URL (the agent may be configured otherwise: see :attr:`client`)."""
         return f"https://{url_host(self.host)}:{self.port}"
@@ -417,9 +422,6 @@ class Device:
                            [("Content-Type", "text/html; charset=iso-8859-1")])
             self.journal.record(request_event(environ, body, 431, b"", started))
             return [_HEADERS_TOO_LARGE]
-        plan = environ.get("mockfgt.plan")
-        if plan is not None and plan.fault == "stall-response":
-            plan.ended.wait(plan.stall_seconds)  # ends early when the scenario changes or the device stops
         status = []
 
         def capture(line, headers, exc_info=None):

@@ -69,7 +69,9 @@ TLS = s.Table(fields={
 
 CONNECTION = s.Table(fields={
     "fault": s.Str("none", choices=CONNECTION_FAULTS),
-    "stall_seconds": s.Float(60.0, doc="how long a stall lasts at most (it ends early on swap or stop)"),
+    "stall_seconds": s.Float(None, doc="a stall goes on late after this many seconds (a late handshake or "
+                                       "answer); unset, it holds until the client leaves, the scenario is "
+                                       "swapped or the device stops"),
 })
 
 CLIENT_FIELDS = {

@@ -21,7 +21,7 @@ from mockfgt.probe import authentication_body, first_call, logincheck_succeeded,
 
 from deadlines import seconds
 
-TIMEOUT = 1.0  # the timeout rows stall for a minute; a client that waits 1 s reports 202004
+TIMEOUT = 1.0  # the timeout rows hold until the client leaves; a client that waits 1 s reports 202004
 # Every row of the fault catalogue the project must ship (scenario, expect, expect_insecure).
 REQUIRED_ROWS = {
     "fgt-healthy": ("ok", "ok"), "port-closed": ("202000", "202000"), "dns-unresolvable": ("202000", "202000"),

@@ -80,7 +80,7 @@ def test_stop_releases_the_port_for_a_new_device(mockfgt_ca):
 
 
 def test_stop_ends_a_stalled_response_at_once(make_fortigate):
-    """A request stalled for a minute: stop() drops it instead of waiting (the recv would time out)."""
+    """A request stalled until the client leaves: stop() drops it at once (the recv would time out)."""
     fgt = make_fortigate("response-stall")
     context = ssl.create_default_context(cafile=fgt.ca_bundle)
     with socket.create_connection(("127.0.0.1", fgt.port), timeout=seconds(30)) as raw:

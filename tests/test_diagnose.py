@@ -23,7 +23,7 @@ from mockfgt.diagnose import STEPS, WRITE_PREFIX, Target, diagnose
 
 from deadlines import seconds
 
-TIMEOUT = 1.0  # the stall scenarios stall for a minute; diagnose waits 1 s and reports 202004
+TIMEOUT = 1.0  # a stall holds until the client leaves; diagnose waits 1 s and reports 202004
 
 
 def run_cli(args: list[str], capsys) -> tuple[int, str]:

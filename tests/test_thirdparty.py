@@ -35,7 +35,7 @@ pytestmark = [
 
 TIMEOUT_SECONDS = seconds(5)
 ADMIN, ADMIN_PASSWORD = "netops", "Fortinet-Lab-2024!"  # fgt-healthy's admin
-STALL_TIMEOUT = 1.0  # the stall scenarios stall for a minute; a client that waits 1 s reports 202004
+STALL_TIMEOUT = 1.0  # a stall holds until the client leaves; a client that waits 1 s reports 202004
 FORTIGATE_SCENARIOS = [sc for sc in mockfgt.catalogue() if sc.kind == "fortigate"]
 HAS_FORTIMANAGER = any(sc.name == "fmg-healthy" for sc in mockfgt.catalogue())
 # The scenario's agent logs in with a password (its login, CSRF and banner habits are the fault):
