@@ -177,6 +177,7 @@ class Harness:
             "client": device.client.manifest(),
             "expect": sc.expect,
             "expect_insecure": sc.expect_insecure,
+            **sc.also_acceptable_fields(),
             "remedy": sc.remedy["summary"],
             "control_url": self.device_control_url(device),
         }

@@ -26,7 +26,7 @@ The layers, in the order a connection meets them:
 The calls are the agent's flow (:mod:`mockfgt.flows`), as a correct agent makes them: it echoes the
 CSRF token on writes of a cookie session, locks the ADOM in workspace mode, and accepts the
 post-login disclaimer only when told (``--accept-banner``). An agent configured otherwise (no CSRF, no
-lock) can be reproduced through the Python API (:class:`Target` ``csrf``, ``workspace_lock``).
+lock) can be reproduced through the Python API (:class:`mockfgt.agent.Agent` ``csrf``, ``workspace_lock``).
 
 Each step ends ``ok`` or with one of the agent's codes (202000..202004); the first failure decides
 the verdict, and the steps after it are not run (the token is never sent to a device whose

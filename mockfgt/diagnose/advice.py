@@ -33,11 +33,24 @@ def _verification_advice(code: int, host: str, leaf: x509.Certificate) -> str:
         return (f"The issuer {_name(leaf.issuer)} is not among the CAs the agent trusts, and the device did not "
                 "send it. If it is an internal CA, install its root on the agent host (or pass it with --ca); if it "
                 "is an intermediate, install the full chain on the device.")
+    if code == 62 and not dns + ips and host in [a.value for a in leaf.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]:
+        return (f"The certificate names {host} only in its Common Name, with no SAN: requests and Go ignore the Common "
+                "Name (curl and Python's ssl module still accept it). Reissue it with a SAN for each name and address "
+                "the agent uses.")
     if code in (62, 64):
         by = "IP address" if code == 64 else "name"
         fix = ("connect by a name it carries, or reissue it with an IP SAN" if code == 64 and dns
                else f"connect by a name it carries, or reissue it for {host}")
         return f"The agent connects by {by} {host}, but the certificate names {names}: {fix}."
+    if code == 66:
+        key = leaf.public_key()
+        bits = f"{key.key_size}-bit " if hasattr(key, "key_size") else ""
+        return (f"The certificate's {bits}key is too weak for current clients (OpenSSL at security level 2 wants "
+                "2048-bit RSA). Install a new certificate with a 2048-bit or larger RSA key, or an ECDSA key.")
+    if code == 68:
+        digest = leaf.signature_hash_algorithm.name.upper() if leaf.signature_hash_algorithm else "a weak hash"
+        return (f"The certificate is signed with {digest}, which current clients refuse. Install a new certificate "
+                "signed with SHA-256 or stronger.")
     return "Check the certificate on the device; OpenSSL could not verify it."
 
 

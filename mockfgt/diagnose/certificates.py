@@ -25,6 +25,7 @@ def _inspection_context(t: Agent) -> ssl.SSLContext:
 
 def _verifying_context(t: Agent) -> ssl.SSLContext:
     context = ssl.create_default_context(cafile=t.ca) if t.ca else ssl.create_default_context()
+    context.hostname_checks_common_name = False  # judge as strict clients do (requests/urllib3 2, Go): SANs only
     if t.cert:
         context.load_cert_chain(*t.cert)
     return context

@@ -154,6 +154,12 @@ class NetworkSteps:
             return step.fail(TLS, f"the device speaks only {legacy}; the agent requires TLS 1.2 or later",
                              "Raise the device's minimum TLS version (FortiOS: config system global, set "
                              "admin-https-ssl-versions tlsv1-2 tlsv1-3).")
+        suite = self._legacy_suite() if "HANDSHAKE_FAILURE" in reason else None
+        if suite:
+            return step.fail(TLS, f"the device offers only outdated cipher suites such as {suite} (RSA key exchange, "
+                                  "no forward secrecy); the agent's TLS stack offers none of them",
+                             "Enable strong crypto on the device (FortiOS: config system global, set strong-crypto "
+                             "enable). Insecure does not help: it skips the certificate check, not the cipher choice.")
         if "HANDSHAKE_FAILURE" in reason or "CERTIFICATE_REQUIRED" in reason:
             return step.fail(TLS, f"the device refused the handshake ({_short(exc)})", _client_cert_note(t))
         return step.fail(code, f"the TLS handshake failed: {_short(exc)}")
@@ -181,6 +187,16 @@ class NetworkSteps:
         context.set_ciphers("DEFAULT:@SECLEVEL=0")
         try:
             return self._handshake(context).version
+        except (OSError, ssl.SSLError, ValueError):
+            return None
+
+    def _legacy_suite(self) -> str | None:
+        """The suite a device that refused the agent's suites agrees to when offered RSA key exchange only."""
+        context = _inspection_context(self.target)
+        context.maximum_version = ssl.TLSVersion.TLSv1_2
+        context.set_ciphers("kRSA:@SECLEVEL=0")
+        try:
+            return self._handshake(context).cipher
         except (OSError, ssl.SSLError, ValueError):
             return None
 
