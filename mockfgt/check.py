@@ -308,7 +308,9 @@ def _run_one(job: Job, device, command: list[str], scratch: Path, run_timeout: f
     outcome.verdict = ("hung" if hung else "skipped" if outcome.reported == SKIP
                        else "pass" if outcome.reported in acceptable else "fail")
     if outcome.failed:
-        outcome.explanation = explain(outcome, device.journal.events())
+        from .explain import settled_events
+
+        outcome.explanation = explain(outcome, settled_events(device))
     return outcome
 
 
