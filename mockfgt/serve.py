@@ -17,8 +17,9 @@ from typing import NoReturn
 
 from . import codes, conformance
 from .device import Device
-from .flows import Agent, Call, Conversation
+from .flows import Call, Conversation
 from .harness import Harness
+from .kinds import PasswordLogins
 from .scenario import catalogue, expand, kinds
 
 #: Seconds the banner's curl waits, as an agent with a timeout would: a stall shows as a timeout.
@@ -169,7 +170,7 @@ def agent_requests(device: Device) -> list[tuple[str, str, dict, bytes | None]]:
 
 def _shown_calls(device: Device) -> tuple[Conversation, list[Call]]:
     """The agent's call named by ``shown_by``, after the /logincheck login it needs for cookies."""
-    agent = Agent.from_client(device.client, device.scenario.kind)
+    agent = device.client
     talk = Conversation(agent, send=None)
     calls = [c for c in agent.calls() if c.when in ("", "logincheck") and talk.wants(c)]
     shown = next((c for c in calls if c.role == device.scenario.shown_by), calls[0])
@@ -184,7 +185,7 @@ def shown_by_label(device: Device) -> str:
 
 def describe(device: Device) -> str:
     sc = device.scenario
-    kind = "FortiGate" if sc.kind == "fortigate" else "FortiManager"
+    kind = kinds()[sc.kind].display_name
     healthy = sc.expect == codes.OK and sc.expect_insecure == codes.OK
     lines = [
         f"mockfgt: {kind} '{sc.name}' ready: {sc.summary}",
@@ -207,10 +208,12 @@ def describe(device: Device) -> str:
 def credential_lines(device: Device) -> list[str]:
     """The device's credentials: its API key, or for an agent that logs in, the admin's login."""
     client = device.client
-    lines = [f"  JSON-RPC   {device.url}/jsonrpc"] if device.scenario.kind == "fortimanager" else []
+    kind = kinds()[device.scenario.kind]
+    lines = kind.banner_lines(device.url)
     if client.auth == "token":
         return lines + [f"  API token  {device.token}"]
-    password = kinds()[device.scenario.kind].password_for(device.state, client.user)
+    assert isinstance(kind, PasswordLogins) and client.user, "scenario validation refuses a password agent otherwise"
+    password = kind.password_for(device.state, client.user)
     return lines + [f"  Login      {client.user} / {password}"]
 
 
