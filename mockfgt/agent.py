@@ -135,6 +135,35 @@ class Agent:
             ctx.load_cert_chain(*self.cert)
         return ctx
 
+    def document(self, *, insecure: bool = False, timeout: float | None = None) -> dict:
+        """The agent's whole configuration as JSON values, named as in a scenario's ``[client]``
+        table but resolved: the URL, the key itself, the CA file, the kept session. This is the
+        manifest's ``agent`` and the settings file ``mockfgt check`` gives an agent.
+
+        ``auth`` is ``token`` (send ``token``, in the header or, with ``token_in = "query"``, as
+        ``access_token``), ``password`` (log in as ``user``) or ``session`` (send ``session``, a kept
+        FortiManager session id or FortiOS session key). ``insecure`` (also forced by the argument)
+        means no certificate verification; otherwise trust ``ca``, or the system store when it is
+        null. FortiOS options: ``vdom``, ``login`` (``authentication``: ``POST /api/v2/authentication``,
+        falling back to ``/logincheck`` on 401/404; ``logincheck``: the form only), ``csrf``,
+        ``accept_banner``; FortiManager: ``adom``, ``workspace_lock``, ``trusthost_user``. ``write``:
+        the agent also creates and deletes an address. ``timeout``: seconds per request.
+        """
+        insecure = insecure or self.insecure
+        return {
+            "kind": self.kind, "url": self.url, "host": self.host, "port": self.port,
+            "insecure": insecure, "ca": None if insecure else self.ca,
+            "cert": self.cert[0] if self.cert else None, "key": self.cert[1] if self.cert else None,
+            "timeout": self.timeout if timeout is None else timeout,
+            "auth": self.auth, "token": self.api_key, "token_in": self.token_in,
+            "user": self.user if self.auth == "password" else None,
+            "password": self.password if self.auth == "password" else None,
+            "session": self.session if self.auth == "session" else None,
+            "login": self.login, "csrf": self.csrf, "accept_banner": self.accept_banner, "vdom": self.vdom,
+            "adom": self.adom, "workspace_lock": self.workspace_lock, "trusthost_user": self.trusthost_user,
+            "write": self.write, **({"options": dict(self.options)} if self.options else {}),
+        }
+
     def manifest(self) -> dict:
         """The agent as the manifest's ``client`` shows it: the keys it has had since the first release.
 

@@ -127,45 +127,9 @@ def jobs_for(scenarios, *, insecure_too: bool = False) -> list[Job]:
 
 # -- what the agent is told ---------------------------------------------------------------------
 def agent_document(device, mode: str, timeout: float) -> dict:
-    """Everything the agent is configured with in this run, named as in a scenario's ``[client]``
-    table but resolved to values: the URL, the key itself, the CA file, the kept session id.
-
-    ``auth`` is ``token`` (send ``token``, in the header or, with ``token_in = "query"``, as
-    ``access_token``), ``password`` (log in as ``user``) or ``session`` (send ``session``, a kept
-    FortiManager session id or FortiOS session key). The FortiOS password options are ``login``
-    (``authentication``: ``POST /api/v2/authentication``, falling back to ``/logincheck`` on 401/404;
-    ``logincheck``: the form login only), ``csrf`` and ``accept_banner``; the FortiManager ones
-    ``adom``, ``workspace_lock`` and ``trusthost_user``. ``write``: the agent also creates and
-    deletes an address.
-    """
-    client = device.client  # the one Agent: its auth and session already say what it holds
-    insecure = mode == "insecure" or client.insecure
-    auth = client.auth
-    return {
-        "kind": client.kind,
-        "url": client.url,
-        "host": client.host,
-        "port": client.port,
-        "insecure": insecure,
-        "ca": None if insecure else client.ca,
-        "cert": client.cert[0] if client.cert else None,
-        "key": client.cert[1] if client.cert else None,
-        "timeout": timeout,
-        "auth": auth,
-        "token": client.api_key,
-        "token_in": client.token_in,
-        "user": client.user if auth == "password" else None,
-        "password": client.password if auth == "password" else None,
-        "session": client.session if auth == "session" else None,
-        "login": client.login,
-        "csrf": client.csrf,
-        "accept_banner": client.accept_banner,
-        "vdom": client.vdom,
-        "adom": client.adom,
-        "workspace_lock": client.workspace_lock,
-        "trusthost_user": client.trusthost_user,
-        "write": client.write,
-    }
+    """The agent's configuration in this run (:meth:`mockfgt.agent.Agent.document`), Insecure
+    forced on in the ``insecure`` mode."""
+    return device.client.document(insecure=mode == "insecure", timeout=timeout)
 
 
 def placeholder_values(document: dict) -> dict[str, str]:
@@ -177,7 +141,7 @@ def placeholder_values(document: dict) -> dict[str, str]:
             return "true" if value else "false"
         return f"{value:g}" if isinstance(value, float) else str(value)
 
-    return {name: text(document[name]) for name in AGENT_FIELDS}
+    return {name: text(document.get(name)) for name in AGENT_FIELDS}
 
 
 def expected_code(scenario, document: dict) -> str:

@@ -233,7 +233,11 @@ class Device:
 
     @property
     def expect(self) -> Expectation:
-        """The code a correct agent reports here; ``assert code == device.expect`` explains a mismatch."""
+        """The code a correct agent, configured as :attr:`client` says, reports here (so the Insecure
+        one where the scenario or a remedy configures the agent without verification);
+        ``assert code == device.expect`` explains a mismatch."""
+        if self.client.insecure:
+            return Expectation(self._scenario.expect_insecure, self, insecure=True)
         return Expectation(self._scenario.expect, self)
 
     @property
@@ -246,7 +250,7 @@ class Device:
         is what a correct agent may report here (``insecure``: with verification off; a scenario's
         ``also_acceptable`` code counts)."""
         expected = self.expect_insecure if insecure else self.expect
-        if not self.accepts(reported, insecure=insecure):
+        if not self.accepts(reported, insecure=expected.insecure):
             raise AssertionError("\n".join(expected.explain(reported)))
 
     @property

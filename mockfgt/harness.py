@@ -29,6 +29,9 @@ from .scenario import Scenario, catalogue, load
 from .schema import shown
 from .tls import HarnessCA
 
+#: The manifest's format; a reader should refuse a format it does not know.
+MANIFEST_FORMAT = 1
+
 
 class Harness:
     """A set of devices sharing one harness CA, plus the control API and the manifest."""
@@ -150,7 +153,9 @@ class Harness:
         return f"{self.control_url}/devices/{urllib.parse.quote(device.name, safe='')}"
 
     def manifest(self) -> dict:
+        """The manifest (format 1: ``mockfgt/manifest.schema.json`` describes it field by field)."""
         return {
+            "format": MANIFEST_FORMAT,
             "mockfgt": __version__,
             "pid": os.getpid(),
             "run_id": self.run_id,
@@ -171,11 +176,14 @@ class Harness:
             "url": device.url,
             "host": device.host,
             "port": device.port,
-            "token": device.token,
+            "device": {"token": device.token, "tokens": device.tokens},  # the device's own keys
+            "agent": device.client.document(),  # the agent under test, as this scenario configures it
+            "exposed_by": sc.exposed_by(insecure=device.client.insecure),
+            "token": device.token,  # format 0 names, kept: token/tokens = device.*, client ~ agent
             "tokens": device.tokens,
             "ca_bundle": device.ca_bundle,
             "client": device.client.manifest(),
-            "expect": sc.expect,
+            "expect": str(device.expect),  # for the agent as configured
             "expect_insecure": sc.expect_insecure,
             **sc.also_acceptable_fields(),
             "remedy": sc.remedy["summary"],

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 
-from . import schema as s
+from . import codes, schema as s
 from .codes import CODES
 from .kinds import DEFAULT_KIND, DeviceKind, KindError, PasswordLogins, registry
 from .listener import CONNECTION_FAULTS
@@ -169,6 +169,19 @@ class Scenario:
     @property
     def kind(self) -> str:
         return self.device["kind"]
+
+    def exposed_by(self, *, insecure: bool = False) -> str | None:
+        """Which step of the agent's work reveals the fault: ``connect``, ``tls``, ``login``, ``read``
+        or ``write`` (None: nothing goes wrong)."""
+        code = self.expect_insecure if insecure else self.expect
+        fault = self.connection["fault"]
+        if code == codes.OK:
+            return None
+        if code == codes.CONNECTION or fault in ("refuse", "reset"):
+            return "connect"
+        if code == codes.TLS or fault in ("stall-handshake", "plaintext"):
+            return "tls"
+        return {"login": "login", "write": "write", "trusthosts": "write"}.get(self.shown_by, "read")
 
     def acceptable(self, *, insecure: bool = False) -> tuple[str, ...]:
         """The codes a correct client may report: ``expect`` (or ``expect_insecure``), then ``also_acceptable``."""

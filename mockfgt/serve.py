@@ -187,6 +187,7 @@ def describe(device: Device) -> str:
     sc = device.scenario
     kind = kinds()[sc.kind].display_name
     healthy = sc.expect == codes.OK and sc.expect_insecure == codes.OK
+    expected = device.expect
     lines = [
         f"mockfgt: {kind} '{sc.name}' ready: {sc.summary}",
         f"  URL        {device.url}",
@@ -196,7 +197,9 @@ def describe(device: Device) -> str:
         "  Try:" if healthy else f"  The agent, as configured in this scenario ({shown_by_label(device)} shows the fault):",
         f"    {curl_line(device)}",
         "",
-        f"  A correct client reports: {codes.titled(sc.expect)}; with Insecure: {codes.titled(sc.expect_insecure)}",
+        (f"  A correct client reports: {codes.titled(sc.expect)}; with Insecure: {codes.titled(sc.expect_insecure)}"
+         if not expected.insecure else
+         f"  A correct client (this agent: Insecure) reports: {codes.titled(expected)}"),
     ]
     if sc.also_acceptable is not None:
         lines.append(f"  Also acceptable: {codes.titled(sc.also_acceptable)}, where {sc.also_acceptable_reason}")
