@@ -21,8 +21,7 @@ from pathlib import Path
 
 from . import schema as s
 from .codes import CODES
-from .listener import CONNECTION_FAULTS
-from .tls import CERTIFICATE_SHAPES, TLS_VERSIONS
+from .vocabulary import CERTIFICATE_SHAPES, CONNECTION_FAULTS, TLS_VERSION_NAMES
 
 
 class ScenarioError(ValueError):
@@ -48,7 +47,7 @@ def kinds() -> dict:
 
 TLS = s.Table(fields={
     "certificate": s.Str("valid", choices=CERTIFICATE_SHAPES, doc="certificate shape"),
-    "versions": s.List(lambda: ["TLSv1.2", "TLSv1.3"], item=s.Str(choices=tuple(TLS_VERSIONS)), unique=True, nonempty=True),
+    "versions": s.List(lambda: ["TLSv1.2", "TLSv1.3"], item=s.Str(choices=TLS_VERSION_NAMES), unique=True, nonempty=True),
     "client_certificate": s.Str("none", choices=("none", "required")),
 })
 
@@ -107,7 +106,7 @@ CLIENT_CHANGE = s.Table(fields={k: replace(v, default=None) for k, v in CLIENT_F
 GENERIC_OPERATIONS = {
     "set-tls": s.Table(fields={
         "certificate": s.Str(None, choices=CERTIFICATE_SHAPES),
-        "versions": s.List(None, item=s.Str(choices=tuple(TLS_VERSIONS)), unique=True, nonempty=True),
+        "versions": s.List(None, item=s.Str(choices=TLS_VERSION_NAMES), unique=True, nonempty=True),
         "client_certificate": s.Str(None, choices=("none", "required")),
     }),
     "set-connection": s.Table(fields={"fault": s.Str(None, choices=CONNECTION_FAULTS), "stall_seconds": s.Float(None)}),

@@ -34,28 +34,10 @@ from cryptography.x509.oid import NameOID
 
 from . import castore
 from .castore import CAError  # noqa: F401 - part of this module's API: what a bad certs folder raises
-
-#: Certificate shapes a scenario's ``tls.certificate`` may name.
-CERTIFICATE_SHAPES = {
-    "valid": "leaf from the harness CA, SANs localhost, 127.0.0.1, ::1 and the device host name",
-    "full-chain": "leaf from an intermediate of the harness CA; the device sends the intermediate",
-    "missing-intermediate": "leaf from an intermediate of the harness CA; the device omits the intermediate",
-    "expired": "leaf from the harness CA that expired 30 days ago",
-    "not-yet-valid": "leaf from the harness CA valid only from tomorrow",
-    "other-host": "leaf from the harness CA for fw.customer.example only",
-    "no-ip-san": "leaf from the harness CA with DNS SANs only (localhost, device host name)",
-    "no-san": "leaf from the harness CA with a common name and no SAN at all",
-    "private-ca": "leaf from a customer's internal CA that clients do not trust by default",
-    "self-signed-factory": "the device's factory certificate: self-signed, O=Fortinet, CN=<serial>, no SAN",
-}
+from .vocabulary import CERTIFICATE_SHAPES, TLS_VERSION_NAMES  # noqa: F401 - CERTIFICATE_SHAPES: this module's API too
 
 #: TLS protocol versions a scenario's ``tls.versions`` may list, in order.
-TLS_VERSIONS = {
-    "TLSv1": ssl.TLSVersion.TLSv1,
-    "TLSv1.1": ssl.TLSVersion.TLSv1_1,
-    "TLSv1.2": ssl.TLSVersion.TLSv1_2,
-    "TLSv1.3": ssl.TLSVersion.TLSv1_3,
-}
+TLS_VERSIONS = {name: getattr(ssl.TLSVersion, name.replace(".", "_")) for name in TLS_VERSION_NAMES}
 
 OTHER_HOST = "fw.customer.example"
 _DAY = dt.timedelta(days=1)

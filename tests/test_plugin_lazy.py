@@ -22,15 +22,16 @@ HEAVY = ("werkzeug", "flask", "jinja2", "trustme", "cryptography", "mockfgt.devi
          "mockfgt.tls", "mockfgt.castore", "mockfgt.scenario", "mockfgt.harness", "mockfgt.fortios",
          "mockfgt.fortimanager")
 
-LOADED = f"""
+LOADED = """
 import json, sys
-print(json.dumps(sorted(m for m in sys.modules if any(m == h or m.startswith(h + ".") for h in {HEAVY!r}))))
+print(json.dumps(sorted(m for m in sys.modules if any(m == h or m.startswith(h + ".") for h in {names!r}))))
 """
 
 
-def _heavy_after(code: str) -> list[str]:
-    done = subprocess.run([sys.executable, "-c", code + LOADED], capture_output=True, text=True,
-                          timeout=seconds(30), env=cli_env(), check=True)
+def _heavy_after(code: str, heavy: tuple[str, ...] = HEAVY) -> list[str]:
+    """The modules of ``heavy`` (and their submodules) that running ``code`` in a new interpreter imported."""
+    done = subprocess.run([sys.executable, "-c", code + LOADED.format(names=heavy)], capture_output=True,
+                          text=True, timeout=seconds(30), env=cli_env(), check=True)
     return json.loads(done.stdout.splitlines()[-1])
 
 
@@ -84,3 +85,23 @@ def test_a_fixture_still_loads_the_machinery_on_first_use(pytester, monkeypatch)
     result = pytester.runpytest_subprocess("-p", "mockfgt.pytest_plugin", "-q", "-p", "no:cacheprovider",
                                            timeout=seconds(60))
     result.assert_outcomes(passed=1)
+
+
+def test_reading_the_catalogue_loads_neither_flask_nor_the_tls_machinery():
+    # `mockfgt scenarios`, `scenarios check` and catalogue_device's parametrisation read scenarios only.
+    machinery = tuple(h for h in HEAVY if h not in ("mockfgt.scenario", "mockfgt.fortios", "mockfgt.fortimanager"))
+    code = "import mockfgt.scenario as s\nassert len(s.catalogue()) > 30"
+    assert _heavy_after(code, (*machinery, "mockfgt.fortios.wire", "mockfgt.fortimanager.wire", "ssl")) == []
+
+
+def test_a_manifest_read_loads_no_device_machinery(tmp_path):
+    manifest = tmp_path / "m.json"
+    manifest.write_text('{"ca_bundle": "/x/ca.pem", "devices": []}')
+    code = f"from mockfgt import cli\nassert cli.main(['manifest', {str(manifest)!r}, 'get', 'ca_bundle']) == 0"
+    assert _heavy_after(code) == []
+
+
+def test_the_scenario_vocabulary_is_the_listeners():
+    from mockfgt import listener, vocabulary
+
+    assert vocabulary.CONNECTION_FAULTS == listener.CONNECTION_FAULTS

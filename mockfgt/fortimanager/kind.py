@@ -45,7 +45,14 @@ from .admins import (
 from .devices import ManagedDevice
 from .models import FMGError, FortiManagerState
 from .objects import OBJECT_TABLES
-from .wire import create_app
+
+
+def create_app(get_state):
+    """The kind's Flask app (see .wire); Flask loads here, so reading scenarios never needs it."""
+    from .wire import create_app as make
+
+    return make(get_state)
+
 
 NAME = "fortimanager"
 
