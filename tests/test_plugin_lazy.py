@@ -10,7 +10,6 @@ from __future__ import annotations
 import json
 import subprocess
 import sys
-import textwrap
 
 from deadlines import seconds
 from run_cli import cli_env
@@ -72,19 +71,6 @@ def test_a_session_without_mockfgt_fixtures_loads_no_machinery(pytester, monkeyp
     result = pytester.runpytest_subprocess("-p", "mockfgt.pytest_plugin", "-q", "-p", "no:cacheprovider",
                                            timeout=seconds(60))
     result.assert_outcomes(passed=2)
-
-
-def test_a_fixture_still_loads_the_machinery_on_first_use(pytester, monkeypatch):
-    pytester.makepyfile(test_uses=textwrap.dedent("""
-        import sys
-
-        def test_fortigate(fortigate):
-            assert "mockfgt.device" in sys.modules and fortigate.url.startswith("https://127.0.0.1:")
-    """))
-    monkeypatch.setenv("PYTEST_DISABLE_PLUGIN_AUTOLOAD", "1")
-    result = pytester.runpytest_subprocess("-p", "mockfgt.pytest_plugin", "-q", "-p", "no:cacheprovider",
-                                           timeout=seconds(60))
-    result.assert_outcomes(passed=1)
 
 
 def test_reading_the_catalogue_loads_neither_flask_nor_the_tls_machinery():
