@@ -57,7 +57,8 @@ def run_section(name: str, quick: bool, profile: bool) -> tuple[list[Figure], li
 
         with profiled(profile, "device life cycle and first requests"):
             figures = [lifecycle.harness_ca_figure(), *lifecycle.life_cycle(n["lifecycle"]),
-                       lifecycle.scenario_swaps(n["swap_passes"]), *lifecycle.first_requests(n["first_request"])]
+                       lifecycle.scenario_swaps(n["swap_passes"]), *lifecycle.first_requests(n["first_request"]),
+                       lifecycle.journal_entries(n["walk"])]
         return [*figures, *cold_start(n["cold"])], []
     if name == "walk":
         from .walk import catalogue_walk
