@@ -237,7 +237,23 @@ def write_material(directory: Path, prefix: str, chain: bytes, key: bytes) -> tu
 
 
 def _context_from_pem(folder: Path, chain: bytes, key: bytes, **settings) -> ssl.SSLContext:
-    """A server context of exactly these PEMs (through a private temp file, as ssl only reads files)."""
+    """A server context of exactly these PEMs. ssl only reads files: where Linux offers anonymous
+    memory files the PEMs go there (no disk write, nothing another process can see), else through a
+    private temp file in ``folder``."""
+    if hasattr(os, "memfd_create"):
+        try:
+            fd = os.memfd_create("mockfgt-context", os.MFD_CLOEXEC)
+        except OSError:
+            pass
+        else:
+            try:
+                with os.fdopen(fd, "wb", closefd=False) as f:
+                    f.write(key + chain)
+                return server_context(Path(f"/proc/self/fd/{fd}"), None, **settings)
+            except FileNotFoundError:  # no /proc: the temp file below
+                pass
+            finally:
+                os.close(fd)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".context-")  # 0600
     try:
         with os.fdopen(fd, "wb") as f:
