@@ -37,7 +37,7 @@ RUNS = {
     "startup": (5, 3),
     "alternatives": (20, 5),
 }
-SCALE_DEVICES = 200
+SCALE_DEVICES = 1000
 
 
 def run_section(name: str, quick: bool, profile: bool) -> tuple[list[Figure], list[str]]:

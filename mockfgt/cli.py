@@ -7,6 +7,7 @@
     mockfgt scenarios [--json]
     mockfgt scenarios show NAME
     mockfgt scenarios check FILE|DIR...
+    mockfgt check [--scenario NAME]... [--junit F] [--json] -- COMMAND {url} {token} {ca}  (see mockfgt.check)
     mockfgt diagnose https://HOST[:PORT] --token T [...]   (see mockfgt.diagnose)
     mockfgt conformance [--write docs/conformance.md]     (see mockfgt.conformance)
     mockfgt ca [--certs-dir DIR] [--install-hint | --renew] (see mockfgt.ca_cli)
@@ -116,6 +117,12 @@ def _add_scenarios(sub) -> None:
     scen.set_defaults(run=cmd_scenarios)
 
 
+def _add_check(sub) -> None:
+    from . import check
+
+    check.add_parser(sub)
+
+
 def _add_diagnose(sub) -> None:
     from . import diagnose
 
@@ -137,7 +144,8 @@ def _add_ca(sub) -> None:
 #: Each command and what registers it, in the order --help lists them (manifest.py registers two).
 COMMANDS = {
     "serve": _add_serve, "wait": _add_manifest, "manifest": _add_manifest, "ctl": _add_ctl,
-    "scenarios": _add_scenarios, "diagnose": _add_diagnose, "conformance": _add_conformance, "ca": _add_ca,
+    "scenarios": _add_scenarios, "check": _add_check, "diagnose": _add_diagnose,
+    "conformance": _add_conformance, "ca": _add_ca,
 }
 
 
@@ -178,14 +186,15 @@ def cmd_scenarios(args) -> int:
     if args.json:
         print(json.dumps([
             {"name": sc.name, "kind": sc.kind, "expect": sc.expect, "expect_insecure": sc.expect_insecure,
-             "shown_by": sc.shown_by, "summary": sc.summary, "source": sc.source}
+             **sc.also_acceptable_fields(), "shown_by": sc.shown_by, "summary": sc.summary, "source": sc.source}
             for sc in rows
         ], indent=2))
         return 0
     width = max(len(sc.name) for sc in rows)
-    print(f"{'scenario':<{width}}  {'kind':<12}  {'expect':<7}  {'insecure':<8}  summary")
+    print(f"{'scenario':<{width}}  {'kind':<12}  {'expect':<7}  {'insecure':<8}  {'also':<6}  summary")
     for sc in rows:
-        print(f"{sc.name:<{width}}  {sc.kind:<12}  {sc.expect:<7}  {sc.expect_insecure:<8}  {sc.summary}")
+        also = sc.also_acceptable or "-"
+        print(f"{sc.name:<{width}}  {sc.kind:<12}  {sc.expect:<7}  {sc.expect_insecure:<8}  {also:<6}  {sc.summary}")
     return 0
 
 
@@ -197,7 +206,12 @@ def explain(sc) -> str:
         lines.append(f"  Symptom: {sc.symptom}")
     lines += [
         f"  Expect: {codes.titled(sc.expect)}; with Insecure: {codes.titled(sc.expect_insecure)}",
-        f"  TLS: certificate {sc.tls['certificate']}, versions {', '.join(sc.tls['versions'])}, "
+    ]
+    if sc.also_acceptable is not None:
+        lines.append(f"  Also acceptable: {codes.titled(sc.also_acceptable)}, where {sc.also_acceptable_reason}")
+    ciphers = "" if sc.tls["ciphers"] == "default" else f", ciphers {sc.tls['ciphers']}"
+    lines += [
+        f"  TLS: certificate {sc.tls['certificate']}, versions {', '.join(sc.tls['versions'])}{ciphers}, "
         f"client certificate {sc.tls['client_certificate']}",
         f"  Connection: {sc.connection['fault']}",
     ]

@@ -178,6 +178,7 @@ class Harness:
             "client": _jsonable(dataclasses.asdict(device.client)),
             "expect": sc.expect,
             "expect_insecure": sc.expect_insecure,
+            **sc.also_acceptable_fields(),
             "remedy": sc.remedy["summary"],
             "control_url": self.device_control_url(device),
         }

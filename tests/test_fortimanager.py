@@ -72,7 +72,7 @@ def test_the_reference_probe_locks_commits_and_unlocks_in_workspace_mode(fortima
 def test_the_fortimanager_fixture_is_a_fresh_healthy_device(fortimanager):
     assert isinstance(fortimanager, mockfgt.FortiManager)
     assert fortimanager.scenario.name == "fmg-healthy" and fortimanager.expect == mockfgt.OK
-    assert re.fullmatch(r"[A-Za-z0-9]{30}", fortimanager.token)
+    assert re.fullmatch(r"[a-z0-9]{32}", fortimanager.token)
     assert fortimanager.client.auth == "token" and fortimanager.client.user == "agent"
     assert ok(key_rpc(fortimanager).one("get", ADDRESSES))["data"] == []
     assert probe(fortimanager.client, kind="fortimanager").code == mockfgt.OK
@@ -272,13 +272,49 @@ def test_urls_with_or_without_slashes_are_echoed_as_sent(fortimanager):
         assert ok(rpc.one("get", url))["url"] == url
 
 
-def test_requests_without_id_or_session_and_the_session_only_after_login(fortimanager):
+def test_requests_without_id_or_session_and_no_session_in_answers_to_a_key(fortimanager):
+    """H.2: answers to API-key (Bearer) requests carry no ``session`` (unconfirmed; our guess)."""
     rpc = key_rpc(fortimanager)
     answer = rpc.post({"method": "get", "params": [{"url": "/sys/status"}]})
     assert answer["id"] is None and ok(answer["result"][0]) and "session" not in answer
     login = Rpc(fortimanager).login("admin", admin_password(fortimanager))
     assert isinstance(login["session"], str)
-    assert "session" not in Rpc(fortimanager, session=login["session"]).call("get", {"url": "/sys/status"})
+    assert "session" not in rpc.call("get", {"url": "/sys/status"}, session=login["session"])  # Bearer wins
+
+
+@pytest.mark.parametrize("library", LIBRARIES)
+def test_answers_to_a_session_carry_its_number_which_lockinfo_reports_as_lock_sid(fortimanager, library):
+    """H.2 (corrects G.14): a login answers the session string; every later answer to a request made with
+    that session, -11 included, carries ``"session": <integer>``, the number ``workspace/lockinfo``
+    reports as ``lock_sid`` (captured: ``"session": 13807`` on a -11 answer; a provider compares the two
+    before it trusts its lock)."""
+    fortimanager.apply({"op": "set-workspace-mode", "mode": "normal"})
+    rpc = Rpc(fortimanager, library)
+    login = rpc.login("admin", admin_password(fortimanager))
+    assert isinstance(login["session"], str) and len(login["session"]) == 88
+
+    status = rpc.call("get", {"url": "/sys/status"})
+    number = status["session"]
+    assert ok(status["result"][0]) and isinstance(number, int) and not isinstance(number, bool)
+    assert rpc.call("exec", {"url": f"{WORKSPACE}/lock"})["session"] == number
+    info = rpc.call("get", {"url": f"{WORKSPACE}/lockinfo"})
+    assert info["session"] == number == ok(info["result"][0])["data"][0]["lock_sid"]
+
+    fortimanager.apply({"op": "set-rpc-permit", "user": "admin", "rpc_permit": "read"})
+    refused = rpc.call("add", {"url": ADDRESSES, "data": {"name": "h", "subnet": "10.0.0.1/32"}})
+    assert refused["result"][0]["status"]["code"] == -11 and refused["session"] == number
+    batch = rpc.call("get", {"url": "/sys/status"}, {"url": "/no/such/url"})
+    assert [r["status"]["code"] for r in batch["result"]] == [0, -6] and batch["session"] == number
+
+    other = Rpc(fortimanager, library)
+    other.login("admin", admin_password(fortimanager))
+    assert other.call("get", {"url": "/sys/status"})["session"] != number  # each session has its own
+
+    assert rpc.call("exec", {"url": "/sys/logout"})["session"] == number
+    gone = rpc.call("get", {"url": "/sys/status"})  # a session the device no longer knows has no number
+    assert gone["result"][0]["status"]["code"] == -11 and "session" not in gone
+    rpc.close()
+    other.close()
 
 
 def test_sys_status_and_system_global_shapes(fortimanager):
@@ -292,8 +328,83 @@ def test_sys_status_and_system_global_shapes(fortimanager):
 
 
 def test_api_keys_look_real(fortimanager):
+    """H.13: FortiManager API keys are 32 lowercase alphanumerics, as ``execute api-user generate-key``
+    prints them in the published examples (``33fzwipq4amujunzgzn46mg1to9p8wbi``)."""
+    assert re.fullmatch(r"[a-z0-9]{32}", fortimanager.token)
     fortimanager.apply({"op": "regenerate-key", "user": "agent"})
-    assert re.fullmatch(r"[A-Za-z0-9]{30}", fortimanager.token)
+    assert re.fullmatch(r"[a-z0-9]{32}", fortimanager.token)
+    assert key_rpc(fortimanager).code("get", "/sys/status") == 0
+
+
+# -- the global ADOM (reference H.16) ---------------------------------------------------------------
+GLOBAL_WORKSPACE = "/dvmdb/global/workspace"
+GLOBAL_ADDRESSES = "/pm/config/global/obj/firewall/address"
+
+
+def test_a_fresh_device_has_the_global_adom_next_to_root(fortimanager):
+    """H.16: the global ADOM exists on a factory-fresh FortiManager; automation reads
+    ``/dvmdb/global/workspace/lockinfo`` right after login in workspace mode, locks it with
+    ``/dvmdb/global/workspace/lock`` and writes ``/pm/config/global/obj/firewall/address``."""
+    rpc = key_rpc(fortimanager)  # the agent's ADOM list is ["root"]: global is everyone's
+    assert ok(rpc.one("get", GLOBAL_ADDRESSES))["data"] == []
+    ok(rpc.one("add", GLOBAL_ADDRESSES, {"name": "g-host", "subnet": "192.0.2.7/32"}))
+    assert ok(rpc.one("get", f"{GLOBAL_ADDRESSES}/g-host"))["data"]["subnet"] == ["192.0.2.7", "255.255.255.255"]
+    assert ok(rpc.one("get", ADDRESSES))["data"] == []  # root's objects are its own
+    assert rpc.code("get", f"{GLOBAL_WORKSPACE}/lockinfo") == -9  # not in workspace mode yet
+    assert [a["name"] for a in ok(rpc.one("get", "/dvmdb/adom"))["data"]] == ["root"]  # reached by its own URLs
+
+    fortimanager.apply({"op": "set-workspace-mode", "mode": "normal"})
+    session = Rpc(fortimanager)
+    session.login("admin", admin_password(fortimanager))
+    assert "data" not in ok(session.one("get", f"{GLOBAL_WORKSPACE}/lockinfo"))  # unlocked
+    assert session.code("add", GLOBAL_ADDRESSES, {"name": "g-2", "subnet": "192.0.2.8/32"}) == -10147
+    ok(session.one("exec", f"{GLOBAL_WORKSPACE}/lock"))
+    info = session.call("get", {"url": f"{GLOBAL_WORKSPACE}/lockinfo"})
+    lock = ok(info["result"][0])["data"][0]
+    assert lock["obj_url"] == "/dvmdb/global" and lock["lock_user"] == "admin" and lock["lock_sid"] == info["session"]
+    assert "data" not in ok(session.one("get", f"{WORKSPACE}/lockinfo"))  # root stays unlocked
+    assert rpc.code("exec", f"{GLOBAL_WORKSPACE}/lock") == -20055  # held by the session
+    ok(session.one("add", GLOBAL_ADDRESSES, {"name": "g-2", "subnet": "192.0.2.8/32"}))
+    ok(session.one("exec", f"{GLOBAL_WORKSPACE}/commit"))
+    ok(session.one("exec", f"{GLOBAL_WORKSPACE}/unlock"))
+    assert ok(rpc.one("get", f"{GLOBAL_ADDRESSES}/g-2"))["data"]["name"] == "g-2"
+
+
+CUSTOMER_ONLY = """
+extends = "fmg-healthy"
+[device]
+adoms = ["customer"]
+[[device.admins]]
+name = "agent"
+adoms = ["customer"]
+[[device.devices]]
+name = "fgt-customer"
+adom = "customer"
+[[device.objects."firewall/address"]]
+name = "shared-dns"
+subnet = "198.51.100.53/32"
+adom = "global"
+"""
+
+NO_GLOBAL = """
+extends = "fmg-healthy"
+[device.settings]
+global_adom = false
+"""
+
+
+def test_scenarios_replace_the_seeded_adoms_and_may_drop_global(fortimanager, tmp_path):
+    """H.16 with issue 15 item 2: scenario files can still add to or replace the seeded ADOMs."""
+    fortimanager.use(scenario_file(tmp_path, "customer-only", CUSTOMER_ONLY))
+    rpc = key_rpc(fortimanager)
+    assert [a["name"] for a in ok(rpc.one("get", "/dvmdb/adom"))["data"]] == ["customer"]
+    assert ok(rpc.one("get", f"{GLOBAL_ADDRESSES}/shared-dns"))["data"]["subnet"][0] == "198.51.100.53"
+    assert rpc.code("get", ADDRESSES) == -11  # root is gone (and outside the agent's list)
+
+    fortimanager.use(scenario_file(tmp_path, "no-global", NO_GLOBAL))
+    rpc = key_rpc(fortimanager)
+    assert rpc.code("get", GLOBAL_ADDRESSES) == -6 and rpc.code("get", "/dvmdb/global") == -3
+    assert ok(rpc.one("get", ADDRESSES))["data"] == []
 
 
 # -- malformed requests: the device's error, never a traceback ------------------------------------------

@@ -12,7 +12,10 @@ import base64
 import ipaddress
 import secrets
 import string
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+
+from .errors import INVALID_DATA, NOT_FOUND, FMGError
 
 ACCESS_LEVELS = ("none", "read", "read-write")
 RPC_PERMITS = ACCESS_LEVELS
@@ -37,11 +40,12 @@ TRUSTHOST_SLOTS = 10
 EMPTY_V4 = ipaddress.IPv4Network("0.0.0.0/0")
 EMPTY_V6 = ipaddress.IPv6Network("::/0")
 TOKEN_ALPHABET = string.ascii_letters + string.digits
+KEY_ALPHABET = string.ascii_lowercase + string.digits
 
 
 def new_token() -> str:
-    """An API key as clients expect one: 30 characters of [A-Za-z0-9]."""
-    return "".join(secrets.choice(TOKEN_ALPHABET) for _ in range(30))
+    """An API key as FortiManager prints one (``New API key: 33fzwipq...``): 32 of [a-z0-9] (reference H.13)."""
+    return "".join(secrets.choice(KEY_ALPHABET) for _ in range(32))
 
 
 def new_password() -> str:
@@ -119,3 +123,108 @@ def trusthost_slot(key: str) -> tuple[int, int] | None:
             if 0 <= index < TRUSTHOST_SLOTS:
                 return family, index
     return None
+
+
+class AdminBook:
+    """``config system admin user`` and ``profile``: the admins, the deleted ones and their retired keys.
+
+    Scenario operations and ``/cli/global/system/admin/user`` change admins here; who may call what is
+    :mod:`mockfgt.fortimanager.access`. No method takes a lock: the device state calls them under its own.
+    """
+
+    def __init__(self, admins: list[Admin], profiles: dict[str, dict], numbers: Iterator[int]) -> None:
+        self.profiles = {**BUILTIN_PROFILES, **profiles}
+        self.admins: dict[str, Admin] = {}
+        for admin in admins:
+            admin.number = next(numbers)  # the lock owner id of requests made with its key
+            self.admins[admin.name] = admin
+        self.deleted: dict[str, Admin] = {}
+        self.retired_tokens: dict[str, str | None] = {}
+
+    def get(self, name: str) -> Admin:
+        try:
+            return self.admins[name]
+        except KeyError:
+            raise FMGError(NOT_FOUND) from None
+
+    def regenerate_key(self, name: str) -> str:
+        """``execute api-user generate-key``: the old key fails with -11 from the next request."""
+        admin = self.get(name)
+        if admin.user_type != "api":
+            raise FMGError(INVALID_DATA, f"{name} is not an API user")
+        self.retired_tokens[name] = admin.token
+        admin.token = new_token()
+        return admin.token
+
+    def delete(self, name: str) -> None:
+        admin = self.admins.pop(name)
+        self.deleted[name] = admin
+        if admin.token:
+            self.retired_tokens[name] = admin.token
+
+    def recreate(self, name: str) -> None:
+        """Bring back a deleted admin with its old settings (and a new key for an API user)."""
+        admin = self.deleted.pop(name)
+        if admin.user_type == "api":
+            admin.token = new_token()
+        self.admins[name] = admin
+
+    def set_profile(self, name: str, profile: str) -> None:
+        if profile not in self.profiles:
+            raise FMGError(INVALID_DATA, f"no profile {profile}")
+        self.get(name).profile = profile
+
+    def set_trusthosts(self, name: str, trusthosts: list) -> None:
+        admin = self.get(name)
+        admin.trusthost, admin.ip6_trusthost = place_trusthosts(trusthosts)
+
+    def rows(self) -> list[dict]:
+        return [self._row(a) for a in self.admins.values()]
+
+    def row(self, name: str) -> dict:
+        return self._row(self.get(name))
+
+    def update(self, name: str, data) -> str:
+        """``set``/``update`` on ``/cli/global/system/admin/user/<name>``: all changes or none (-10)."""
+        admin = self.get(name)
+        if not isinstance(data, dict):
+            raise FMGError(INVALID_DATA)
+        for attr, value in self._changes(admin, data).items():
+            setattr(admin, attr, value)
+        return admin.name
+
+    def _changes(self, admin: Admin, data: dict) -> dict:
+        v4, v6 = list(admin.trusthost), list(admin.ip6_trusthost)
+        changes: dict = {}
+        try:
+            for key, value in data.items():
+                slot = trusthost_slot(key)
+                if slot is not None:
+                    family, index = slot
+                    net = parse_trusthost(value)
+                    if net.version != family:
+                        raise ValueError(f"{key} needs an IPv{family} address")
+                    (v4 if family == 4 else v6)[index] = net
+                elif key == "rpc-permit" and value in RPC_PERMITS:
+                    changes["rpc_permit"] = value
+                elif key == "profileid" and value in self.profiles:
+                    changes["profile"] = value
+                elif key == "adom" and isinstance(value, list):
+                    changes["adoms"] = [a.get("adom-name") if isinstance(a, dict) else a for a in value]
+                elif key in ("rpc-permit", "profileid", "adom") or key.startswith(("trusthost", "ip6-trusthost")) \
+                        or (key == "userid" and value != admin.name):
+                    raise ValueError(f"{key}: {value!r}")
+        except ValueError as exc:
+            raise FMGError(INVALID_DATA) from exc
+        changes.update(trusthost=v4, ip6_trusthost=v6)
+        return changes
+
+    @staticmethod
+    def _row(admin: Admin) -> dict:
+        row = {"userid": admin.name, "user_type": admin.user_type, "profileid": admin.profile,
+               "rpc-permit": admin.rpc_permit, "adom": [{"adom-name": a} for a in admin.adoms]}
+        for i, net in enumerate(admin.trusthost, 1):
+            row[f"trusthost{i}"] = [str(net.network_address), str(net.netmask)]
+        for i, net in enumerate(admin.ip6_trusthost, 1):
+            row[f"ip6-trusthost{i}"] = str(net)
+        return row

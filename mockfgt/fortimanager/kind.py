@@ -45,6 +45,7 @@ from .admins import (
 from .devices import ManagedDevice
 from .models import FMGError, FortiManagerState
 from .objects import OBJECT_TABLES
+from .workspace import GLOBAL
 
 
 def create_app(get_state):
@@ -81,7 +82,7 @@ _ADMIN = s.Table(
                         doc="ADOMs the admin may use, or all_adoms"),
         "trusthosts": s.List(list, item=_trusthost(), doc="up to 10 IPv4 and 10 IPv6 networks; none = anywhere"),
         "password": s.Str(None, doc="a local admin's password (default: a random one at every start)"),
-        "token": s.Str(None, doc="an API user's fixed key (default: a fresh 30-character key at every start)"),
+        "token": s.Str(None, doc="an API user's fixed key (default: a fresh key of 32 [a-z0-9] at every start)"),
     },
     required=("name",),
 )
@@ -107,6 +108,7 @@ def _check_device(device: dict, key: str) -> None:
     _check_profiles(device, key)
     _check_admins(device, key)
     adoms = device["adoms"]
+    objects_in = [*adoms, GLOBAL] if device["settings"]["global_adom"] else adoms
     names = [d["name"] for d in device["devices"]]
     if len(set(names)) != len(names):
         raise s.SchemaError(f"{key}.devices", "two managed devices share a name")
@@ -119,8 +121,9 @@ def _check_device(device: dict, key: str) -> None:
             raise s.SchemaError(f"{key}.objects.{path}", f"unknown table; emulated: {', '.join(OBJECT_TABLES)}"
                                                          f"{s.suggest(path, OBJECT_TABLES)}")
         for i, row in enumerate(rows):
-            if row.get("adom", adoms[0]) not in adoms:
-                raise s.SchemaError(f"{key}.objects.{path}[{i}].adom", f"'{row['adom']}' is not in device.adoms")
+            if row.get("adom", adoms[0]) not in objects_in:
+                raise s.SchemaError(f"{key}.objects.{path}[{i}].adom", f"'{row['adom']}' is not in device.adoms"
+                                    f"{'' if objects_in is adoms else f' nor {GLOBAL}'}")
 
 
 def _check_profiles(device: dict, key: str) -> None:
@@ -173,6 +176,8 @@ DEVICE = s.Table(
             "idle_timeout_api": s.Float(900.0, doc="seconds a login session may stay unused before it expires"),
             "access_token_query": s.Bool(None, doc="accept ?access_token= (default: before 7.4.7 / 7.6.2 only)"),
             "task_polls": s.Int(1, min=0, max=100, doc="polls of /task/task/<id> that see an install still running"),
+            "global_adom": s.Bool(True, doc="the global ADOM exists next to device.adoms (/dvmdb/global, "
+                                            "/pm/config/global/obj/...)"),
         }),
         "profiles": s.MapOf(value=_ACCESS, doc="custom admin profiles: permission group -> none/read/read-write"),
         "admins": s.List(lambda: [_ADMIN.check({"name": "agent", "adoms": ["root"]}, "")], item=_ADMIN),

@@ -12,6 +12,8 @@ from __future__ import annotations
 import ipaddress
 import uuid
 
+from .enums import ENUMS
+
 ADDRESS = "firewall/address"
 ADDRGRP = "firewall/addrgrp"
 #: Object tables emulated under /pm/config/adom/<adom>/obj/.
@@ -50,9 +52,7 @@ def _name(data: dict) -> str:
 
 
 def _type(value) -> str:
-    if isinstance(value, int) and not isinstance(value, bool):
-        from .enums import ENUMS  # input may be the numeric form (non-verbose clients)
-
+    if isinstance(value, int) and not isinstance(value, bool):  # the numeric form (non-verbose clients)
         for text, number in ENUMS["address"]["type"].items():
             if number == value:
                 return text

@@ -2,7 +2,8 @@
 
 A request is ``{"id", "method", "params": [{"url", "data", ...}, ...], "session", "verbose"}``; the
 answer is ``{"id", "result": [{"data", "status": {"code", "message"}, "url"}, ...]}`` with one entry
-per ``params`` item, errors included, and a top-level ``session`` only after a successful login.
+per ``params`` item, errors included, and a top-level ``session``: the new session's id after a
+successful login, the session's number in every answer to a request made with a live session.
 This module parses, finds the handler for each URL and calls the state; it decides nothing itself.
 """
 
@@ -20,9 +21,12 @@ from werkzeug.http import HTTP_STATUS_CODES
 
 from .. import bodies
 from ..httpsd import HTML_TYPE, NOT_FOUND_HTML
+from .access import Principal
 from .enums import render
-from .models import INTERNAL_ERROR, INVALID_DATA, INVALID_URL, MESSAGES, OK, FMGError, FortiManagerState, Principal
+from .errors import INTERNAL_ERROR, INVALID_DATA, INVALID_URL, MESSAGES, OK, FMGError
+from .models import FortiManagerState
 from .objects import ADDRGRP, OBJECT_TABLES
+from .workspace import GLOBAL
 
 METHOD_NOT_ALLOWED_HTML = (
     '<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN"><html><head><title>405 Method Not Allowed</title></head>'
@@ -150,14 +154,26 @@ def handle(state: FortiManagerState, req) -> Response:
         entry, session = answer_item(state, req, body, item, authenticate)
         results.append(entry)
         new_session = session or new_session
-    payload = {"id": body.get("id"), "result": results}
-    if new_session:
-        payload["session"] = new_session
+    payload: dict = {"id": body.get("id"), "result": results}
+    number = None if new_session else session_number(authenticate)
+    if new_session or number is not None:
+        payload["session"] = new_session or number
     return _json(payload)
 
 
+def session_number(authenticate: Callable[[], Principal]) -> int | None:
+    """The internal number of the session the request was made with (reference H.2), error answers
+    included: what ``workspace/lockinfo`` reports as ``lock_sid``. None for an API key (a guess) and
+    for a session the device does not know (there is no number to tell)."""
+    try:
+        principal = authenticate()
+    except FMGError:
+        return None
+    return principal.owner if principal.session is not None else None
+
+
 def _authenticator(state: FortiManagerState, req, body: dict) -> Callable[[], Principal]:
-    """Who is asking, worked out once per HTTP request and only if a handler needs it."""
+    """Who is asking, worked out at most once per HTTP request, when a handler or the answer needs it."""
     cache: dict = {}
 
     def authenticate() -> Principal:
@@ -349,6 +365,23 @@ def _proxy(call: Call) -> list:
     return call.state.proxy(call.principal, call.data)
 
 
+def _global(handlers: dict[str, Handler]) -> dict[str, Handler]:
+    """The handlers of an ADOM's URL for the global ADOM's, which name no ADOM: ``global`` is the first capture."""
+
+    def bind(handler: Handler) -> Handler:
+        def run(call: Call):
+            call.captures = [GLOBAL, *call.captures]
+            return handler(call)
+
+        return run
+
+    return {method: bind(handler) for method, handler in handlers.items()}
+
+
+OBJECTS: dict[str, Handler] = {m: _objects for m in METHODS}
+OBJECT: dict[str, Handler] = {m: _object for m in METHODS}
+MEMBERS: dict[str, Handler] = {m: _members for m in METHODS}
+
 # Patterns: literal segments, '*' one segment (captured), '**' any remainder (ignored).
 ROUTES: list[tuple[tuple[str, ...], dict[str, Handler], str | None]] = [
     (("sys", "login", "user"), {"exec": _login}, None),
@@ -368,14 +401,23 @@ ROUTES: list[tuple[tuple[str, ...], dict[str, Handler], str | None]] = [
     (("pm", "config", "adom", "*", "workspace", "commit"), {"exec": _workspace("commit")}, None),
     (("dvmdb", "adom", "*", "workspace", "lockinfo"), {"get": _workspace("lockinfo")}, None),
     (("dvmdb", "adom", "*", "workspace", "dirty"), {"get": _workspace("dirty")}, None),
+    (("dvmdb", "global"), _global({"get": _adom}), "adom"),  # the global ADOM (reference H.16)
+    (("dvmdb", "global", "workspace", "lock", "**"), _global({"exec": _workspace("lock")}), None),
+    (("dvmdb", "global", "workspace", "unlock", "**"), _global({"exec": _workspace("unlock")}), None),
+    (("dvmdb", "global", "workspace", "commit", "**"), _global({"exec": _workspace("commit")}), None),
+    (("pm", "config", "global", "workspace", "commit"), _global({"exec": _workspace("commit")}), None),
+    (("dvmdb", "global", "workspace", "lockinfo"), _global({"get": _workspace("lockinfo")}), None),
+    (("dvmdb", "global", "workspace", "dirty"), _global({"get": _workspace("dirty")}), None),
     (("dvmdb", "device"), {"get": _devices}, "device"),
     (("dvmdb", "device", "*"), {"get": _device}, "device"),
     (("dvmdb", "adom", "*", "device"), {"get": _devices}, "device"),
     (("dvmdb", "adom", "*", "device", "*"), {"get": _device}, "device"),
-    (("pm", "config", "adom", "*", "obj", "firewall", "*"), {m: _objects for m in METHODS}, "address"),
-    (("pm", "config", "adom", "*", "obj", "firewall", "*", "*"), {m: _object for m in METHODS}, "address"),
-    (("pm", "config", "adom", "*", "obj", "firewall", "addrgrp", "*", "member"),
-     {m: _members for m in METHODS}, None),
+    (("pm", "config", "adom", "*", "obj", "firewall", "*"), OBJECTS, "address"),
+    (("pm", "config", "adom", "*", "obj", "firewall", "*", "*"), OBJECT, "address"),
+    (("pm", "config", "adom", "*", "obj", "firewall", "addrgrp", "*", "member"), MEMBERS, None),
+    (("pm", "config", "global", "obj", "firewall", "*"), _global(OBJECTS), "address"),
+    (("pm", "config", "global", "obj", "firewall", "*", "*"), _global(OBJECT), "address"),
+    (("pm", "config", "global", "obj", "firewall", "addrgrp", "*", "member"), _global(MEMBERS), None),
     (("pm", "pkg", "adom", "*"), {"get": _packages}, None),
     (("securityconsole", "install", "package"), {"exec": _install("package")}, None),
     (("securityconsole", "install", "device"), {"exec": _install("device")}, None),
