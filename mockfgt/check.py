@@ -138,31 +138,25 @@ def agent_document(device, mode: str, timeout: float) -> dict:
     ``adom``, ``workspace_lock`` and ``trusthost_user``. ``write``: the agent also creates and
     deletes an address.
     """
-    client = device.client
-    insecure = mode == "insecure" or client.verify is False
-    auth, session = client.auth, client.session_key
-    if auth == "session":  # a FortiManager session id, held where a key would be
-        session = client.token
-    elif auth == "password" and session:  # a FortiOS agent that kept its session key logs in no more
-        auth = "session"
-    host_port = client.url.split("://", 1)[1]
-    host, _, port = host_port.rpartition(":")
+    client = device.client  # the one Agent: its auth and session already say what it holds
+    insecure = mode == "insecure" or client.insecure
+    auth = client.auth
     return {
-        "kind": device.scenario.kind,
+        "kind": client.kind,
         "url": client.url,
-        "host": host.strip("[]"),
-        "port": int(port),
+        "host": client.host,
+        "port": client.port,
         "insecure": insecure,
-        "ca": None if insecure or client.verify is True else str(client.verify),
+        "ca": None if insecure else client.ca,
         "cert": client.cert[0] if client.cert else None,
         "key": client.cert[1] if client.cert else None,
         "timeout": timeout,
         "auth": auth,
-        "token": client.token if auth == "token" else None,
+        "token": client.api_key,
         "token_in": client.token_in,
         "user": client.user if auth == "password" else None,
         "password": client.password if auth == "password" else None,
-        "session": session if auth == "session" else None,
+        "session": client.session if auth == "session" else None,
         "login": client.login,
         "csrf": client.csrf,
         "accept_banner": client.accept_banner,
@@ -314,7 +308,9 @@ def _run_one(job: Job, device, command: list[str], scratch: Path, run_timeout: f
     outcome.verdict = ("hung" if hung else "skipped" if outcome.reported == SKIP
                        else "pass" if outcome.reported in acceptable else "fail")
     if outcome.failed:
-        outcome.explanation = explain(outcome, device.journal.events())
+        from .explain import settled_events
+
+        outcome.explanation = explain(outcome, settled_events(device))
     return outcome
 
 
@@ -389,7 +385,8 @@ def add_parser(sub) -> None:
     p = sub.add_parser("check", help="run an agent's own command against every scenario and judge its codes",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--scenario", action="append", default=[], metavar="NAME", help="only this scenario (repeatable)")
-    p.add_argument("--kind", choices=("fortigate", "fortimanager"), help="only scenarios of this kind")
+    p.add_argument("--kind", metavar="KIND", help="only scenarios of this kind (fortigate, fortimanager, or one a "
+                                                  "plugin adds)")
     p.add_argument("--expect", action="append", default=[], metavar="CODE",
                    choices=(codes.OK, *codes.TITLES), help="only scenarios expecting this code (repeatable)")
     p.add_argument("--insecure-too", action="store_true",

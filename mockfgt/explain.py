@@ -12,9 +12,12 @@ explanation as an AssertionError, outside pytest too.
 
 from __future__ import annotations
 
+import time
+
 from . import codes
 
 JOURNAL_LINES = 8
+SETTLE_SECONDS = 1.0
 
 
 class Expectation(str):
@@ -30,8 +33,20 @@ class Expectation(str):
 
     def explain(self, reported: object) -> list[str]:
         device = self.device
-        return explanation(device.scenario, str(self), reported, device.journal.events(),  # type: ignore[attr-defined]
+        return explanation(device.scenario, str(self), reported, settled_events(device),  # type: ignore[attr-defined]
                            name=f"{device.name}{' with Insecure' if self.insecure else ''}")  # type: ignore[attr-defined]
+
+
+def settled_events(device, wait: float = SETTLE_SECONDS) -> list[dict]:
+    """The device's journal once the connections the agent left have ended (``wait`` at most).
+
+    A client sees its handshake fail before the device's worker has journaled why: reading the
+    journal at once would often say the device saw nothing.
+    """
+    deadline = time.monotonic() + wait
+    while getattr(device, "connections", 0) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return device.journal.events()
 
 
 def explanation(scenario, expected: str, reported: object, events: list[dict], *, name: str | None = None,

@@ -12,7 +12,6 @@ purpose stays steerable, and only with the run's ``control_token``), read their 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import secrets
@@ -175,7 +174,7 @@ class Harness:
             "token": device.token,
             "tokens": device.tokens,
             "ca_bundle": device.ca_bundle,
-            "client": _jsonable(dataclasses.asdict(device.client)),
+            "client": device.client.manifest(),
             "expect": sc.expect,
             "expect_insecure": sc.expect_insecure,
             **sc.also_acceptable_fields(),
@@ -200,11 +199,3 @@ class Harness:
             with os.fdopen(fd, "w") as handle:
                 handle.write(data)
             os.replace(tmp, self.manifest_path)
-
-
-def _jsonable(value):
-    if isinstance(value, tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    return value

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, NoReturn
 from . import codes
 from .device import Device
 from .harness import Harness
+from .kinds import PasswordLogins
 from .scenario import catalogue, expand, kinds
 
 if TYPE_CHECKING:
@@ -173,9 +174,9 @@ def agent_requests(device: Device) -> list[tuple[str, str, dict, bytes | None]]:
 
 def _shown_calls(device: Device) -> tuple[Conversation, list[Call]]:
     """The agent's call named by ``shown_by``, after the /logincheck login it needs for cookies."""
-    from .flows import Agent, Conversation
+    from .flows import Conversation
 
-    agent = Agent.from_client(device.client, device.scenario.kind)
+    agent = device.client
     talk = Conversation(agent, send=None)
     calls = [c for c in agent.calls() if c.when in ("", "logincheck") and talk.wants(c)]
     shown = next((c for c in calls if c.role == device.scenario.shown_by), calls[0])
@@ -190,7 +191,7 @@ def shown_by_label(device: Device) -> str:
 
 def describe(device: Device) -> str:
     sc = device.scenario
-    kind = "FortiGate" if sc.kind == "fortigate" else "FortiManager"
+    kind = kinds()[sc.kind].display_name
     healthy = sc.expect == codes.OK and sc.expect_insecure == codes.OK
     lines = [
         f"mockfgt: {kind} '{sc.name}' ready: {sc.summary}",
@@ -213,10 +214,12 @@ def describe(device: Device) -> str:
 def credential_lines(device: Device) -> list[str]:
     """The device's credentials: its API key, or for an agent that logs in, the admin's login."""
     client = device.client
-    lines = [f"  JSON-RPC   {device.url}/jsonrpc"] if device.scenario.kind == "fortimanager" else []
+    kind = kinds()[device.scenario.kind]
+    lines = kind.banner_lines(device.url)
     if client.auth == "token":
         return lines + [f"  API token  {device.token}"]
-    password = kinds()[device.scenario.kind].password_for(device.state, client.user)
+    assert isinstance(kind, PasswordLogins) and client.user, "scenario validation refuses a password agent otherwise"
+    password = kind.password_for(device.state, client.user)
     return lines + [f"  Login      {client.user} / {password}"]
 
 

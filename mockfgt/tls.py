@@ -298,7 +298,7 @@ def _factory_self_signed(serial: str, kind: str, now: dt.datetime) -> tuple[byte
         x509.NameAttribute(NameOID.STATE_OR_PROVINCE_NAME, "California"),
         x509.NameAttribute(NameOID.LOCALITY_NAME, "Sunnyvale"),
         x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Fortinet"),
-        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "FortiManager" if kind == "fortimanager" else "FortiGate"),
+        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, kind),  # the product: FortiGate, FortiManager
         x509.NameAttribute(NameOID.COMMON_NAME, serial),
         x509.NameAttribute(NameOID.EMAIL_ADDRESS, "support@fortinet.com"),
     ])

@@ -77,7 +77,7 @@ def test_reading_the_catalogue_loads_neither_flask_nor_the_tls_machinery():
     # `mockfgt scenarios`, `scenarios check` and catalogue_device's parametrisation read scenarios only.
     machinery = tuple(h for h in HEAVY if h not in ("mockfgt.scenario", "mockfgt.fortios", "mockfgt.fortimanager"))
     code = "import mockfgt.scenario as s\nassert len(s.catalogue()) > 30"
-    assert _heavy_after(code, (*machinery, "mockfgt.fortios.wire", "mockfgt.fortimanager.wire", "ssl")) == []
+    assert _heavy_after(code, (*machinery, "mockfgt.fortios.wire", "mockfgt.fortimanager.wire")) == []
 
 
 def test_a_manifest_read_loads_no_device_machinery(tmp_path):
