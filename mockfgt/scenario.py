@@ -23,8 +23,7 @@ from pathlib import Path
 from . import codes, schema as s
 from .codes import CODES
 from .kinds import DEFAULT_KIND, DeviceKind, KindError, PasswordLogins, registry
-from .listener import CONNECTION_FAULTS
-from .tls import CERTIFICATE_SHAPES, CIPHERS, RSA_KEY_BITS, TLS_VERSIONS
+from .vocabulary import CERTIFICATE_SHAPES, CIPHERS, CONNECTION_FAULTS, RSA_KEY_BITS, TLS_VERSION_NAMES
 
 
 class ScenarioError(ValueError):
@@ -55,7 +54,7 @@ def check_tls(tls: dict, key: str) -> None:
 
 TLS = s.Table(fields={
     "certificate": s.Str("valid", choices=CERTIFICATE_SHAPES, doc="certificate shape"),
-    "versions": s.List(lambda: ["TLSv1.2", "TLSv1.3"], item=s.Str(choices=tuple(TLS_VERSIONS)), unique=True, nonempty=True),
+    "versions": s.List(lambda: ["TLSv1.2", "TLSv1.3"], item=s.Str(choices=TLS_VERSION_NAMES), unique=True, nonempty=True),
     "client_certificate": s.Str("none", choices=("none", "required")),
     "ciphers": s.Str("default", choices=CIPHERS, doc="the cipher suites the device offers up to TLS 1.2"),
 }, validate=check_tls)
@@ -104,7 +103,7 @@ def client_change_spec(kind: DeviceKind) -> s.Table:
 GENERIC_OPERATIONS = {
     "set-tls": s.Table(fields={
         "certificate": s.Str(None, choices=CERTIFICATE_SHAPES),
-        "versions": s.List(None, item=s.Str(choices=tuple(TLS_VERSIONS)), unique=True, nonempty=True),
+        "versions": s.List(None, item=s.Str(choices=TLS_VERSION_NAMES), unique=True, nonempty=True),
         "client_certificate": s.Str(None, choices=("none", "required")),
         "ciphers": s.Str(None, choices=CIPHERS),
     }, validate=check_tls),

@@ -13,14 +13,16 @@ import signal
 import ssl
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-from . import codes, conformance
+from . import codes
 from .device import Device
-from .flows import Call, Conversation
 from .harness import Harness
 from .kinds import PasswordLogins
 from .scenario import catalogue, expand, kinds
+
+if TYPE_CHECKING:
+    from .flows import Call, Conversation
 
 #: Seconds the banner's curl waits, as an agent with a timeout would: a stall shows as a timeout.
 AGENT_TIMEOUT = 10
@@ -146,11 +148,13 @@ def curl_line(device: Device) -> str:
     A cookie-session agent's ``/logincheck`` login goes first in the same command: curl keeps its
     cookies across ``--next``, so the call after it carries the session as the agent's would.
     """
+    from .conformance import curl_trust  # the client side loads only for a one-device banner
+
     requests = agent_requests(device)
     parts = ["curl"]
     for i, (method, url, headers, body) in enumerate(requests):
         parts += ["--next"] if i else []
-        parts += ["--max-time", str(AGENT_TIMEOUT), *conformance.curl_trust(device.client)]
+        parts += ["--max-time", str(AGENT_TIMEOUT), *curl_trust(device.client)]
         parts += ["--cookie", ""] if len(requests) > 1 else []  # an empty jar: the cookie engine, in memory
         if method not in ("GET", "POST") or (method == "POST" and body is None):
             parts += ["-X", method]
@@ -170,6 +174,8 @@ def agent_requests(device: Device) -> list[tuple[str, str, dict, bytes | None]]:
 
 def _shown_calls(device: Device) -> tuple[Conversation, list[Call]]:
     """The agent's call named by ``shown_by``, after the /logincheck login it needs for cookies."""
+    from .flows import Conversation
+
     agent = device.client
     talk = Conversation(agent, send=None)
     calls = [c for c in agent.calls() if c.when in ("", "logincheck") and talk.wants(c)]
