@@ -21,16 +21,13 @@ import urllib.parse
 import uuid
 from pathlib import Path
 
-from . import __version__
+from . import __version__, manifest as manifest_format
 from .device import Device
 from .hosts import is_loopback, url_host
 from .listener import ConnectionPlan, Listener
 from .scenario import Scenario, catalogue, load
 from .schema import shown
 from .tls import HarnessCA
-
-#: The manifest's format; a reader should refuse a format it does not know.
-MANIFEST_FORMAT = 1
 
 
 class Harness:
@@ -155,7 +152,7 @@ class Harness:
     def manifest(self) -> dict:
         """The manifest (format 1: ``mockfgt/manifest.schema.json`` describes it field by field)."""
         return {
-            "format": MANIFEST_FORMAT,
+            "format": manifest_format.FORMAT,
             "mockfgt": __version__,
             "pid": os.getpid(),
             "run_id": self.run_id,
