@@ -164,6 +164,15 @@ class Agent:
             "write": self.write, **({"options": dict(self.options)} if self.options else {}),
         }
 
+    @classmethod
+    def from_document(cls, document: dict) -> Agent:
+        """The agent a :meth:`document` describes (a manifest's ``agent``, ``mockfgt check``'s settings)."""
+        known = {f for f in cls.__dataclass_fields__ if f not in ("verify", "cert", "options", "probe_name")}
+        fields = {k: v for k, v in document.items() if k in known}
+        ca, cert, key = document.get("ca"), document.get("cert"), document.get("key")
+        return cls(**fields, verify=False if document.get("insecure") else ca or True,
+                   cert=(cert, key or cert) if cert else None, options=dict(document.get("options") or {}))
+
     def manifest(self) -> dict:
         """The agent as the manifest's ``client`` shows it: the keys it has had since the first release.
 

@@ -225,7 +225,7 @@ def explain(sc) -> str:
         lines.append("    client: " + ", ".join(f"{k} = {v}" for k, v in changes.items()))
     if sc.expect != codes.OK:
         lines.append(f"  What to tell the user ({codes.TITLES[sc.expect]}):")
-        lines += [f"    - {tip}" for tip in codes.GUIDANCE[sc.expect]]
+        lines += [f"    - {tip}" for tip in codes.guidance(sc.expect)]
     lines.append(f"  File: {sc.source}")
     return "\n".join(lines)
 

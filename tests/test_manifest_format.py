@@ -38,14 +38,17 @@ def served(tmp_path_factory):
     try:
         subprocess.run([*mockfgt_command(), "wait", str(path), "--pid", str(server.pid), "--timeout", str(seconds(30))],
                        check=True, env=cli_env(), capture_output=True)
-        yield json.loads(path.read_text())
+        document = json.loads(path.read_text())
+        document["_path"] = str(path)  # for the tests that hand the file to a command; not in the file
+        yield document
     finally:
         server.terminate()
         server.wait(seconds(20))
 
 
 def test_the_manifest_matches_the_shipped_schema(served):
-    jsonschema.Draft202012Validator(manifest_module.schema()).validate(served)
+    on_disk = {k: v for k, v in served.items() if k != "_path"}
+    jsonschema.Draft202012Validator(manifest_module.schema()).validate(on_disk)
     assert served["format"] == 1
 
 
@@ -103,3 +106,61 @@ def test_a_newer_format_is_refused_with_a_clear_message(tmp_path):
     path.write_text(json.dumps({"format": 2, "devices": []}))
     with pytest.raises(manifest_module.ManifestError, match="format 2 is newer than this mockfgt reads"):
         manifest_module.read(path)
+
+
+# -- diagnose agrees with the catalogue, given the manifest's agent ---------------------------------
+def test_diagnose_as_each_manifest_agent_reports_what_the_catalogue_expects(served):
+    """diagnose, probing as the agent each manifest entry describes, reaches the entry's expect (or
+    its also_acceptable code) on every device of the catalogue; the stalls with a 1 s timeout."""
+    from concurrent.futures import ThreadPoolExecutor
+    from dataclasses import replace
+
+    from mockfgt.agent import Agent
+    from mockfgt.diagnose import diagnose
+
+    def verdict(entry):
+        agent = replace(Agent.from_document(entry["agent"]), timeout=1.0)
+        return entry["name"], diagnose(agent).verdict
+
+    with ThreadPoolExecutor(4) as pool:
+        verdicts = dict(pool.map(verdict, served["devices"]))
+    wrong = {entry["name"]: (verdicts[entry["name"]], entry["expect"]) for entry in served["devices"]
+             if verdicts[entry["name"]] not in (entry["expect"], entry.get("also_acceptable"))}
+    assert not wrong, f"diagnose verdict, expect: {wrong}"
+
+
+def diagnose_cli(*args: str):
+    return subprocess.run([*mockfgt_command(), "diagnose", *args], capture_output=True, text=True,
+                          timeout=seconds(60), env=cli_env())
+
+
+def test_diagnose_from_manifest_checks_writes_as_the_agent_does(served):
+    done = diagnose_cli("--from-manifest", served["_path"], "read-only-profile")
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "Verdict: 202002" in done.stdout
+
+
+def test_diagnose_says_when_writes_were_not_checked(served):
+    entry = by_name(served, "read-only-profile")
+    agent = entry["agent"]
+    done = diagnose_cli(agent["url"], f"--token={agent['token']}", f"--ca={agent['ca']}")
+    assert done.returncode == 0
+    assert "Verdict: ok for reads; writes were not checked (add --write-check to check them)" in done.stdout
+    checked = diagnose_cli(agent["url"], f"--token={agent['token']}", f"--ca={agent['ca']}", "--write-check")
+    assert checked.returncode == 1 and "Verdict: 202002" in checked.stdout
+
+
+def test_diagnose_names_the_timeout_it_was_given(served):
+    done = diagnose_cli("--from-manifest", served["_path"], "response-stall", "--timeout", "2")
+    assert "Verdict: 202004" in done.stdout
+    assert "within the agent's timeout (2 s)" in done.stdout and "(10 s)" not in done.stdout
+
+
+@pytest.mark.parametrize(("args", "message"), [
+    (("--from-manifest", "{path}", "no-such-device"), "no device 'no-such-device'"),
+    (("https://127.0.0.1:1", "--from-manifest", "{path}", "fgt-healthy"), "either a URL or --from-manifest"),
+    ((), "give the device's URL"),
+])
+def test_diagnose_manifest_usage_errors(served, args, message):
+    done = diagnose_cli(*(a.replace("{path}", served["_path"]) for a in args))
+    assert done.returncode == 2 and message in done.stderr and "Traceback" not in done.stderr

@@ -16,7 +16,10 @@ def add_parser(sub) -> None:
     """Register ``diagnose`` on the ``mockfgt`` command's subparsers."""
     p = sub.add_parser("diagnose", help="probe a device (real or mock) layer by layer and say what to fix",
                        description="Probe a FortiGate or FortiManager (real or mock) one layer at a time and say what to fix.")
-    p.add_argument("url", help="https://HOST[:PORT] of the device")
+    p.add_argument("url", nargs="?", help="https://HOST[:PORT] of the device")
+    p.add_argument("--from-manifest", nargs=2, metavar=("FILE", "DEVICE"),
+                   help="diagnose as the agent a running mockfgt's manifest describes for DEVICE "
+                        "(its URL, trust, credential, scope and writes); --timeout still applies")
     p.add_argument("--token", help="API token (use - to read it from standard input)")
     p.add_argument("--kind", default=kinds.DEFAULT_KIND,
                    help="the device's kind: fortigate (default), fortimanager, or one an installed plugin adds")
@@ -42,22 +45,15 @@ def add_parser(sub) -> None:
                    help="FortiManager trusted-hosts mode: read ADMIN's trusted hosts and write them back unchanged")
     p.add_argument("--write-check", action="store_true",
                    help=f"also create and delete one address ({WRITE_PREFIX}<random>)")
-    p.add_argument("--timeout", type=argtypes.seconds, default=DEFAULT_TIMEOUT, help="seconds per network step (default: 10)")
+    p.add_argument("--timeout", type=argtypes.seconds, default=None,
+                   help=f"seconds per network step (default: {DEFAULT_TIMEOUT:g}, or the manifest's)")
     p.add_argument("--json", action="store_true", help="machine-readable report")
     p.set_defaults(run=command)
 
 
 def command(args) -> int:
-    session, user = _secret(args.session), args.user
     try:
-        target = checked(Agent(
-            url=args.url, kind=args.kind, auth="session" if session else "password" if user else "token",
-            token=_secret(args.token), session=session, user=user, password=_secret(args.password),
-            verify=False if args.insecure else args.ca or True, token_in=args.token_in,
-            cert=(args.cert, args.key or args.cert) if args.cert else None, vdom=args.vdom, adom=args.adom,
-            login=args.login, accept_banner=args.accept_banner, trusthost_user=args.trusthost_user,
-            timeout=args.timeout, write=args.write_check,
-        ))
+        target = checked(_from_manifest(args) if args.from_manifest else _from_options(args))
     except ValueError as exc:
         print(f"mockfgt diagnose: {exc}", file=sys.stderr)
         return 2
@@ -66,6 +62,41 @@ def command(args) -> int:
     report = diagnose(target)
     print(json.dumps(report.to_dict(), indent=2) if args.json else report.render())
     return 0 if report.verdict == OK else 1
+
+
+def _from_manifest(args) -> Agent:
+    """The agent a manifest entry describes; the manifest's errors and a wrong name are ValueErrors."""
+    import dataclasses
+
+    from .. import manifest
+
+    if args.url:
+        raise ValueError("give either a URL or --from-manifest, not both")
+    path, name = args.from_manifest
+    try:
+        document = manifest.read(path)
+    except manifest.ManifestError as exc:
+        raise ValueError(str(exc)) from None
+    entry = next((d for d in document["devices"] if d.get("name") == name), None)
+    if entry is None or "agent" not in entry:
+        names = ", ".join(d.get("name", "?") for d in document["devices"])
+        raise ValueError(f"{path}: no device {name!r} with agent settings (devices: {names})")
+    agent = Agent.from_document(entry["agent"])
+    return dataclasses.replace(agent, timeout=args.timeout) if args.timeout else agent
+
+
+def _from_options(args) -> Agent:
+    if not args.url:
+        raise ValueError("give the device's URL (https://HOST[:PORT]) or --from-manifest FILE DEVICE")
+    session, user = _secret(args.session), args.user
+    return Agent(
+            url=args.url, kind=args.kind, auth="session" if session else "password" if user else "token",
+            token=_secret(args.token), session=session, user=user, password=_secret(args.password),
+            verify=False if args.insecure else args.ca or True, token_in=args.token_in,
+            cert=(args.cert, args.key or args.cert) if args.cert else None, vdom=args.vdom, adom=args.adom,
+            login=args.login, accept_banner=args.accept_banner, trusthost_user=args.trusthost_user,
+            timeout=args.timeout or DEFAULT_TIMEOUT, write=args.write_check,
+        )
 
 
 def _secret(value: str | None) -> str | None:

@@ -7,7 +7,7 @@ from dataclasses import dataclass, field
 
 from .. import kinds
 from ..agent import Agent
-from ..codes import GUIDANCE, OK, TITLES
+from ..codes import OK, TITLES, guidance
 
 
 @dataclass
@@ -48,7 +48,8 @@ class Report:
             "url": t.url, "kind": t.kind, "insecure": t.insecure, "vdom": t.vdom, "adom": t.adom,
             "verdict": self.verdict, "title": TITLES[self.verdict], "deciding_step": self.deciding_step,
             "steps": [dataclasses.asdict(s) for s in self.steps],
-            "guidance": GUIDANCE[self.verdict],
+            "writes_checked": t.write,
+            "guidance": guidance(self.verdict, timeout=t.timeout),
         }
 
     def render(self) -> str:
@@ -57,10 +58,13 @@ class Report:
         for step in self.steps:
             lines += _render_step(step)
         verdict = self.verdict
-        lines += ["", f"Verdict: {verdict}" + ("" if verdict == OK else f" ({TITLES[verdict]}, at {self.deciding_step})")]
         if verdict != OK:
-            lines.append("What to do:")
-            lines += [f"  - {tip}" for tip in GUIDANCE[verdict]]
+            lines += ["", f"Verdict: {verdict} ({TITLES[verdict]}, at {self.deciding_step})", "What to do:"]
+            lines += [f"  - {tip}" for tip in guidance(verdict, timeout=self.target.timeout)]
+        elif self.target.write:
+            lines += ["", "Verdict: ok (reads and writes)"]
+        else:  # a read-only profile passes this far: say so, not a bare ok
+            lines += ["", "Verdict: ok for reads; writes were not checked (add --write-check to check them)"]
         return "\n".join(lines)
 
 
