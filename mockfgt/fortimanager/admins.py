@@ -15,6 +15,7 @@ import string
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
+from ..kernel import parse_network, random_key, source_address
 from .errors import INVALID_DATA, NOT_FOUND, FMGError
 
 ACCESS_LEVELS = ("none", "read", "read-write")
@@ -45,13 +46,13 @@ KEY_ALPHABET = string.ascii_lowercase + string.digits
 
 def new_token() -> str:
     """An API key as FortiManager prints one (``New API key: 33fzwipq...``): 32 of [a-z0-9] (reference H.13)."""
-    return "".join(secrets.choice(KEY_ALPHABET) for _ in range(32))
+    return random_key(32, KEY_ALPHABET)
 
 
 def new_password() -> str:
     """A local admin's generated password: 16 of [A-Za-z0-9], so no agent's command line takes one
     that starts with '-' for an option (token_urlsafe did, 1 time in 64)."""
-    return "".join(secrets.choice(TOKEN_ALPHABET) for _ in range(16))
+    return random_key(16, TOKEN_ALPHABET)
 
 
 def new_session_id() -> str:
@@ -59,21 +60,7 @@ def new_session_id() -> str:
     return base64.b64encode(secrets.token_bytes(64)).decode()
 
 
-def parse_version(text: str) -> tuple[int, int, int]:
-    parts = [int(p) for p in text.lstrip("v").split(".")]
-    return tuple((parts + [0, 0, 0])[:3])  # type: ignore[return-value]
-
-
-def parse_trusthost(value) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
-    """A network from ``["10.0.0.0", "255.0.0.0"]``, ``"10.0.0.0 255.0.0.0"``, ``"10.0.0.0/8"``,
-    ``"2001:db8::/32"`` or a bare address."""
-    if isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value):
-        text = f"{value[0]}/{value[1]}"
-    elif isinstance(value, str):
-        text = "/".join(value.split())
-    else:
-        raise ValueError(f"{value!r} is not an address with a mask")
-    return ipaddress.ip_network(text, strict=False)
+parse_trusthost = parse_network  # FortiManager takes every form, the allow-all one included
 
 
 def place_trusthosts(values: list) -> tuple[list, list]:
@@ -103,9 +90,7 @@ class Admin:
 
     def trusts(self, peer: str) -> bool:
         """A family whose slots are all empty admits any address of that family (as 0.0.0.0/0 does)."""
-        ip = ipaddress.ip_address(peer.split("%")[0])
-        if ip.version == 6 and ip.ipv4_mapped:
-            ip = ip.ipv4_mapped
+        ip = source_address(peer)
         slots = self.trusthost if ip.version == 4 else self.ip6_trusthost
         empty = EMPTY_V4 if ip.version == 4 else EMPTY_V6
         set_slots = [n for n in slots if n != empty]

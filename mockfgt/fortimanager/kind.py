@@ -29,6 +29,7 @@ FortiManager; they ask this kind object (see :mod:`mockfgt.kinds`). A scenario's
 from __future__ import annotations
 
 from .. import schema as s
+from ..kernel import parse_version
 from ..kinds import DeviceKind, Operation, PasswordLogins
 from .admins import (
     ACCESS_LEVELS,
@@ -41,7 +42,6 @@ from .admins import (
     new_password,
     new_session_id,
     new_token,
-    parse_version,
     place_trusthosts,
 )
 from .client import FortiManagerClient

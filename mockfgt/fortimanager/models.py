@@ -23,8 +23,9 @@ from __future__ import annotations
 import itertools
 import threading
 
+from ..kernel import parse_version
 from .access import Principal, require, require_api_access
-from .admins import Admin, AdminBook, parse_version
+from .admins import Admin, AdminBook
 from .devices import ManagedDevice
 from .errors import (
     ALREADY_EXISTS,

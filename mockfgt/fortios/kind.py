@@ -8,6 +8,7 @@ FortiOS; they ask this kind object (see :mod:`mockfgt.kinds`).
 from __future__ import annotations
 
 from .. import schema as s
+from ..kernel import parse_version
 from ..kinds import DeviceKind, Operation, PasswordLogins
 from .client import FortiGateClient
 from .models import (
@@ -19,7 +20,6 @@ from .models import (
     FortiOSState,
     new_token,
     parse_trusthost,
-    parse_version,
 )
 from .sessions import DEFAULT_ADMIN_TIMEOUT, Admin, parse_admin_trusthost
 from .tables import TABLES, factory_rows

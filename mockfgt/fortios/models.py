@@ -18,6 +18,7 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+from ..kernel import parse_network, parse_version, random_key, source_address
 from .tables import TABLES, TableSpec
 
 ACCESS_LEVELS = ("none", "read", "read-write")
@@ -44,12 +45,7 @@ class AuthFailure(Exception):
 
 def new_token() -> str:
     """An API key shaped like the device's: 30 characters of [A-Za-z0-9]."""
-    return "".join(secrets.choice(TOKEN_ALPHABET) for _ in range(30))
-
-
-def parse_version(text: str) -> tuple[int, int, int]:
-    parts = [int(p) for p in text.lstrip("v").split(".")]
-    return tuple((parts + [0, 0, 0])[:3])  # type: ignore[return-value]
+    return random_key(30, TOKEN_ALPHABET)
 
 
 @dataclass
@@ -82,19 +78,13 @@ def trusted(trusthosts: list[ipaddress.IPv4Network | ipaddress.IPv6Network], add
     """Whether ``address`` may connect: any source when there are no entries, else one must hold it."""
     if not trusthosts:
         return True
-    ip = ipaddress.ip_address(address.split("%")[0])
-    if ip.version == 6 and ip.ipv4_mapped:
-        ip = ip.ipv4_mapped
+    ip = source_address(address)
     return any(ip in net for net in trusthosts if net.version == ip.version)
 
 
 def parse_trusthost(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     """Accept '10.0.0.0/8', '10.0.0.0 255.0.0.0' or a bare address; 0.0.0.0/0 is refused as on the device."""
-    text = text.strip()
-    if " " in text:
-        addr, mask = text.split()
-        text = f"{addr}/{mask}"
-    net = ipaddress.ip_network(text, strict=False)
+    net = parse_network(text)
     if net.prefixlen == 0:
         raise ValueError("allow-all (0.0.0.0/0 or ::/0) is not allowed for REST API users")
     return net

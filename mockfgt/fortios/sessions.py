@@ -19,6 +19,7 @@ import secrets
 import time
 from dataclasses import dataclass, field
 
+from ..kernel import parse_network
 from .models import AuthFailure, new_token, trusted
 
 #: FortiOS ``admintimeout`` defaults to 5 minutes of idleness.
@@ -36,11 +37,7 @@ def _bytes(text: str) -> bytes:
 
 def parse_admin_trusthost(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
     """'10.0.0.0/8', '10.0.0.0 255.0.0.0' or an address. Unlike API users, admins may trust 0.0.0.0/0."""
-    text = text.strip()
-    if " " in text:
-        address, mask = text.split()
-        text = f"{address}/{mask}"
-    return ipaddress.ip_network(text, strict=False)
+    return parse_network(text)
 
 
 @dataclass

@@ -1,0 +1,44 @@
+"""Small pieces both emulated kinds use: random keys, firmware versions, source-address networks.
+
+Each kind decides the shapes (a FortiOS key is 30 mixed-case characters, a FortiManager one 32
+lowercase); the mechanics live here once.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+import secrets
+
+Network = ipaddress.IPv4Network | ipaddress.IPv6Network
+
+
+def random_key(length: int, alphabet: str) -> str:
+    """``length`` characters drawn from ``alphabet`` by the secrets module."""
+    return "".join(secrets.choice(alphabet) for _ in range(length))
+
+
+def parse_version(text: str) -> tuple[int, int, int]:
+    """'7.4.5' or 'v7.4' as (7, 4, 5) or (7, 4, 0)."""
+    parts = [int(p) for p in text.lstrip("v").split(".")]
+    return tuple((parts + [0, 0, 0])[:3])  # type: ignore[return-value]
+
+
+def parse_network(value: object) -> Network:
+    """A network as the devices write one: '10.0.0.0/8', '10.0.0.0 255.0.0.0', a bare address, or the
+    JSON-RPC pair ``["10.0.0.0", "255.0.0.0"]``. ValueError for anything else."""
+    if isinstance(value, list) and len(value) == 2 and all(isinstance(v, str) for v in value):
+        text = f"{value[0]}/{value[1]}"
+    elif isinstance(value, str):
+        text = "/".join(value.split())
+    else:
+        raise ValueError(f"{value!r} is not an address with a mask")
+    return ipaddress.ip_network(text, strict=False)
+
+
+def source_address(peer: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:
+    """The client's address as a trusted-host check sees it: no zone, an IPv4-mapped IPv6 address as
+    the IPv4 address it carries (a dual-stack listener reports IPv4 clients that way)."""
+    ip = ipaddress.ip_address(peer.split("%")[0])
+    if ip.version == 6 and ip.ipv4_mapped:
+        return ip.ipv4_mapped
+    return ip
