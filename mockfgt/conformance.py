@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import http.cookiejar
 import os
 import re
 import shutil
@@ -34,8 +33,6 @@ import subprocess
 import sys
 import tempfile
 import threading
-import urllib.error
-import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
@@ -47,6 +44,7 @@ from .codes import CONNECTION, OK, TIMEOUT, TLS
 from .diagnose import is_ip
 from .flows import Agent, run_flow
 from .hosts import host_port
+from .transport import UrllibSender
 
 CLIENTS = ("requests", "httpx", "urllib", "curl", "openssl", "diagnose")
 MODES = ("verify", "insecure")
@@ -156,21 +154,8 @@ def run_httpx(agent: Agent, timeout: float) -> tuple[str, str]:
 
 
 def run_urllib(agent: Agent, timeout: float) -> tuple[str, str]:
-    jar = http.cookiejar.CookieJar()
-    handlers = [urllib.request.ProxyHandler({}), urllib.request.HTTPCookieProcessor(jar)]
-    if agent.url.startswith("https:"):
-        handlers.append(urllib.request.HTTPSHandler(context=agent.ssl_context()))
-    opener = urllib.request.build_opener(*handlers)
-
-    def send(method, path, headers, body):
-        request = urllib.request.Request(agent.url + path, data=body, method=method, headers=headers)
-        try:
-            with opener.open(request, timeout=timeout) as response:
-                return response.status, response.read()
-        except urllib.error.HTTPError as exc:  # an answer, not a failure: judge it like any other
-            return exc.code, exc.read()
-
-    outcome = run_flow(agent, send, python_error, lambda: [(c.name, c.value) for c in jar])
+    send = UrllibSender(agent.url, agent.ssl_context(), timeout)
+    outcome = run_flow(agent, send, python_error, send.cookies)
     return outcome.code, outcome.surface
 
 

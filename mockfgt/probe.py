@@ -13,15 +13,13 @@ cookie jar for the ``/logincheck`` session.
 
 from __future__ import annotations
 
-import http.cookiejar
 import json
-import urllib.error
-import urllib.request
 from dataclasses import dataclass, replace
 
 from .classify import classify
 from .codes import AUTHENTICATION
 from .flows import Agent, Conversation, run_flow
+from .transport import UrllibSender
 
 __all__ = ["ProbeResult", "probe", "first_call"]
 
@@ -44,14 +42,6 @@ def first_call(client: Agent, kind: str) -> dict:
     return json.loads(body)
 
 
-def _opener(client, jar: http.cookiejar.CookieJar):
-    handlers = [urllib.request.ProxyHandler({}),  # loopback only: never a proxy from the environment
-                urllib.request.HTTPCookieProcessor(jar)]
-    if client.url.startswith("https:"):
-        handlers.append(urllib.request.HTTPSHandler(context=client.ssl_context()))
-    return urllib.request.build_opener(*handlers)
-
-
 def _explain(exc: Exception) -> tuple[str, str]:
     """Classify what a call raised; the probe reports what a client would, it never raises it."""
     try:
@@ -62,19 +52,9 @@ def _explain(exc: Exception) -> tuple[str, str]:
 
 def probe(client: Agent, *, kind: str | None = None, timeout: float = 10.0) -> ProbeResult:
     """Run the reference agent once and report the first failure's code, or ``ok``."""
-    jar = http.cookiejar.CookieJar()
-    opener = _opener(client, jar)
-
-    def send(method, path, headers, body):
-        request = urllib.request.Request(client.url + path, data=body, method=method, headers=headers)
-        try:
-            with opener.open(request, timeout=timeout) as response:
-                return response.status, response.read()
-        except urllib.error.HTTPError as exc:  # an answer: the flow judges it
-            return exc.code, exc.read()
-
+    send = UrllibSender(client.url, client.ssl_context(), timeout)
     agent = client if kind in (None, client.kind) else replace(client, kind=kind)
-    outcome = run_flow(agent, send, _explain, lambda: [(c.name, c.value) for c in jar])
+    outcome = run_flow(agent, send, _explain, send.cookies)
     detail = outcome.surface
     if outcome.role == "login" and outcome.code == AUTHENTICATION and not detail.startswith("HTTP "):
         detail = f"login refused: {detail}"  # answered, in the body: LOGIN_FAILED, /logincheck 0, -22

@@ -237,9 +237,9 @@ def test_vdom_and_adom_exclude_each_other(capsys):
 def test_diagnose_imports_nothing_of_the_device():
     """A user points diagnose at a real device: it may use the client side of mockfgt only."""
     allowed = {"mockfgt.agent", "mockfgt.argtypes", "mockfgt.classify", "mockfgt.codes", "mockfgt.flows",
-               "mockfgt.hosts", "mockfgt.kinds", "mockfgt.manifest", "mockfgt.schema"}
+               "mockfgt.hosts", "mockfgt.kinds", "mockfgt.manifest", "mockfgt.schema", "mockfgt.transport"}
     package = Path(mockfgt.__file__).parent
-    modules = ["flows.py", "hosts.py", "agent.py", "fortios/client.py", "fortimanager/client.py"]
+    modules = ["flows.py", "hosts.py", "agent.py", "transport.py", "fortios/client.py", "fortimanager/client.py"]
     inside = [p.name for p in (package / "diagnose").glob("*.py")]
     assert {"target.py", "report.py", "network.py", "certificates.py", "api.py", "advice.py", "cli.py"} <= set(inside)
     for module in [*modules, *(f"diagnose/{name}" for name in inside)]:

@@ -43,14 +43,15 @@ verdict is ``ok``.
 from __future__ import annotations
 
 import dataclasses
-import http.cookiejar
 import uuid
 
 from .. import kinds
 from ..agent import Agent
 from ..codes import OK
 from ..flows import Conversation
+from ..transport import UrllibSender
 from .api import ApiSteps
+from .certificates import _agent_context
 from .cli import add_parser, command, main
 from .network import NetworkSteps, is_ip
 from .report import Report, Step
@@ -86,5 +87,6 @@ class Probe(NetworkSteps, ApiSteps):
         self.reachable: tuple | None = None  # the entry TCP reached
         self.agent = dataclasses.replace(target, probe_name=WRITE_PREFIX + uuid.uuid4().hex[:8])
         self.kind = kinds.get(target.kind)
-        self.jar = http.cookiejar.CookieJar()  # a /logincheck session lives in cookies
-        self.talk = Conversation(self.agent, self._send, lambda: [(c.name, c.value) for c in self.jar])
+        # The agent connects directly, trusting what it trusts; a /logincheck session lives in cookies.
+        send = UrllibSender(target.base_url, _agent_context(target), target.timeout)
+        self.talk = Conversation(self.agent, send, send.cookies)

@@ -3,9 +3,6 @@
 from __future__ import annotations
 
 import dataclasses
-import http.cookiejar
-import urllib.error
-import urllib.request
 
 from .. import kinds
 from ..agent import Agent
@@ -13,7 +10,6 @@ from ..codes import AUTHENTICATION, CONNECTION, TIMEOUT, TLS
 from ..flows import Answer, Call, Conversation
 from ..kinds import DeviceKind
 from .advice import _classify, _client_cert_note, _credential_word, _short, _what
-from .certificates import _agent_context
 from .report import Step
 
 
@@ -23,7 +19,6 @@ class ApiSteps:
     target: Agent
     agent: Agent
     kind: DeviceKind
-    jar: http.cookiejar.CookieJar
     talk: Conversation
 
     # -- 4. authentication -----------------------------------------------------------------------
@@ -160,17 +155,6 @@ class ApiSteps:
         except Exception as exc:  # what the agent would meet: classified, explained, never raised
             self._transport_failed(step, call, exc)
             return None
-
-    def _send(self, method: str, path: str, headers: dict, body: bytes | None) -> tuple[int, bytes]:
-        handlers = [urllib.request.ProxyHandler({}), urllib.request.HTTPCookieProcessor(self.jar)]
-        if self.target.url.startswith("https:"):  # the agent connects directly, trusting what it trusts
-            handlers.append(urllib.request.HTTPSHandler(context=_agent_context(self.target)))
-        request = urllib.request.Request(self.target.base_url + path, data=body, method=method, headers=headers)
-        try:
-            with urllib.request.build_opener(*handlers).open(request, timeout=self.target.timeout) as response:
-                return response.status, response.read()
-        except urllib.error.HTTPError as exc:  # an answer: judged like any other
-            return exc.code, exc.read()
 
     def _transport_failed(self, step: Step, call: Call, exc: BaseException) -> None:
         t, code = self.target, _classify(exc)
