@@ -2,7 +2,8 @@
 
 They are what a user writing an agent in another language starts from, so they must stay correct:
 each is run as a user runs it, through the installed ``mockfgt check``, against every scenario with
-Insecure on and off. Node.js and curl are required; Go runs where ``go`` is installed.
+Insecure on and off where that changes the answer. Node.js and curl are required; Go runs where ``go``
+is installed.
 """
 
 from __future__ import annotations
@@ -21,7 +22,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def check_everything(*agent: str, cwd: Path | None = None) -> dict:
-    done = run_mockfgt("check", "--insecure-too", "--timeout", "2", "--json", "--", *agent, timeout=seconds(240))
+    done = run_mockfgt("check", "--timeout", "2", "--json", "--", *agent, timeout=seconds(240))
     assert done.returncode in (0, 1), done.stderr[-3000:]
     report = json.loads(done.stdout)
     failures = [line for run in report["runs"] for line in run["explanation"]]
