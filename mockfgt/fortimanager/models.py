@@ -23,6 +23,7 @@ from __future__ import annotations
 import itertools
 import threading
 
+from ..clock import Clock
 from .access import Principal, require, require_api_access
 from .admins import Admin, AdminBook, parse_version
 from .devices import ManagedDevice
@@ -84,6 +85,15 @@ class FortiManagerState:
         self.store = ObjectStore(self.workspace, oids)
         self.fleet = Fleet(managed, self.workspace, self.profiles)
         self.installs = Tasks(self.workspace, managed, self.settings, self.profiles)
+
+    @property
+    def clock(self) -> Clock:
+        """The device's clock (session idle expiry); a device sets its own, see mockfgt.clock."""
+        return self.logins.clock
+
+    @clock.setter
+    def clock(self, clock: Clock) -> None:
+        self.logins.clock = clock
 
     def _session_ended(self, number: int) -> None:
         self.workspace.release_owner(number)

@@ -144,7 +144,9 @@ OPERATIONS = {
                                   "access": s.Str(choices=ACCESS_LEVELS)}, required=("profile", "group", "access")),
     "assign-vdom": s.Table(fields={"user": _USER, "vdom": s.Str()}, required=("user", "vdom")),
     "set-query-token": s.Table(fields={"enabled": s.Bool()}, required=("enabled",)),
-    "lock-out": s.Table(fields={"address": s.Str()}, required=("address",)),
+    "lock-out": s.Table(fields={"address": s.Str(), "seconds": s.Float(None, doc="how long (default: the device's "
+                                                                              "admin-lockout-duration)")},
+                        required=("address",)),
     "clear-lockouts": s.Table(),
     "set-admin-password": s.Table(fields={"admin": s.Str(doc="admin name"), "password": s.Str()},
                                   required=("admin", "password")),
@@ -221,7 +223,7 @@ def apply(state: FortiOSState, op: dict) -> None:
             with state.lock:
                 state.settings["rest_api_key_url_query"] = op["enabled"]
         elif name == "lock-out":
-            state.lock_out(op["address"])
+            state.lock_out(op["address"], op.get("seconds"))
         elif name == "clear-lockouts":
             state.clear_lockouts()
         elif name == "set-admin-password":
