@@ -22,11 +22,13 @@ from pathlib import Path
 from typing import Self, cast
 
 from . import scenario as scenarios, schema
+from .clock import Clock
 from .hosts import url_host
 from .journal import DEFAULT_CAPACITY, Journal, request_body, request_event, request_headers_size
 from .listener import REQUEST_TIMEOUT, ConnectionPlan, Listener
+from .phases import PhaseRunner
 from .scenario import Scenario
-from .tls import HarnessCA
+from .tls import HarnessCA, ServerTLS, server_tls as mint_server_tls
 
 _device_numbers = itertools.count(1)
 
@@ -138,6 +140,7 @@ class Device:
 
     default_scenario = "fgt-healthy"
     kind: str | None = None  # None: any kind
+    _phases: PhaseRunner
 
     def __init__(
         self,
@@ -161,9 +164,12 @@ class Device:
         self._lock = threading.RLock()
         #: Every connection outcome and request on this device's port (see :mod:`mockfgt.journal`).
         self.journal = Journal(journal_capacity, journal_bytes)
+        #: The device's own time: sessions, lockouts and phase durations read it (see mockfgt.clock).
+        self.clock = Clock()
+        self._started = False
         self._install(first)  # before the listener exists: it starts with the first plan
         self._listener: Listener = Listener(self._wsgi, self._plan, host=host, port=port, journal=self.journal.record,
-                                  request_timeout=request_timeout)
+                                  request_timeout=request_timeout, on_accept=self._on_accept)
         self.host = host
         self._client_config = dict(first.client)
         self._client = self._resolve_client()
@@ -174,6 +180,7 @@ class Device:
         if not self._started:
             self._listener.start()
             self._started = True
+            self._phases.arm()
         return self
 
     def begin_stop(self) -> None:
@@ -184,6 +191,7 @@ class Device:
     def stop(self) -> None:
         """Stop serving and release the port, at once."""
         if self._started:
+            self._phases.suspend()
             self._listener.stop()
             self._started = False
 
@@ -219,6 +227,20 @@ class Device:
             self._client_config.update(changes)
             self._client = self._resolve_client()
             return self._client
+
+    def advance(self) -> dict:
+        """Enter the scenario's next phase now (see :mod:`mockfgt.phases`); returns it. ValueError in the last."""
+        return self._phases.advance()
+
+    @property
+    def phase(self) -> dict:
+        """The current phase: ``index``, ``name``, ``summary``, ``trigger``, ``expect``, ``expect_insecure``."""
+        return self._phases.current
+
+    @property
+    def phases(self) -> list[dict]:
+        """Every phase of the scenario, its top level (``start``) first."""
+        return self._phases.listing
 
     def apply(self, op: dict) -> None:
         """Run one device operation, e.g. ``{"op": "regenerate-key", "user": "agent"}``."""
@@ -290,11 +312,12 @@ class Device:
 
     @property
     def expect(self) -> str:
-        return self._scenario.expect
+        """What a verifying agent reports now (in a phased scenario: in the current phase)."""
+        return self._phases.current["expect"]
 
     @property
     def expect_insecure(self) -> str:
-        return self._scenario.expect_insecure
+        return self._phases.current["expect_insecure"]
 
     # -- internals ----------------------------------------------------------------------------
     def _load(self, scenario) -> Scenario:
@@ -307,8 +330,10 @@ class Device:
         """Build state, TLS and connection plan for a scenario; the listener picks up the plan."""
         kind = scenarios.kinds()[loaded.kind]
         state = kind.build_state(loaded.device)
+        state.clock = self.clock
         self._scenario, self._kind, self._state = loaded, kind, state
         self._tls_settings, self._connection = dict(loaded.tls), dict(loaded.connection)
+        self._reissued: ServerTLS | None = None
         for op in loaded.setup:
             self._apply(op)
         self._rebuild_plan()
@@ -316,11 +341,17 @@ class Device:
         # with the old state or the new app with the new state, never a FortiOS app with a
         # FortiManager's state (make stress found that mix once).
         self._serving = (shared_app(kind), state)
+        if hasattr(self, "_phases"):
+            self._phases.close()
+        self._phases = PhaseRunner(self)
+        if self._started:
+            self._phases.arm()
 
     def _apply(self, op: dict) -> None:
         changes = {k: v for k, v in op.items() if k != "op" and v is not None}
         if op["op"] == "set-tls":
             self._tls_settings.update(changes)
+            self._reissued = None
             self._rebuild_plan()
         elif op["op"] == "set-connection":
             self._connection.update(changes)
@@ -328,17 +359,31 @@ class Device:
         else:
             self._kind.apply(self._state, op)
 
-    def _rebuild_plan(self) -> None:
+    def _rebuild_plan(self, *, reissue: bool = False) -> None:
         tls = self._tls_settings
-        material = self.ca.server_tls(  # shared with every device presenting the same certificate
-            shape=tls["certificate"], versions=tls["versions"],
-            client_certificate=tls["client_certificate"] == "required",
-            hostname=self._scenario.device["hostname"], serial=self._scenario.device["serial"],
-            kind=self._scenario.kind,
-        )
+        mint = dict(shape=tls["certificate"], versions=tls["versions"],
+                    client_certificate=tls["client_certificate"] == "required",
+                    hostname=self._scenario.device["hostname"], serial=self._scenario.device["serial"],
+                    kind=self._scenario.kind)
+        if reissue:  # a leaf of this device's own, from the same CA (a phase's reissue_certificate)
+            self._reissued = mint_server_tls(self.ca, self.material_dir / "reissued", **mint)
+        # Otherwise shared with every device presenting the same certificate.
+        material = self._reissued or self.ca.server_tls(**mint)
         self._plan = ConnectionPlan(material.context, self._connection["fault"], self._connection["stall_seconds"])
         if hasattr(self, "_listener"):  # not while __init__ installs the first scenario
             self._listener.set_plan(self._plan)
+
+    def _enter_phase(self, phase: dict) -> None:
+        """What entering a phase changes (mockfgt.phases calls it under the device's lock)."""
+        for op in phase["setup"]:
+            self._apply(op)
+        if phase["reissue_certificate"]:
+            self._rebuild_plan(reissue=True)
+        self._client_config.update({k: v for k, v in phase["client"].items() if v is not None})
+        self._client = self._resolve_client()
+
+    def _on_accept(self) -> None:
+        self._phases.on_connection()
 
     def _client_user(self) -> str:
         """The API user whose key the agent holds (a password agent names an admin instead)."""
@@ -392,6 +437,7 @@ class Device:
                            [("Content-Type", "text/html; charset=iso-8859-1")])
             self.journal.record(request_event(environ, body, 431, b"", started))
             return [_HEADERS_TOO_LARGE]
+        self._phases.on_request()
         plan = environ.get("mockfgt.plan")
         if plan is not None and plan.fault == "stall-response":
             plan.ended.wait(plan.stall_seconds)  # ends early when the scenario changes or the device stops

@@ -398,7 +398,8 @@ class Listener:
     ``journal`` (if given) is called with a dict for every connection outcome that never reaches the
     app: resets, stalls, failed handshakes, requests that never arrived whole, answers never taken.
     What clients do (reset, leave mid-handshake or mid-request, stop reading) is journaled, never
-    logged as an error: only a fault of mockfgt itself is.
+    logged as an error: only a fault of mockfgt itself is. ``on_accept`` (if given) is called for every
+    accepted connection before its plan is read, so it may change the plan that connection gets.
     """
 
     def __init__(
@@ -411,8 +412,10 @@ class Listener:
         server_version: str = "xxxxxxxx-xxxxx",
         journal: Callable[[dict], object] | None = None,  # what it returns is ignored
         request_timeout: float = REQUEST_TIMEOUT,
+        on_accept: Callable[[], object] | None = None,
     ) -> None:
         self.app = app
+        self._on_accept = on_accept
         self.request_timeout = request_timeout
         self.server_version = server_version
         self._plan = plan
@@ -628,6 +631,11 @@ class Listener:
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         except OSError:
             pass  # reset already: the handshake finds out and journals it
+        if self._on_accept is not None:
+            try:
+                self._on_accept()
+            except Exception:  # the listener outlives a failing hook too
+                log.exception("on_accept failed")
         try:
             threading.Thread(
                 target=self._serve_connection, args=(conn, addr, self._plan), name="mockfgt-conn", daemon=True

@@ -22,6 +22,7 @@ from pathlib import Path
 from . import schema as s
 from .codes import CODES
 from .listener import CONNECTION_FAULTS
+from .phases import check_phases, phase_spec
 from .tls import CERTIFICATE_SHAPES, TLS_VERSIONS
 
 
@@ -138,6 +139,7 @@ def scenario_spec(kind) -> s.Table:
                 "device": s.List(list, item=ops),
                 "client": CLIENT_CHANGE,
             }),
+            "phases": s.List(list, item=phase_spec(ops, CLIENT_CHANGE)),  # see mockfgt.phases
         },
         required=("summary", "expect"),
     )
@@ -161,6 +163,7 @@ class Scenario:
     setup: list
     remedy: dict
     raw: dict = field(repr=False, compare=False)
+    phases: list = field(default_factory=list)  # the phases after the top level (mockfgt.phases)
 
     @property
     def kind(self) -> str:
@@ -355,6 +358,7 @@ def validate(data: dict, *, name: str, source: str) -> Scenario:
             client = checked["client"]
             logs_in = client["auth"] == "password" and client["session"] != "expired"
             checked["shown_by"] = "login" if logs_in else "status"
+        check_phases(checked["phases"])
         _dry_run(kind, checked)
     except s.SchemaError as exc:
         raise ScenarioError(source, exc.key, exc.message) from None
@@ -376,7 +380,8 @@ def _dry_run(kind, checked: dict) -> None:
         _check_admin(kind, state, user)
     elif user is not None and user not in known_users:
         raise s.SchemaError("client.user", f"'{user}' is not a user of this device; known: {', '.join(known_users)}")
-    for section, ops in (("setup", checked["setup"]), ("remedy.device", checked["remedy"]["device"])):
+    phased = [(f"phases[{i}].setup", phase["setup"]) for i, phase in enumerate(checked["phases"])]
+    for section, ops in (("setup", checked["setup"]), *phased, ("remedy.device", checked["remedy"]["device"])):
         for i, op in enumerate(ops):
             if op["op"] in GENERIC_OPERATIONS:
                 continue
