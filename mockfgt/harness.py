@@ -176,11 +176,14 @@ class Harness:
             "tokens": device.tokens,
             "ca_bundle": device.ca_bundle,
             "client": _jsonable(dataclasses.asdict(device.client)),
-            "expect": sc.expect,
-            "expect_insecure": sc.expect_insecure,
+            "expect": device.expect,  # in a phased scenario, the current phase's
+            "expect_insecure": device.expect_insecure,
             "remedy": sc.remedy["summary"],
             "control_url": self.device_control_url(device),
         }
+        if sc.phases:
+            entry["phase"] = device.phase["name"]
+            entry["phases"] = device.phases
         if "private-ca" in (sc.tls["certificate"], device.client.verify) or sc.client.get("ca") == "private":
             entry["private_ca_bundle"] = str(self.ca.private_ca_path)
         if sc.tls["client_certificate"] == "required":
