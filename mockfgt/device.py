@@ -11,11 +11,13 @@ from __future__ import annotations
 
 import atexit
 import itertools
+import logging
 import shutil
 import ssl
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -31,6 +33,7 @@ from .scenario import Scenario
 from .tls import HarnessCA, ServerTLS, server_tls as mint_server_tls
 
 _device_numbers = itertools.count(1)
+log = logging.getLogger(__name__)
 
 #: Header sections larger than this are answered 431 before any app sees them. The reference gives no
 #: figure for httpsd; Apache's defaults allow 100 fields of 8 KiB. The listener already refuses a
@@ -166,6 +169,8 @@ class Device:
         self.journal = Journal(journal_capacity, journal_bytes)
         #: The device's own time: sessions, lockouts and phase durations read it (see mockfgt.clock).
         self.clock = Clock()
+        #: Called with the device after its phase changed, outside its lock (a harness rewrites its manifest).
+        self.on_phase: list[Callable[[Device], object]] = []
         self._started = False
         self._install(first)  # before the listener exists: it starts with the first plan
         self._listener: Listener = Listener(self._wsgi, self._plan, host=host, port=port, journal=self.journal.record,
@@ -173,7 +178,6 @@ class Device:
         self.host = host
         self._client_config = dict(first.client)
         self._client = self._resolve_client()
-        self._started = False
 
     # -- life cycle ---------------------------------------------------------------------------
     def start(self) -> Self:
@@ -384,6 +388,13 @@ class Device:
 
     def _on_accept(self) -> None:
         self._phases.on_connection()
+
+    def _phase_changed(self) -> None:
+        for listener in list(self.on_phase):
+            try:
+                listener(self)
+            except Exception:  # a listener's failure must not fail the request that moved the phase
+                log.exception("%s: a phase listener failed", self.name)
 
     def _client_user(self) -> str:
         """The API user whose key the agent holds (a password agent names an admin instead)."""

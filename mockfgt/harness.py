@@ -58,6 +58,7 @@ class Harness:
         self.manifest_path: Path | None = None
         self.run_id = uuid.uuid4().hex  # tells this run's manifest from any other's at the same path
         self._lock = threading.RLock()
+        self._serving = False  # started and not stopped: the manifest exists
         self._control: Listener | None = None
         #: The control API's secret for this run: every call must send ``Authorization: Bearer`` it.
         #: Loopback is shared with every local user and every web page the user opens; the token,
@@ -82,6 +83,7 @@ class Harness:
             device = Device(loaded, host=self.host, port=port, name=name, ca=self.ca,
                             scenario_dirs=self.scenario_dirs)
             self.devices[name] = device
+        device.on_phase.append(self._phase_changed)
         return device
 
     def add_catalogue(self, kind: str | None = None) -> list[Device]:
@@ -112,10 +114,17 @@ class Harness:
         if self._control is not None:
             self._control.start()
         self.write_manifest()
+        self._serving = True
         return self
+
+    def _phase_changed(self, device: Device) -> None:
+        """A device moved to another phase by itself: the manifest says which (only while it exists)."""
+        if self._serving:
+            self.write_manifest()
 
     def stop(self) -> None:
         """Stop everything at once and remove the manifest (its ports are gone)."""
+        self._serving = False
         if self._control is not None:
             self._control.stop()
         for device in self.devices.values():  # every accept loop wakes at once, not one after another

@@ -674,7 +674,9 @@ class Listener:
 
     def _handle(self, conn: socket.socket, addr, plan: ConnectionPlan, live: list) -> None:
         client = {"client": addr[0], "client_port": addr[1]}
-        if plan.fault == "reset":
+        # A connection accepted as the port stopped listening ("refuse", e.g. on_accept moved the device
+        # to a phase that refuses) is reset, as the kernel resets those still in the backlog.
+        if plan.fault in ("reset", "refuse"):
             conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             self._journal({**client, "event": "reset"})
             return

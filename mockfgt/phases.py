@@ -128,20 +128,29 @@ class PhaseRunner:
     def on_request(self) -> None:
         if self._phases:
             with self._device._lock:
-                self._settle()
+                moved = self._settle("request")
                 self._requests += 1
+            self._tell(moved)
 
     def on_connection(self) -> None:
         if self._phases:
             with self._device._lock:
-                self._settle()
+                moved = self._settle("connection")
                 self._connections += 1
+            self._tell(moved)
 
     def _tick(self) -> None:
         with self._device._lock:
-            if not self._closed:
-                self._settle()
-                self.arm()
+            if self._closed:
+                return
+            moved = self._settle()
+            self.arm()
+        self._tell(moved)
+
+    def _tell(self, moved: bool) -> None:
+        """After a change, outside the device's lock: the device's listeners (the harness's manifest)."""
+        if moved:
+            self._device._phase_changed()
 
     def advance(self) -> dict:
         """Enter the next phase now, whatever its trigger; ValueError in the last phase."""
@@ -152,24 +161,33 @@ class PhaseRunner:
                                  f"'{self._listing[self.index]['name']}' (phases: {names})")
             self._enter("told")
             self._settle()
-            return self.current
+            current = self.current
+        self._tell(True)
+        return current
 
     # -- moving on --------------------------------------------------------------------------------
-    def _due(self) -> str | None:
+    def _due(self, event: str | None) -> str | None:
+        """Why the next phase starts now, if it does. A count is looked at only as its own kind of event
+        arrives: the request after the N-th moves the device on, not the connection that carries it."""
         if self.index >= len(self._phases):
             return None
         nxt = self._phases[self.index]
-        if nxt["after_requests"] is not None and self._requests >= nxt["after_requests"]:
+        if event == "request" and nxt["after_requests"] is not None and self._requests >= nxt["after_requests"]:
             return "requests"
-        if nxt["after_connections"] is not None and self._connections >= nxt["after_connections"]:
+        if (event == "connection" and nxt["after_connections"] is not None
+                and self._connections >= nxt["after_connections"]):
             return "connections"
         if nxt["after_seconds"] is not None and self._device.clock.monotonic() - self._entered >= nxt["after_seconds"]:
             return "clock"
         return None
 
-    def _settle(self) -> None:
-        while (cause := self._due()) is not None:
+    def _settle(self, event: str | None = None) -> bool:
+        """Enter every phase that is due as ``event`` ("request", "connection", None) arrives; whether any was."""
+        moved = False
+        while (cause := self._due(event)) is not None:
             self._enter(cause)
+            moved = True
+        return moved
 
     def _enter(self, cause: str) -> None:
         device, phase = self._device, self._phases[self.index]
@@ -188,8 +206,8 @@ class PhaseRunner:
             if self._timer is not None:
                 self._timer.cancel()
                 self._timer = None
-            if self._closed or self.index >= len(self._phases):
-                return
+            if self._closed or not self._device._started or self.index >= len(self._phases):
+                return  # a stopped device's start() arms it again
             seconds = self._phases[self.index]["after_seconds"]
             if seconds is None:
                 return

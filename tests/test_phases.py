@@ -275,3 +275,42 @@ def test_the_documented_worked_example_runs(tmp_path):
     namespace: dict = {"mockfgt": mockfgt}
     exec(compile(example, "docs/scenarios.md", "exec"), namespace)  # its asserts are the test
     assert "probe" in namespace
+
+
+def test_the_manifest_follows_a_phase_the_device_moved_to_by_itself(mockfgt_ca, tmp_path):
+    manifest = tmp_path / "mockfgt.json"
+    with Harness(ca=mockfgt_ca) as h:
+        device = h.add("token-regenerated-mid-run")
+        idle = h.add("session-expires-mid-run")
+        h.start(manifest=manifest)
+        token = device.client.token
+        codes = [status(device, token) for _ in range(11)]
+        assert codes == [200] * 10 + [401]
+        entry, _ = json.loads(manifest.read_text())["devices"]
+        assert (entry["phase"], entry["expect"]) == ("regenerated", "202001")
+        assert entry["client"]["token"] == token != entry["token"]  # the agent holds the old key
+    assert not manifest.exists()
+    idle.clock.advance(301)  # a phase change after the harness stopped writes no manifest again
+    assert idle.phase["name"] == "idled-out" and not manifest.exists()
+
+
+def test_the_connection_that_starts_a_refusing_phase_is_reset(make_fortigate, tmp_path):
+    path = write(tmp_path, "one-then-down", """
+summary = "one connection, then the port closes"
+extends = "fgt-healthy"
+expect = "ok"
+[[phases]]
+name = "down"
+after_connections = 1
+expect = 202000
+setup = [{ op = "set-connection", fault = "refuse" }]
+""")
+    fgt = make_fortigate(str(path))
+    assert status(fgt) == 200
+    for _ in range(2):  # the one accepted as the port closed is reset, the next one refused
+        with pytest.raises(requests.ConnectionError):
+            status(fgt)
+    assert fgt.phase["name"] == "down"
+    assert any(e["event"] == "reset" for e in fgt.journal.events())
+    with pytest.raises(ConnectionRefusedError):
+        socket.create_connection((fgt.host, fgt.port), timeout=seconds(5)).close()
