@@ -8,6 +8,7 @@ import socket
 import ssl
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -70,6 +71,28 @@ def test_a_moved_clock_idles_out_a_fortimanager_session(make_fortimanager):
     assert code() == 0
     fmg.clock.advance(seconds=301)  # idle longer than the timeout, without waiting
     assert code() == -11
+
+
+def test_a_moved_clock_idles_out_a_fortios_admin_session(make_fortigate):
+    fgt = make_fortigate("session-expired")  # no phases: only the idle timeout (5 min) can end the session
+    client = fgt.client
+    login = requests.post(fgt.url + "/api/v2/authentication", verify=fgt.ca_bundle, timeout=seconds(5),
+                          json={"username": client.user, "secretkey": client.password, "request_key": True}).json()
+    key = login["session_key"]
+    assert status(fgt, key) == 200
+    fgt.clock.advance(seconds=299)  # each call renews the idle time: just under it, still alive
+    assert status(fgt, key) == 200
+    fgt.clock.advance(seconds=301)
+    assert status(fgt, key) == 401
+
+
+def test_fortimanager_lock_time_stamps_read_the_device_clock(make_fortimanager):
+    fmg = make_fortimanager("fmg-healthy")
+    fmg.apply({"op": "set-workspace-mode", "mode": "normal"})
+    fmg.clock.advance(days=365)
+    fmg.apply({"op": "lock-adom", "user": "admin", "adom": "root"})
+    since = fmg.state.workspace.adoms["root"].lock.since
+    assert since >= fmg.clock.time() - 60 > time.time() + 364 * 86400
 
 
 def test_a_lockout_runs_out_on_the_device_clock(make_fortigate):

@@ -88,12 +88,12 @@ class FortiManagerState:
 
     @property
     def clock(self) -> Clock:
-        """The device's clock (session idle expiry); a device sets its own, see mockfgt.clock."""
+        """The device's clock (session idle expiry, lock and task time stamps); see mockfgt.clock."""
         return self.logins.clock
 
     @clock.setter
     def clock(self, clock: Clock) -> None:
-        self.logins.clock = clock
+        self.logins.clock = self.workspace.clock = self.installs.clock = clock
 
     def _session_ended(self, number: int) -> None:
         self.workspace.release_owner(number)
