@@ -34,7 +34,7 @@ RUNS = {
     "scale": (3, 1),
     "serve_all": (7, 2),
 }
-SCALE_DEVICES = 200
+SCALE_DEVICES = 1000
 
 
 def run_section(name: str, quick: bool, profile: bool) -> tuple[list[Figure], list[str]]:

@@ -31,6 +31,14 @@ def seconds(text: str) -> float:
     return value
 
 
+def count(text: str) -> int:
+    """A number of things to do at once: 1 to 256."""
+    value = _integer(text)
+    if not 1 <= value <= 256:
+        raise argparse.ArgumentTypeError(f"{text} is out of range (1..256)")
+    return value
+
+
 def pid(text: str) -> int:
     value = _integer(text)
     if not 0 < value < 2**31:

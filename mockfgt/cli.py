@@ -7,6 +7,7 @@
     mockfgt scenarios [--json]
     mockfgt scenarios show NAME
     mockfgt scenarios check FILE|DIR...
+    mockfgt check [--scenario NAME]... [--junit F] [--json] -- COMMAND {url} {token} {ca}  (see mockfgt.check)
     mockfgt diagnose https://HOST[:PORT] --token T [...]   (see mockfgt.diagnose)
     mockfgt conformance [--write docs/conformance.md]     (see mockfgt.conformance)
     mockfgt ca [--certs-dir DIR] [--install-hint | --renew] (see mockfgt.ca_cli)
@@ -38,7 +39,7 @@ def _dispatch(argv: list[str] | None) -> int:
     # Imported here, inside main's try: a Ctrl+C during these imports is still a quiet exit.
     import argparse
 
-    from . import argtypes, ca_cli, conformance, diagnose, manifest
+    from . import argtypes, ca_cli, check as check_cli, conformance, diagnose, manifest
     from .ctl import add_ctl_parser
     from .scenario import ScenarioError
     from .serve import cmd_serve
@@ -76,6 +77,7 @@ def _dispatch(argv: list[str] | None) -> int:
     check.add_argument("files", nargs="+")
     scen.set_defaults(run=cmd_scenarios)
 
+    check_cli.add_parser(sub)
     diagnose.add_parser(sub)
     conformance.add_parser(sub)
     ca_cli.add_parser(sub)
@@ -132,15 +134,16 @@ def cmd_scenarios(args) -> int:
     if args.json:
         print(json.dumps([
             {"name": sc.name, "kind": sc.kind, "expect": sc.expect, "expect_insecure": sc.expect_insecure,
-             "shown_by": sc.shown_by, "summary": sc.summary, "source": sc.source,
+             **sc.also_acceptable_fields(), "shown_by": sc.shown_by, "summary": sc.summary, "source": sc.source,
              **({"phases": listing(sc)} if sc.phases else {})}
             for sc in rows
         ], indent=2))
         return 0
     width = max(len(sc.name) for sc in rows)
-    print(f"{'scenario':<{width}}  {'kind':<12}  {'expect':<7}  {'insecure':<8}  summary")
+    print(f"{'scenario':<{width}}  {'kind':<12}  {'expect':<7}  {'insecure':<8}  {'also':<6}  summary")
     for sc in rows:
-        print(f"{sc.name:<{width}}  {sc.kind:<12}  {sc.expect:<7}  {sc.expect_insecure:<8}  {sc.summary}")
+        also = sc.also_acceptable or "-"
+        print(f"{sc.name:<{width}}  {sc.kind:<12}  {sc.expect:<7}  {sc.expect_insecure:<8}  {also:<6}  {sc.summary}")
     return 0
 
 
@@ -153,7 +156,12 @@ def explain(sc) -> str:
         lines.append(f"  Symptom: {sc.symptom}")
     lines += [
         f"  Expect: {codes.titled(sc.expect)}; with Insecure: {codes.titled(sc.expect_insecure)}",
-        f"  TLS: certificate {sc.tls['certificate']}, versions {', '.join(sc.tls['versions'])}, "
+    ]
+    if sc.also_acceptable is not None:
+        lines.append(f"  Also acceptable: {codes.titled(sc.also_acceptable)}, where {sc.also_acceptable_reason}")
+    ciphers = "" if sc.tls["ciphers"] == "default" else f", ciphers {sc.tls['ciphers']}"
+    lines += [
+        f"  TLS: certificate {sc.tls['certificate']}, versions {', '.join(sc.tls['versions'])}{ciphers}, "
         f"client certificate {sc.tls['client_certificate']}",
         f"  Connection: {sc.connection['fault']}",
     ]

@@ -15,7 +15,8 @@ Each column is a client running the agent's flow (:mod:`mockfgt.flows`) with its
 - ``openssl``: ``openssl s_client`` for the TLS layer alone, in rows that expect ``ok`` or 202003;
 - ``diagnose``: the verdict of ``mockfgt diagnose`` given the agent's settings.
 
-A cell passes when the client reports the row's expected code. The rendered matrix is what
+A cell passes when the client reports the row's expected code, or the scenario's ``also_acceptable``
+code where the outcome depends on the client's TLS stack (shown as that client's behaviour). The rendered matrix is what
 ``docs/conformance.md`` holds; ``tests/test_conformance.py`` runs the same cells and fails on any
 mismatch, and when the file is out of date.
 """
@@ -49,7 +50,7 @@ from .hosts import host_port
 
 CLIENTS = ("requests", "httpx", "urllib", "curl", "openssl", "diagnose")
 MODES = ("verify", "insecure")
-TIMEOUT_SECONDS = 1.0  # the stall scenarios stall for a minute; a client that waits 1 s reports 202004
+TIMEOUT_SECONDS = 1.0  # a stall holds until the client leaves; a client that waits 1 s reports 202004
 #: The clients' timeout in every other row: those must answer, and a busy machine must not make them late.
 ANSWER_SECONDS = 15.0
 TRUST_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR")
@@ -65,6 +66,8 @@ class Row:
     mode: str  # "verify" or "insecure"
     tls: str | None  # None: the scenario's own TLS versions; else the device speaks only this one
     expect: str
+    also_acceptable: str | None = None  # the other code a client may report, its TLS stack deciding
+    also_reason: str | None = dataclasses.field(default=None, compare=False)  # the scenario's words for it
 
     @property
     def id(self) -> str:
@@ -84,7 +87,12 @@ class Cell:
 
     @property
     def passed(self) -> bool:
-        return not self.applies or self.observed == self.row.expect
+        return not self.applies or self.observed in (self.row.expect, self.row.also_acceptable)
+
+    @property
+    def by_its_stack(self) -> bool:
+        """The client reported the row's ``also_acceptable`` code: its TLS stack accepted what a strict one refuses."""
+        return self.applies and self.row.also_acceptable is not None and self.observed == self.row.also_acceptable
 
     @property
     def id(self) -> str:
@@ -99,8 +107,9 @@ def rows(scenarios) -> list[Row]:
         if sc.tls["client_certificate"] == "required":
             versions = [v for v in ("TLSv1.2", "TLSv1.3") if v in sc.tls["versions"]] or [None]
         for mode in MODES:
-            expect = sc.expect if mode == "verify" else sc.expect_insecure
-            out += [Row(sc.name, sc.kind, mode, tls, expect) for tls in versions]
+            expect, *also = sc.acceptable(insecure=mode == "insecure")
+            out += [Row(sc.name, sc.kind, mode, tls, expect, *((also[0], sc.also_acceptable_reason) if also else ()))
+                    for tls in versions]
     return out
 
 
@@ -427,10 +436,13 @@ ADOM lock in workspace mode, trusted-hosts write-back) through requests, httpx a
 the Session, Client or CookieJar; exceptions classified by `mockfgt.classify`), curl (a cookie file;
 exit code or HTTP status), `openssl s_client` (the TLS layer alone, so only in rows that expect `ok`
 or 202003) and `mockfgt diagnose`. A cell shows the code the client reported: ✓ when it is the
-expected one, ✗ when not, — when the client does not apply.
+expected one, ✗ when not, — when the client does not apply. Where the outcome depends on the client's
+TLS stack, the row's expectation names the other acceptable code (`202003 or ok`), and a client that
+reports it shows `✓ ok (its TLS stack)`: that is this client's behaviour, explained under the matrix.
 """
 
 MATRIX_TITLE = "## Matrix"
+STACK_TITLE = "### Where the client's TLS stack decides"
 SURFACE_TITLE = "## What each client saw"
 
 
@@ -460,13 +472,31 @@ def render_matrix(cells: list[Cell]) -> str:
         marks = []
         for client in clients:
             cell = by_client[client]
-            marks.append("—" if not cell.applies else f"{'✓' if cell.passed else '✗'} {cell.observed}")
-        lines.append([row.scenario, row.mode, row.tls or "", row.expect, *marks])
+            stack = " (its TLS stack)" if cell.by_its_stack else ""
+            marks.append("—" if not cell.applies else f"{'✓' if cell.passed else '✗'} {cell.observed}{stack}")
+        expect = row.expect + (f" or {row.also_acceptable}" if row.also_acceptable else "")
+        lines.append([row.scenario, row.mode, row.tls or "", expect, *marks])
     failed = sum(1 for c in cells if not c.passed)
     checked = sum(1 for c in cells if c.applies)
     summary = f"{checked - failed} of {checked} cells pass" + (f"; {failed} FAIL" if failed else "") + "."
     return "\n".join([MATRIX_TITLE, "", summary, "",
-                      _table(["scenario", "mode", "TLS", "expect", *clients], lines), ""])
+                      _table(["scenario", "mode", "TLS", "expect", *clients], lines), "", *_stack_notes(cells)])
+
+
+def _stack_notes(cells: list[Cell]) -> list[str]:
+    """One line per scenario some client reported the ``also_acceptable`` code of, with the scenario's reason."""
+    seen: dict[str, tuple[Row, list[str]]] = {}
+    for cell in cells:
+        if cell.by_its_stack:
+            clients = seen.setdefault(cell.row.scenario, (cell.row, []))[1]
+            if f"{cell.client} ({cell.row.mode})" not in clients:
+                clients.append(f"{cell.client} ({cell.row.mode})")
+    if not seen:
+        return []
+    lines = [STACK_TITLE, ""]
+    for scenario, (row, clients) in seen.items():
+        lines.append(f"- `{scenario}`: {', '.join(clients)} reported `{row.also_acceptable}`, where {row.also_reason}.")
+    return [*lines, ""]
 
 
 def render_surfaces(cells: list[Cell]) -> str:

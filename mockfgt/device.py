@@ -25,6 +25,7 @@ from typing import Self, cast
 
 from . import scenario as scenarios, schema
 from .clock import Clock
+from .explain import Expectation
 from .hosts import url_host
 from .journal import DEFAULT_CAPACITY, Journal, request_body, request_event, request_headers_size
 from .listener import REQUEST_TIMEOUT, ConnectionPlan, Listener
@@ -142,7 +143,7 @@ class Device:
     """
 
     default_scenario = "fgt-healthy"
-    kind: str | None = None  # None: any kind
+    serves: str | None = None  # the only kind this class serves; None: any kind
     _phases: PhaseRunner
 
     def __init__(
@@ -269,6 +270,11 @@ class Device:
         return self._listener.port
 
     @property
+    def connections(self) -> int:
+        """Connections open on the device's port now (being answered, idle keep-alive or stalled)."""
+        return self._listener.connection_count
+
+    @property
     def url(self) -> str:
         """The device's own HTTPS URL (the agent may be configured otherwise: see :attr:`client`)."""
         return f"https://{url_host(self.host)}:{self.port}"
@@ -315,18 +321,44 @@ class Device:
         return found
 
     @property
-    def expect(self) -> str:
-        """What a verifying agent reports now (in a phased scenario: in the current phase)."""
-        return self._phases.current["expect"]
+    def kind(self) -> str:
+        """The kind of device the current scenario emulates: ``fortigate`` or ``fortimanager``."""
+        return self._scenario.kind
 
     @property
-    def expect_insecure(self) -> str:
-        return self._phases.current["expect_insecure"]
+    def expect(self) -> Expectation:
+        """The code a correct agent reports here (in a phased scenario: in the current phase);
+        ``assert code == device.expect`` explains a mismatch."""
+        return Expectation(self._phases.current["expect"], self)
+
+    @property
+    def expect_insecure(self) -> Expectation:
+        """The same with the agent's certificate verification off (Insecure)."""
+        return Expectation(self._phases.current["expect_insecure"], self, insecure=True)
+
+    def check(self, reported: str, *, insecure: bool = False) -> None:
+        """Raise AssertionError, saying what the device saw, why and the remedy, unless ``reported``
+        is what a correct agent may report here (``insecure``: with verification off; a scenario's
+        ``also_acceptable`` code counts)."""
+        expected = self.expect_insecure if insecure else self.expect
+        if not self.accepts(reported, insecure=insecure):
+            raise AssertionError("\n".join(expected.explain(reported)))
+
+    @property
+    def also_acceptable(self) -> str | None:
+        """The other code a correct client may report where the outcome depends on its TLS stack."""
+        return self._scenario.also_acceptable
+
+    def accepts(self, code: str, *, insecure: bool = False) -> bool:
+        """Whether a client reporting ``code`` (with verification off: ``insecure``) is right here."""
+        if self._phases.index == 0:
+            return code in self._scenario.acceptable(insecure=insecure)
+        return code == (self.expect_insecure if insecure else self.expect)  # a later phase: its code only
 
     # -- internals ----------------------------------------------------------------------------
     def _load(self, scenario) -> Scenario:
         loaded = scenario if isinstance(scenario, Scenario) else scenarios.load(scenario, search=self._scenario_dirs)
-        if self.kind is not None and loaded.kind != self.kind:
+        if self.serves is not None and loaded.kind != self.serves:
             raise ValueError(f"{type(self).__name__} cannot serve {loaded.name!r}: it is a {loaded.kind} scenario")
         return loaded
 
@@ -368,7 +400,7 @@ class Device:
         mint = dict(shape=tls["certificate"], versions=tls["versions"],
                     client_certificate=tls["client_certificate"] == "required",
                     hostname=self._scenario.device["hostname"], serial=self._scenario.device["serial"],
-                    kind=self._scenario.kind)
+                    kind=self._scenario.kind, ciphers=tls["ciphers"])
         if reissue:  # a leaf of this device's own, from the same CA (a phase's reissue_certificate)
             self._reissued = mint_server_tls(self.ca, self.material_dir / "reissued", **mint)
         # Otherwise shared with every device presenting the same certificate.
@@ -449,9 +481,6 @@ class Device:
             self.journal.record(request_event(environ, body, 431, b"", started))
             return [_HEADERS_TOO_LARGE]
         self._phases.on_request()
-        plan = environ.get("mockfgt.plan")
-        if plan is not None and plan.fault == "stall-response":
-            plan.ended.wait(plan.stall_seconds)  # ends early when the scenario changes or the device stops
         status = []
 
         def capture(line, headers, exc_info=None):
@@ -507,11 +536,11 @@ class FortiGate(Device):
     """A mock FortiGate (FortiOS REST API v2). Default scenario: ``fgt-healthy``."""
 
     default_scenario = "fgt-healthy"
-    kind = "fortigate"
+    serves = "fortigate"
 
 
 class FortiManager(Device):
     """A mock FortiManager (JSON-RPC on /jsonrpc). Default scenario: ``fmg-healthy``."""
 
     default_scenario = "fmg-healthy"
-    kind = "fortimanager"
+    serves = "fortimanager"

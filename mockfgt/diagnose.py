@@ -383,6 +383,12 @@ class _Probe:
             return step.fail(TLS, f"the device speaks only {legacy}; the agent requires TLS 1.2 or later",
                              "Raise the device's minimum TLS version (FortiOS: config system global, set "
                              "admin-https-ssl-versions tlsv1-2 tlsv1-3).")
+        suite = self._legacy_suite() if "HANDSHAKE_FAILURE" in reason else None
+        if suite:
+            return step.fail(TLS, f"the device offers only outdated cipher suites such as {suite} (RSA key exchange, "
+                                  "no forward secrecy); the agent's TLS stack offers none of them",
+                             "Enable strong crypto on the device (FortiOS: config system global, set strong-crypto "
+                             "enable). Insecure does not help: it skips the certificate check, not the cipher choice.")
         if "HANDSHAKE_FAILURE" in reason or "CERTIFICATE_REQUIRED" in reason:
             return step.fail(TLS, f"the device refused the handshake ({_short(exc)})", _client_cert_note(t))
         return step.fail(code, f"the TLS handshake failed: {_short(exc)}")
@@ -410,6 +416,16 @@ class _Probe:
         context.set_ciphers("DEFAULT:@SECLEVEL=0")
         try:
             return self._handshake(context).version
+        except (OSError, ssl.SSLError, ValueError):
+            return None
+
+    def _legacy_suite(self) -> str | None:
+        """The suite a device that refused the agent's suites agrees to when offered RSA key exchange only."""
+        context = _inspection_context(self.target)
+        context.maximum_version = ssl.TLSVersion.TLSv1_2
+        context.set_ciphers("kRSA:@SECLEVEL=0")
+        try:
+            return self._handshake(context).cipher
         except (OSError, ssl.SSLError, ValueError):
             return None
 
@@ -658,6 +674,7 @@ def _inspection_context(t: Target) -> ssl.SSLContext:
 
 def _verifying_context(t: Target) -> ssl.SSLContext:
     context = ssl.create_default_context(cafile=t.ca) if t.ca else ssl.create_default_context()
+    context.hostname_checks_common_name = False  # judge as strict clients do (requests/urllib3 2, Go): SANs only
     if t.cert:
         context.load_cert_chain(t.cert, t.key)
     return context
@@ -775,11 +792,24 @@ def _verification_advice(code: int, host: str, leaf: x509.Certificate) -> str:
         return (f"The issuer {_name(leaf.issuer)} is not among the CAs the agent trusts, and the device did not "
                 "send it. If it is an internal CA, install its root on the agent host (or pass it with --ca); if it "
                 "is an intermediate, install the full chain on the device.")
+    if code == 62 and not dns + ips and host in [a.value for a in leaf.subject.get_attributes_for_oid(NameOID.COMMON_NAME)]:
+        return (f"The certificate names {host} only in its Common Name, with no SAN: requests and Go ignore the Common "
+                "Name (curl and Python's ssl module still accept it). Reissue it with a SAN for each name and address "
+                "the agent uses.")
     if code in (62, 64):
         by = "IP address" if code == 64 else "name"
         fix = ("connect by a name it carries, or reissue it with an IP SAN" if code == 64 and dns
                else f"connect by a name it carries, or reissue it for {host}")
         return f"The agent connects by {by} {host}, but the certificate names {names}: {fix}."
+    if code == 66:
+        key = leaf.public_key()
+        bits = f"{key.key_size}-bit " if hasattr(key, "key_size") else ""
+        return (f"The certificate's {bits}key is too weak for current clients (OpenSSL at security level 2 wants "
+                "2048-bit RSA). Install a new certificate with a 2048-bit or larger RSA key, or an ECDSA key.")
+    if code == 68:
+        digest = leaf.signature_hash_algorithm.name.upper() if leaf.signature_hash_algorithm else "a weak hash"
+        return (f"The certificate is signed with {digest}, which current clients refuse. Install a new certificate "
+                "signed with SHA-256 or stronger.")
     return "Check the certificate on the device; OpenSSL could not verify it."
 
 

@@ -185,8 +185,9 @@ class Harness:
             "tokens": device.tokens,
             "ca_bundle": device.ca_bundle,
             "client": _jsonable(dataclasses.asdict(device.client)),
-            "expect": device.expect,  # in a phased scenario, the current phase's
-            "expect_insecure": device.expect_insecure,
+            "expect": str(device.expect),  # in a phased scenario, the current phase's
+            "expect_insecure": str(device.expect_insecure),
+            **sc.also_acceptable_fields(),
             "remedy": sc.remedy["summary"],
             "control_url": self.device_control_url(device),
         }

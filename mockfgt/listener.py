@@ -1,59 +1,64 @@
-"""The socket side of a mock device: one port, our own accept loop, TLS applied per connection.
+"""The socket side of a mock device: one port, connection faults and TLS applied per connection.
 
-Werkzeug's server wraps the listening socket in TLS once and polls for shutdown every 0.5 s. A mock
-that swaps certificates and injects faults per connection needs neither, so the listener here keeps
-the accept loop, the connection faults and the TLS handshake, and hands each finished handshake to
-Werkzeug's ``WSGIRequestHandler`` for the HTTP part.
+Werkzeug's server wraps the listening socket in TLS once, polls for shutdown every 0.5 s and spends a
+thread per connection. A mock that swaps certificates and injects faults per connection needs none of
+that, so a listener here binds its port, decides per connection what its current
+:class:`ConnectionPlan` says (reset, stall, plaintext, TLS with the current context), journals the
+outcome and hands each connection whose handshake finished to :class:`mockfgt.http11.Handler`.
 
-What the listener does with a connection is decided by the current :class:`ConnectionPlan`, which the
-device replaces atomically on a scenario swap; the socket itself stays.
+Every listener of a process shares one accept loop (:mod:`mockfgt.acceptloop`): the loop accepts,
+runs the deadlines and keeps idle and stalled connections; workers of its pool do the handshakes and
+the requests. A connection is in one place at a time (``_Connection.where``): waiting for its first
+byte, working (a worker has it), parked (an idle keep-alive connection), held (a stall) or closed.
+Only the loop's thread moves a connection into or out of the selector.
+
+A stall holds its connection until the client leaves, the plan is replaced (a scenario swap) or the
+device stops: nothing ends it by a clock, as a silent device does not (reference H.7). A plan with
+``stall_seconds`` instead goes on late: the handshake or the answer happens after that many seconds.
 """
 
 from __future__ import annotations
 
 import errno
-import http
-import io
 import logging
-import re
-import selectors
 import socket
 import ssl
 import struct
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
-from werkzeug.serving import WSGIRequestHandler
-
-from .bodies import MAX_BODY
-from .journal import redact_text
+from . import acceptloop
+from .http11 import ConnectionServer, Handler, alert, lingering_close, tls_failure
+from .ports import bind, close_notify, cut, has_data, listen, readable_within, tls_summary
 from .tls import SNI_ATTRIBUTE
 
 log = logging.getLogger("mockfgt")
-
-_REASONS = {str(status.value): status.phrase for status in http.HTTPStatus}
 
 #: Connection faults a scenario's ``connection.fault`` may name.
 CONNECTION_FAULTS = {
     "none": "answer normally",
     "refuse": "nothing listens on the port: connections are refused",
     "reset": "accept TCP, then reset it (RST) before any byte",
-    "stall-handshake": "accept TCP, never send a ServerHello",
-    "stall-response": "complete TLS and read the request, answer only after stall_seconds",
+    "stall-handshake": "accept TCP, never send a ServerHello: hold the connection until the client leaves",
+    "stall-response": "complete TLS and read the request, never answer: hold it until the client leaves",
     "plaintext": "speak plain HTTP on the HTTPS port",
 }
 
 #: A client has this long to finish the TLS handshake, and then each request (line, headers, body),
 #: however slowly it trickles bytes; an idle keep-alive connection is closed after it too.
 REQUEST_TIMEOUT = 10.0
-#: Apache's lingering close (2 s): after a refused handshake, how long in all to drain the client before
-#: closing; while swallowing a refused body, the longest pause that does not end it.
-LINGER_SECONDS = 2.0
 #: After accept() failed for want of descriptors, threads or memory: how long before trying again.
 ACCEPT_BACKOFF = 0.1
 _SHORTAGES = {errno.EMFILE, errno.ENFILE, errno.ENOBUFS, errno.ENOMEM}
+#: Connections accepted in one go before the loop turns to other ports.
+_ACCEPTS_PER_WAKE = 64
+#: How long a worker waits for a keep-alive connection's next request before parking it in the loop:
+#: a client sending requests back to back then costs no round trip through the loop's thread.
+KEEPALIVE_LINGER = 0.002
+#: Reads of a held connection in one go (what a stalled client sends is read and dropped).
+_READS_PER_WAKE = 16
 
 
 @dataclass(frozen=True)
@@ -62,334 +67,24 @@ class ConnectionPlan:
 
     ssl_context: ssl.SSLContext | None
     fault: str = "none"
-    stall_seconds: float = 60.0
-    #: Set when this plan is replaced or the device stops: ends every stall that belongs to it.
-    ended: threading.Event = field(default_factory=threading.Event, compare=False)
+    #: None: a stall holds until the client leaves (or the plan is replaced, or the device stops).
+    #: A number: the device goes on after that many seconds (a late handshake, a late answer).
+    stall_seconds: float | None = None
 
 
-class MalformedBody(Exception):
-    """A chunked body whose framing is broken: the request cannot be read, so it is answered 400."""
+class _Connection:
+    """One accepted connection: its socket (the TLS one once wrapped), its plan and where it is."""
 
+    __slots__ = ("sock", "addr", "plan", "since", "handler", "where", "timer")
 
-class IncompleteRequest(Exception):
-    """The connection ended (the client left, or was dropped at its deadline) before the request was whole."""
-
-
-class _Input:
-    """The connection's input, noting when a read met the end of the connection.
-
-    http.client ends a header block at end of file as at a blank line, http.server runs a request line
-    that lacks its CRLF, and a body read stops short at end of file: each hands on a request the
-    client never finished. A read that ends short marks the request as incomplete instead.
-    """
-
-    def __init__(self, stream) -> None:
-        self._stream = stream
-        self.ended = False
-
-    def readline(self, size: int = -1) -> bytes:
-        line = self._stream.readline(size)
-        if not line.endswith(b"\n") and (size is None or size < 0 or len(line) < size):
-            self.ended = True
-        return line
-
-    def read(self, size: int = -1) -> bytes:
-        data = self._stream.read(size)
-        if size is None or size < 0 or len(data) < size:
-            self.ended = True
-        return data
-
-    def __getattr__(self, name):
-        return getattr(self._stream, name)
-
-
-_DIGITS = re.compile(r"[0-9]+")  # int() would also take "+52", "5_2", " 52" and non-ASCII digits
-#: A chunk-size line: hex digits, then optional chunk extensions (ignored, as RFC 9112 allows).
-_CHUNK_SIZE = re.compile(rb"([0-9A-Fa-f]{1,15})[ \t]*(?:;[^\r\n]*)?\r?\n")
-_MAX_TRAILER_LINES = 100
-
-
-def _read_chunked(stream: _Input) -> bytes:
-    """A chunked body, up to ``MAX_BODY + 1`` bytes; MalformedBody for broken framing.
-
-    Werkzeug's reader takes ``+5`` and ``5_0`` as chunk sizes (``int(x, 16)``), the same leniency
-    as with Content-Length; only hex digits are a size here. The trailer section is read and ignored.
-    """
-    body = bytearray()
-    while True:
-        line = stream.readline(1024)
-        if stream.ended:
-            raise IncompleteRequest(f"the connection ended inside a chunked body after {len(body)} bytes")
-        size = _CHUNK_SIZE.fullmatch(line)
-        if size is None:
-            raise MalformedBody(f"Bad chunk header {line[:40]!r}")
-        length = int(size[1], 16)
-        if length == 0:
-            break
-        data = stream.read(min(length, MAX_BODY + 1 - len(body)))
-        if stream.ended:
-            raise IncompleteRequest(f"the connection ended inside a chunked body after {len(body) + len(data)} bytes")
-        body += data
-        if len(body) > MAX_BODY:
-            return bytes(body)  # refused by its length; the rest is swallowed after the answer
-        if stream.readline(3) not in (b"\r\n", b"\n"):
-            if stream.ended:
-                raise IncompleteRequest("the connection ended inside a chunked body")
-            raise MalformedBody("Missing CRLF after a chunk")
-    for _ in range(_MAX_TRAILER_LINES):
-        line = stream.readline(8192)
-        if stream.ended:
-            raise IncompleteRequest("the connection ended inside the trailer of a chunked body")
-        if line in (b"\r\n", b"\n"):
-            return bytes(body)
-    raise MalformedBody("Too many trailer lines")
-
-
-def _framing_error(headers) -> str | None:
-    """Why the body's framing is ambiguous, or None.
-
-    A strict server refuses rather than guesses: a front end that chose the other reading would
-    see a different request boundary (request smuggling). Werkzeug takes the last Content-Length,
-    lets ``int()`` parse it and looks for "chunked" anywhere in Transfer-Encoding.
-    """
-    lengths = headers.get_all("Content-Length") or []
-    codings = headers.get_all("Transfer-Encoding") or []
-    if lengths and codings:
-        return "Content-Length and Transfer-Encoding together"
-    if len(codings) > 1 or (codings and codings[0].strip(" \t\r\n").lower() != "chunked"):
-        return f"Unsupported Transfer-Encoding {', '.join(codings)[:40]!r}"
-    if len(lengths) > 1:
-        return "More than one Content-Length"
-    if lengths and not _DIGITS.fullmatch(lengths[0].strip(" \t")):
-        return f"Bad Content-Length {lengths[0][:40]!r}"
-    return None
-
-
-def _reason(exc: BaseException) -> str:
-    """A short reason for a connection that ended under a read or a write."""
-    if isinstance(exc, IncompleteRequest):
-        return str(exc)
-    if isinstance(exc, ConnectionResetError):
-        return "reset by the client"
-    if isinstance(exc, BrokenPipeError):
-        return "closed by the client before the answer was sent"
-    if isinstance(exc, ssl.SSLError):
-        return f"TLS error: {_tls_failure(exc)}"
-    return f"connection error: {exc.strerror or exc}" if isinstance(exc, OSError) else str(exc)
-
-
-class _Handler(WSGIRequestHandler):
-    """Werkzeug's request parsing with our own response writing, so connections are kept alive.
-
-    Werkzeug's server closes every connection after one response (it cannot drain a request body it
-    did not read). Devices keep HTTPS connections alive, and clients with sessions rely on it, so this
-    handler reads each request body whole before the app runs (bounded by ``MAX_BODY``) and sends each
-    answer in one write with its length: the next request line is then always where it belongs.
-
-    A request reaches the app only once it arrived whole: a request line without its CRLF, headers
-    without their blank line or a body shorter than declared (the client left, or was dropped at its
-    deadline) is journaled as dropped and never executed.
-    """
-
-    protocol_version = "HTTP/1.1"
-    # A request line too broken to parse is still answered with a status line (the stdlib default,
-    # HTTP/0.9, sends a bare body) and an httpsd-style page rather than Python's.
-    default_request_version = "HTTP/1.0"
-    error_content_type = "text/html; charset=iso-8859-1"
-    error_message_format = (
-        '<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN"><html><head><title>%(code)d %(message)s</title>'
-        "</head><body><h1>%(message)s</h1><p>%(explain)s</p></body></html>"
-    )
-    timeout = None  # the listener's deadlines bound reading and writing; see Listener.arm
-    # The handler runs on a per-connection stand-in for Werkzeug's server (it has what the handler
-    # reads, and the listener) and reads through _Input, which wraps the socket file; neither is the
-    # class typeshed declares, hence the two ignores.
-    server: _ConnectionServer  # type: ignore[assignment]
-    rfile: _Input  # type: ignore[assignment]
-
-    def setup(self) -> None:
-        super().setup()
-        self.rfile = _Input(self.rfile)
-
-    def handle_one_request(self):
-        listener = self.server.listener
-        # None until a request line parses, as http.server itself sets it (typeshed says str).
-        self.raw_requestline, self.command, self._expects_continue = b"", None, False  # type: ignore[assignment]
-        listener.arm(self.connection)
-        try:
-            super().handle_one_request()
-        except (IncompleteRequest, OSError) as exc:  # OSError: reset, broken pipe, TLS error, our deadline
-            self.close_connection = True
-            listener.dropped(self.connection, self.client_address, _reason(exc), self.command, self.path
-                             if self.command else None)
-        finally:
-            listener.disarm(self.connection)
-
-    def parse_request(self) -> bool:
-        if not self.raw_requestline.endswith(b"\n"):  # http.server would run "GET /x" cut short as HTTP/0.9
-            raise IncompleteRequest("the connection ended inside the request line")
-        parsed = super().parse_request()
-        if self.rfile.ended:  # http.client took end of file for the end of the headers
-            raise IncompleteRequest("the connection ended inside the headers")
-        return parsed
-
-    def handle_expect_100(self) -> bool:
-        # http.server would send "100 Continue" here, for bodies we then refuse unread too; it is sent
-        # once, by _buffer_body, just before a body is read.
-        self._expects_continue = True
-        return True
-
-    def make_environ(self):
-        environ = super().make_environ()
-        environ["mockfgt.plan"] = self.server.plan
-        environ["mockfgt.tls"] = self.server.tls_info
-        self._unread_body = not self._buffer_body(environ)
-        if self._unread_body:
-            self.close_connection = True  # the unread rest of the body would be taken for a request
-        # The request is in; answering may take long (stalls). A request whose deadline passed while
-        # its last bytes came in was already journaled as dropped and its connection shut: not run.
-        if not self.server.listener.disarm(self.connection):
-            raise IncompleteRequest("dropped at the deadline")
-        return environ
-
-    def _buffer_body(self, environ) -> bool:
-        """Read the body into memory; False when it is too large to read; IncompleteRequest when it
-        does not arrive whole.
-
-        A refused body is replaced by an empty stream whose declared length is over the limit, so
-        the app (and the journal) refuse it by its length alone and nothing reads on.
-        """
-        length = int(environ.get("CONTENT_LENGTH") or 0)  # digits only: _framing_error came first
-        chunked = bool(environ.pop("wsgi.input_terminated", False))  # our reader, not Werkzeug's
-        if length > MAX_BODY:
-            return _Handler._refuse_body(environ, length)
-        if self._expects_continue and (length or chunked):
-            self.wfile.write(b"HTTP/1.1 100 Continue\r\n\r\n")
-        if chunked:  # read until the last chunk, or the limit
-            body = _read_chunked(self.rfile)
-            if len(body) > MAX_BODY:
-                # Declared from here on by a length over the limit (apps cannot refuse a chunked
-                # body by its length); the journal still shows how it came.
-                environ["mockfgt.transfer_encoding"] = environ.pop("HTTP_TRANSFER_ENCODING", "")
-                return _Handler._refuse_body(environ, len(body))
-        else:
-            body = self.rfile.read(length) if length > 0 else b""
-            if len(body) < length:
-                raise IncompleteRequest(f"the connection ended after {len(body)} of {length} body bytes")
-        environ["wsgi.input"] = io.BytesIO(body)
-        environ["CONTENT_LENGTH"] = str(len(body)) if body or length else environ.get("CONTENT_LENGTH", "")
-        environ["wsgi.input_terminated"] = False
-        return True
-
-    @staticmethod
-    def _refuse_body(environ, length: int) -> bool:
-        environ["wsgi.input"] = io.BytesIO(b"")
-        environ["CONTENT_LENGTH"] = str(length)
-        environ["wsgi.input_terminated"] = False
-        return False
-
-    def run_wsgi(self) -> None:
-        problem = _framing_error(self.headers)
-        if problem is not None:  # answered before any body is read, then closed: its end is unknown
-            self.close_connection = True
-            self.send_error(400, "Bad Request", problem)
-            self.server.listener.disarm(self.connection)
-            _lingering_close(self.connection)
-            return
-        try:
-            environ = self.make_environ()
-        except MalformedBody as exc:  # answered as httpsd answers a broken request: 400, then close
-            self.close_connection = True
-            self.send_error(400, "Bad Request", str(exc))
-            return
-        status, headers, body = self._call_app(environ)
-        code, _, reason = status.partition(" ")
-        reason = _REASONS.get(code, reason)  # httpsd says "Not Found"; Werkzeug would say "NOT FOUND"
-        names = {name.lower() for name, _ in headers}
-        if "content-length" not in names:
-            headers.append(("Content-Length", str(len(body))))
-        if self.close_connection:
-            headers.append(("Connection", "close"))
-        lines = [f"{self.protocol_version} {code} {reason}",
-                 f"Server: {self.version_string()}", f"Date: {self.date_time_string()}"]
-        lines += [f"{name}: {value}" for name, value in headers]
-        head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        # A client that stops reading must not hold this thread and its descriptor for ever.
-        self.server.listener.arm(self.connection, answering=True)
-        self.wfile.write(head if environ["REQUEST_METHOD"] == "HEAD" else head + body)
-        self.wfile.flush()
-        self.server.listener.disarm(self.connection)
-        if self._unread_body:
-            self._drain()
-
-    def _drain(self, limit: int = 4 * MAX_BODY) -> None:
-        """Swallow what is left of a refused body, so the client reads our answer, not a reset.
-
-        As Apache's lingering close, a pause of up to ``LINGER_SECONDS`` does not end the draining:
-        a client uploading from a busy machine or over a slow link pauses for far longer than a few
-        milliseconds, and closing on it with its bytes unread resets the connection under its answer.
-        """
-        self.server.listener.arm(self.connection)  # a client that keeps sending is still bounded
-        self.connection.settimeout(LINGER_SECONDS)
-        received = 0
-        try:
-            while received < limit:
-                data = self.connection.recv(1 << 20)
-                if not data:
-                    break
-                received += len(data)
-        except OSError:  # quiet for a moment (socket.timeout), or gone
-            pass
-
-    def _call_app(self, environ) -> tuple[str, list, bytes]:
-        answer: dict = {}
-
-        def start_response(status, headers, exc_info=None):
-            answer["status"], answer["headers"] = status, list(headers)
-            return answer.setdefault("written", []).append  # the legacy write() callable
-
-        try:
-            iterable = self.server.app(environ, start_response)
-            try:
-                chunks = [*answer.get("written", []), *iterable]
-            finally:
-                if hasattr(iterable, "close"):
-                    iterable.close()
-            return answer["status"], answer["headers"], b"".join(chunks)
-        except Exception:  # the device's apps answer errors themselves; this is the last resort
-            log.exception("unhandled error for %s %s", environ.get("REQUEST_METHOD"), environ.get("PATH_INFO"))
-            self.close_connection = True
-            return "500 Internal Server Error", [("Content-Type", "text/plain")], b"Internal Server Error"
-
-    def version_string(self) -> str:
-        return self.server._server_version  # the device's Server header, without "Python/3.x"
-
-    def log_request(self, code="-", size="-"):
-        pass
-
-    def log(self, type, message, *args):
-        # "Bad request syntax ('GET /?access_token=...')": a refused request line can carry a key.
-        args = tuple(redact_text(a) if isinstance(a, str) else a for a in args)
-        log.debug("%s " + message, self.address_string(), *args)
-
-
-class _ConnectionServer:
-    """The attributes ``WSGIRequestHandler`` reads from its server, for one connection."""
-
-    multithread, multiprocess, passthrough_errors = True, False, False
-
-    def __init__(self, listener: Listener, plan: ConnectionPlan, tls_info: dict | None) -> None:
-        self.listener = listener
-        self.app = listener.app
-        self.server_address = listener.address
-        self._server_version = listener.server_version
+    def __init__(self, sock: socket.socket, addr, plan: ConnectionPlan) -> None:
+        self.sock = sock
+        self.addr = addr
         self.plan = plan
-        self.tls_info = tls_info
-        # Werkzeug reads this to pick the URL scheme and to recognise TLS errors.
-        self.ssl_context = plan.ssl_context if tls_info is not None else None
-
-    def log(self, type, message, *args):
-        log.debug(message, *args)
+        self.since = time.monotonic()  # the handshake's deadline counts from here
+        self.handler: Handler | None = None
+        self.where = "working"  # waiting, working, parked, held, closed
+        self.timer: acceptloop.Timer | None = None  # a late plan's: when the device goes on
 
 
 class Listener:
@@ -421,17 +116,19 @@ class Listener:
         self._plan = plan
         self._journal = journal or (lambda event: None)
         family, _, _, _, sockaddr = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)[0]
-        self._family = family
-        self._sock = self._bind(sockaddr)
+        self._sock = bind(family, sockaddr)
         self.address = self._sock.getsockname()[:2]
         self._listening = False
         self._listen_lock = threading.Lock()  # listen/unlisten, from start() and set_plan()
-        self._wake_r, self._wake_w = socket.socketpair()
+        self._loop: acceptloop.Loop | None = None  # from start() on
         self._stopping = False
-        self._thread: threading.Thread | None = None
-        self._connections: set[socket.socket] = set()
-        # Connections that must finish what they send (or take our answer) by then, and why they are dropped.
-        self._deadlines: dict[socket.socket, tuple[float, str]] = {}
+        self._stopped = False
+        self._detached = threading.Event()  # the loop no longer watches anything of ours
+        self._watching = False  # whether the loop watches the port
+        self._watch_lock = threading.Lock()  # _refresh runs on the caller's thread at start, else the loop's
+        self._connections: set[_Connection] = set()
+        # Sockets that must finish what they send (or take our answer) by then, and why they are dropped.
+        self._deadlines: dict[socket.socket, tuple[acceptloop.Timer, str]] = {}
         self._expired: set[socket.socket] = set()  # dropped at their deadline (and journaled so)
         self._conn_lock = threading.Lock()
         self._accept_again_at = 0.0  # after EMFILE and the like: accept() waits until then
@@ -446,31 +143,46 @@ class Listener:
     def plan(self) -> ConnectionPlan:
         return self._plan
 
+    @property
+    def connection_count(self) -> int:
+        """Connections open on this port now, whatever they do (stalled, idle, being answered)."""
+        with self._conn_lock:
+            return len(self._connections)
+
     def start(self) -> None:
         with self._listen_lock:
             if self._plan.fault != "refuse":
                 self._listen()
-        self._thread = threading.Thread(target=self._accept_loop, name=f"mockfgt-accept-{self.port}", daemon=True)
-        self._thread.start()
+        self._sock.setblocking(False)  # the loop accepts until accept() would block
+        self._loop = acceptloop.acquire()
+        self._refresh()
 
     def begin_stop(self) -> None:
-        """Wake the accept loop to stop, without waiting: many listeners stopping wind down together."""
+        """Ask the loop to let go of the port and of idle and stalled connections, without waiting:
+        many listeners stopping wind down together."""
+        if self._stopping:
+            return
         self._stopping = True
-        self._plan.ended.set()
-        self._wake()
+        if self._loop is None or not self._loop.call_soon(self._detach):
+            self._detached.set()
 
     def stop(self) -> None:
-        """Stop at once: wake the accept loop, close the port, drop live connections and stalls."""
+        """Stop at once: close the port, drop live connections and stalls."""
+        if self._stopped:
+            return
+        self._stopped = True
         self.begin_stop()
-        if self._thread is not None:
-            self._thread.join()
+        loop = self._loop
+        if loop is not None and threading.current_thread() is loop.thread:
+            self._detach()
+        self._detached.wait()
         self._sock.close()
-        self._wake_r.close()
-        self._wake_w.close()
         with self._conn_lock:
-            live = list(self._connections)
-        for conn in live:
-            _cut(conn)
+            working = [conn.sock for conn in self._connections]
+        for sock in working:
+            cut(sock)  # its worker sees end of file (or a broken pipe) and closes it
+        if loop is not None:
+            acceptloop.release()
 
     def set_plan(self, plan: ConnectionPlan) -> None:
         """Replace how new connections are treated; stalls of the old plan end now.
@@ -478,39 +190,46 @@ class Listener:
         OSError if the port cannot be listened on again: the device then refuses connections rather
         than report a plan it does not serve.
         """
-        old, self._plan = self._plan, plan
-        old.ended.set()
-        if self._thread is None or self._stopping:
+        self._plan = plan
+        if self._loop is None or self._stopping:
             return  # start() listens as the plan says
-        with self._listen_lock:
-            refuse = plan.fault == "refuse"
-            if refuse and self._listening:
-                # A bound socket that does not listen makes the kernel refuse connections with a RST.
-                # shutdown() leaves LISTEN but keeps the port bound (see _bind): were it free for a
-                # moment, another process, or some client's source port, could take it for good.
-                self._listening = False
-                self._sock.shutdown(socket.SHUT_RDWR)
-            elif not refuse and not self._listening:
-                self._listen()
-            else:
-                return
-        self._wake()  # the accept loop watches the port only while it listens
+        try:
+            with self._listen_lock:
+                refuse = plan.fault == "refuse"
+                if refuse and self._listening:
+                    # A bound socket that does not listen makes the kernel refuse connections with a
+                    # RST. shutdown() leaves LISTEN but keeps the port bound (see ports.bind): were it free
+                    # for a moment, another process, or some client's source port, could take it.
+                    self._listening = False
+                    self._sock.shutdown(socket.SHUT_RDWR)
+                elif not refuse and not self._listening:
+                    self._listen()
+        finally:
+            self._loop.call_soon(self._replanned)
 
-    def arm(self, sock: socket.socket, *, answering: bool = False) -> None:
+    # -- deadlines ----------------------------------------------------------------------------
+    def arm(self, sock: socket.socket, *, answering: bool = False, until: float | None = None) -> None:
         """Drop ``sock`` unless it finishes what it is sending (or, ``answering``, takes our answer)
-        within ``request_timeout``."""
+        within ``request_timeout`` (or by ``until``)."""
         reason = (f"answer not taken within {self.request_timeout:g} s" if answering
                   else f"nothing complete within {self.request_timeout:g} s")
+        when = time.monotonic() + self.request_timeout if until is None else until
+        loop = self._loop
+        assert loop is not None  # connections exist only once started
         with self._conn_lock:
-            was_idle = not self._deadlines
-            self._deadlines[sock] = (time.monotonic() + self.request_timeout, reason)
-        if was_idle:
-            self._wake()  # the accept loop sleeps without a timeout while nothing is armed
+            old = self._deadlines.get(sock)
+            if old is not None:
+                old[0].cancel()
+            self._deadlines[sock] = (loop.schedule(when, self._expire, sock), reason)
+        if self._stopped:  # the loop may be gone: nothing would ever drop it
+            cut(sock)
 
     def disarm(self, sock: socket.socket) -> bool:
         """Lift ``sock``'s deadline; False if it had already passed (the connection is being dropped)."""
         with self._conn_lock:
-            self._deadlines.pop(sock, None)
+            entry = self._deadlines.pop(sock, None)
+            if entry is not None:
+                entry[0].cancel()
             return sock not in self._expired
 
     def dropped(self, sock: socket.socket, addr, reason: str, method: str | None = None,
@@ -525,110 +244,76 @@ class Listener:
             event.update(method=method, path=(target or "").split("?", 1)[0])
         self._journal(event)
 
-    def _drop_late_connections(self) -> float | None:
-        """Shut connections past their deadline; return seconds until the next deadline (None: none)."""
-        now = time.monotonic()
+    def _expire(self, sock: socket.socket) -> None:
+        """(loop) A deadline passed: journal the drop and shut the connection."""
         with self._conn_lock:
-            late = [(sock, reason) for sock, (deadline, reason) in self._deadlines.items() if deadline <= now]
-            for sock, _ in late:
-                del self._deadlines[sock]
-                self._expired.add(sock)
-            upcoming = min((deadline for deadline, _ in self._deadlines.values()), default=None)
-        for sock, reason in late:
-            try:
-                client, port = sock.getpeername()[:2]
-            except OSError:  # already gone: it ends on its own thread
-                client, port = None, None
-            self._journal({"client": client, "client_port": port, "event": "dropped", "reason": reason})
-            _cut(sock)  # the connection's thread sees end of file (or a broken pipe) and closes it
-        return None if upcoming is None else max(upcoming - now, 0.0)
-
-    # -- accept loop --------------------------------------------------------------------------
-    def _bind(self, sockaddr) -> socket.socket:
-        """Bind to the port by number, even an ephemeral one, so that it stays ours while refusing.
-
-        Linux keeps a socket bound by explicit port number bound after shutdown() takes it out of
-        LISTEN; one bound to port 0 loses the port. So an ephemeral port is found first and then
-        bound again by number (both sockets use SO_REUSEADDR and neither listens yet).
-
-        SO_REUSEADDR is on only while binding and listening (TIME_WAIT connections of an earlier run
-        or of earlier clients share the port): left on, Linux lets any other SO_REUSEADDR socket (a
-        second ``mockfgt serve``) bind the port whenever ours does not listen, that is while the
-        device refuses, and that process would then get the device's clients.
-        """
-        sock = self._new_socket()
-        sock.bind(sockaddr)
-        if sockaddr[1] == 0:
-            explicit = self._new_socket()
-            explicit.bind((sockaddr[0], sock.getsockname()[1], *sockaddr[2:]))
-            sock.close()
-            sock = explicit
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 0)
-        return sock
-
-    def _listen(self) -> None:
-        """Listen on the bound port (``_listen_lock`` held).
-
-        listen() checks the port's TIME_WAIT connections again and passes only with SO_REUSEADDR on
-        both sides (accepted connections get it too); no other socket can bind meanwhile, since ours
-        is already bound without it.
-        """
-        self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            entry = self._deadlines.get(sock)
+            if entry is None or entry[0].cancelled or entry[0].when > time.monotonic():
+                return  # lifted, or armed again meanwhile
+            del self._deadlines[sock]
+            self._expired.add(sock)
         try:
-            self._sock.listen(128)
-        finally:
-            self._sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 0)
-        self._listening = True
+            client, port = sock.getpeername()[:2]
+        except OSError:  # already gone: it ends where it is
+            client, port = None, None
+        self._journal({"client": client, "client_port": port, "event": "dropped", "reason": entry[1]})
+        cut(sock)  # a worker's read or write returns; a waiting or parked socket turns readable
 
-    def _new_socket(self) -> socket.socket:
-        sock = socket.socket(self._family, socket.SOCK_STREAM)
-        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        if self._family == socket.AF_INET6:
-            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 1)
-        return sock
+    # -- the port (on the loop's thread, but for start) ------------------------------------------
+    def _refresh(self) -> None:
+        """Watch the port while it listens, is not stopping and is not backing off a shortage."""
+        with self._watch_lock:
+            wanted = self._listening and not self._stopping and time.monotonic() >= self._accept_again_at
+            if wanted == self._watching or self._loop is None:
+                return
+            if wanted:
+                self._loop.watch(self._sock, self._accept_ready)
+            else:
+                self._loop.unwatch(self._sock)
+            self._watching = wanted
 
-    def _wake(self) -> None:
-        try:
-            self._wake_w.send(b"x")
-        except OSError:
-            pass
+    def _replanned(self) -> None:
+        """A new plan: watch the port as it says, and release every stall held for an older plan."""
+        self._refresh()
+        with self._conn_lock:
+            stale = [conn for conn in self._connections if conn.where == "held" and conn.plan is not self._plan]
+        for conn in stale:
+            self._close_idle(conn)
 
-    def _accept_loop(self) -> None:
-        watching = False  # whether the selector watches the port
-        with selectors.DefaultSelector() as selector:
-            selector.register(self._wake_r, selectors.EVENT_READ)
-            while not self._stopping:
-                pause = self._accept_again_at - time.monotonic()
-                wanted = self._listening and pause <= 0
-                if wanted != watching:
-                    if wanted:
-                        selector.register(self._sock, selectors.EVENT_READ)
-                    else:
-                        selector.unregister(self._sock)
-                    watching = wanted
-                timeout = self._drop_late_connections()
-                if self._listening and pause > 0:
-                    timeout = pause if timeout is None else min(timeout, pause)
-                for key, _ in selector.select(timeout):
-                    if key.fileobj is self._wake_r:
-                        self._wake_r.recv(64)
-                    elif not self._stopping:
-                        self._accept_one()
+    def _detach(self) -> None:
+        """Stop watching the port; close every connection the loop keeps (waiting, parked, held)."""
+        self._refresh()
+        with self._conn_lock:
+            idle = [conn for conn in self._connections if conn.where in ("waiting", "parked", "held")]
+        for conn in idle:
+            self._close_idle(conn)
+        self._detached.set()
 
-    def _accept_one(self) -> None:
-        try:
-            conn, addr = self._sock.accept()
-        except OSError as exc:
-            if exc.errno in _SHORTAGES:
-                self._starved(exc)
-            # Otherwise: the client left before we took it (ECONNABORTED), or the port stopped
-            # listening under us (EINVAL): nothing to do.
+    def _accept_ready(self) -> None:
+        if self._stopping:  # an event taken just before the port was unwatched
             return
+        for _ in range(_ACCEPTS_PER_WAKE):
+            try:
+                sock, addr = self._sock.accept()
+            except BlockingIOError:
+                return
+            except OSError as exc:
+                if exc.errno in _SHORTAGES:
+                    self._starved(exc)
+                # Otherwise: the client left before we took it (ECONNABORTED), or the port stopped
+                # listening under us (EINVAL): _replanned stops watching it.
+                return
+            self._accepted(sock, addr)
+
+    def _accepted(self, sock: socket.socket, addr) -> None:
+        plan = self._plan
         try:
-            # Headers and body leave in separate writes; without this, delayed ACKs add 40 ms a request.
-            conn.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            sock.setblocking(True)  # workers block (bounded by deadlines); held ones are set otherwise
+            # Each answer leaves in one write; without this, delayed ACKs still add 40 ms to a
+            # request whose answer fills more than one segment.
+            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             # Its TIME_WAIT must not keep our listen() off the port after a refuse (see _listen).
-            conn.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+            sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         except OSError:
             pass  # reset already: the handshake finds out and journals it
         if self._on_accept is not None:
@@ -636,13 +321,30 @@ class Listener:
                 self._on_accept()
             except Exception:  # the listener outlives a failing hook too
                 log.exception("on_accept failed")
-        try:
-            threading.Thread(
-                target=self._serve_connection, args=(conn, addr, self._plan), name="mockfgt-conn", daemon=True
-            ).start()
-        except RuntimeError as exc:  # "can't start new thread": as short of resources as EMFILE
-            conn.close()
-            self._starved(exc)
+            plan = self._plan  # the hook may have changed it (a phase that starts on this connection)
+        client = {"client": addr[0], "client_port": addr[1]}
+        # A connection accepted as the port stopped listening ("refuse": on_accept moved the device to a
+        # phase that refuses) is reset, as the kernel resets those still in its backlog.
+        if plan.fault in ("reset", "refuse"):
+            try:
+                sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            except OSError:
+                pass
+            self._journal({**client, "event": "reset"})
+            sock.close()
+            return
+        conn = _Connection(sock, addr, plan)
+        with self._conn_lock:
+            self._connections.add(conn)
+        if plan.fault == "stall-handshake":
+            self._journal({**client, "event": "stall-handshake"})
+            self._hold(conn)
+        elif has_data(sock):
+            self._dispatch(conn, self._serve)
+        else:  # nothing to read yet: it waits in the loop, not on a worker
+            self.arm(sock, until=conn.since + self.request_timeout)
+            conn.where = "waiting"
+            self._loop_watch(conn, self._waiting_ready)
 
     def _starved(self, exc: BaseException) -> None:
         """Out of descriptors (or threads, or memory): stop accepting for a moment instead of spinning.
@@ -655,146 +357,209 @@ class Listener:
         self._starved_before = True
         log.log(level, "port %d: cannot take new connections (%s); retrying every %g s, further shortages "
                 "are logged at DEBUG", self.port, getattr(exc, "strerror", None) or exc, ACCEPT_BACKOFF)
+        assert self._loop is not None
+        self._refresh()
+        self._loop.schedule(self._accept_again_at, self._refresh)
 
-    # -- one connection -----------------------------------------------------------------------
-    def _serve_connection(self, conn: socket.socket, addr, plan: ConnectionPlan) -> None:
-        live = [conn]  # the socket in use: the TLS socket replaces the raw one after wrapping
-        with self._conn_lock:
-            self._connections.add(conn)
+    # -- connections in the loop (on the loop's thread) ------------------------------------------
+    def _loop_watch(self, conn: _Connection, fn: Callable) -> None:
+        assert self._loop is not None
         try:
-            self._handle(conn, addr, plan, live)
-        except Exception:  # the listener outlives every client, however it misbehaves
-            log.exception("connection from %s failed", addr[0])
-        finally:
-            with self._conn_lock:
-                self._connections.difference_update((conn, live[0]))
-                self._deadlines.pop(live[0], None)
-                self._expired.discard(live[0])
-            live[0].close()
+            self._loop.watch(conn.sock, fn, conn)
+        except (ValueError, OSError):  # closed under us (cut at stop): nothing left to watch
+            self._close(conn)
 
-    def _handle(self, conn: socket.socket, addr, plan: ConnectionPlan, live: list) -> None:
-        client = {"client": addr[0], "client_port": addr[1]}
-        # A connection accepted as the port stopped listening ("refuse", e.g. on_accept moved the device
-        # to a phase that refuses) is reset, as the kernel resets those still in the backlog.
-        if plan.fault in ("reset", "refuse"):
-            conn.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
-            self._journal({**client, "event": "reset"})
+    def _dispatch(self, conn: _Connection, fn: Callable) -> None:
+        """Hand ``conn`` to a worker for ``fn``."""
+        assert self._loop is not None
+        conn.where = "working"
+        try:
+            self._loop.submit(fn, conn)
+        except RuntimeError as exc:  # no thread can be started: as short of resources as EMFILE
+            self._close(conn)
+            self._starved(exc)
+
+    def _waiting_ready(self, conn: _Connection) -> None:
+        """The first bytes came (or the deadline cut it): on to the handshake."""
+        assert self._loop is not None
+        self._loop.unwatch(conn.sock)
+        if self.disarm(conn.sock):
+            self._dispatch(conn, self._serve)
+        else:  # dropped at its deadline, and journaled so
+            self._close(conn)
+
+    def _parked(self, conn: _Connection) -> None:
+        """An idle keep-alive connection waits in the loop for its next request."""
+        if self._stopping:
+            self._close(conn)
             return
-        if plan.fault == "stall-handshake":
-            self._journal({**client, "event": "stall-handshake"})
-            self._drain_until_closed(conn, plan)
+        conn.where = "parked"
+        self._loop_watch(conn, self._parked_ready)
+
+    def _parked_ready(self, conn: _Connection) -> None:
+        assert self._loop is not None
+        self._loop.unwatch(conn.sock)
+        self._dispatch(conn, self._resume)
+
+    def _hold(self, conn: _Connection) -> None:
+        """A stall: keep the connection, reading and dropping what the client sends, until it leaves,
+        the plan is replaced or the device stops (or, with ``stall_seconds``, until then)."""
+        if self._stopping or conn.plan is not self._plan:  # released before it was held
+            self._close(conn)
             return
+        assert self._loop is not None
+        conn.where = "held"
+        if conn.plan.stall_seconds is not None:
+            conn.timer = self._loop.schedule(time.monotonic() + conn.plan.stall_seconds, self._late, conn)
+            return
+        try:
+            conn.sock.setblocking(False)
+        except OSError:
+            pass
+        self._loop_watch(conn, self._held_ready)
+
+    def _held_ready(self, conn: _Connection) -> None:
+        try:
+            for _ in range(_READS_PER_WAKE):
+                if not conn.sock.recv(65536):
+                    break  # the client left
+            else:
+                return  # it keeps sending: read on at the next wake
+        except (BlockingIOError, ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            return  # read all there was: still there
+        except OSError:
+            pass  # reset: gone
+        self._close_idle(conn)
+
+    def _late(self, conn: _Connection) -> None:
+        """A late plan's time is up: the handshake or the answer goes on."""
+        if conn.where != "held":
+            return
+        conn.since = time.monotonic()  # the handshake's deadline counts from now
+        self._dispatch(conn, self._go_on)
+
+    def _close_idle(self, conn: _Connection) -> None:
+        """Close a connection the loop keeps (not one a worker has)."""
+        if conn.where in ("working", "closed"):
+            return
+        if conn.timer is not None:
+            conn.timer.cancel()
+        assert self._loop is not None
+        self._loop.unwatch(conn.sock)
+        self._close(conn)
+
+    # -- connections on a worker -----------------------------------------------------------------
+    def _serve(self, conn: _Connection) -> None:
+        try:
+            if self._open(conn):
+                self._run(conn)
+        except Exception:  # the listener outlives every client, however it misbehaves
+            log.exception("connection from %s failed", conn.addr[0])
+            self._close(conn)
+
+    def _resume(self, conn: _Connection) -> None:
+        try:
+            self._run(conn)
+        except Exception:
+            log.exception("connection from %s failed", conn.addr[0])
+            self._close(conn)
+
+    def _go_on(self, conn: _Connection) -> None:
+        try:
+            if conn.handler is None:  # a late handshake
+                if self._open(conn):
+                    self._run(conn)
+            elif conn.handler.answer_held():  # a late answer
+                self._run(conn, first=False)
+            else:
+                self._finish(conn)
+        except Exception:
+            log.exception("connection from %s failed", conn.addr[0])
+            self._close(conn)
+
+    def _open(self, conn: _Connection) -> bool:
+        """TLS (unless plaintext) and a handler; False if the connection ended (and was journaled)."""
+        raw, plan = conn.sock, conn.plan
+        client = {"client": conn.addr[0], "client_port": conn.addr[1]}
         tls_info = None
         if plan.fault != "plaintext":
             try:
                 # Wrapping a socket whose client already reset it fails after the raw socket was
                 # detached, leaving its descriptor to the garbage collector: see it first.
-                conn.getpeername()
+                raw.getpeername()
             except OSError:
                 self._journal({**client, "event": "tls-failed",
                                "tls": {"sni": None, "error": "connection reset by peer", "alert": None}})
-                return
-            conn.settimeout(self.request_timeout + 1)  # a backstop: the deadline below drops it first
+                self._close(conn)
+                return False
+            raw.settimeout(self.request_timeout + 1)  # a backstop: the deadline below drops it first
             assert plan.ssl_context is not None  # a plan has a context unless its fault is plaintext
             try:
-                tls_conn = plan.ssl_context.wrap_socket(conn, server_side=True, do_handshake_on_connect=False)
+                with self._conn_lock:  # stop() cuts conn.sock: the raw socket or the TLS one, never a detached one
+                    if self._stopped:
+                        raise ConnectionAbortedError("the device stopped")
+                    tls = plan.ssl_context.wrap_socket(raw, server_side=True, do_handshake_on_connect=False)
+                    conn.sock = tls  # wrapping detached the raw socket: closing must go through this one
             except OSError as exc:  # reset between the look above and the wrapping
                 self._journal({**client, "event": "tls-failed",
-                               "tls": {"sni": None, "error": _tls_failure(exc), "alert": None}})
-                return
-            live[0] = tls_conn  # wrapping detached the raw socket: closing must go through this one
-            with self._conn_lock:
-                self._connections.discard(conn)
-                self._connections.add(tls_conn)
-            self.arm(tls_conn)
+                               "tls": {"sni": None, "error": tls_failure(exc), "alert": None}})
+                self._close(conn)
+                return False
+            self.arm(tls, until=conn.since + self.request_timeout)
             try:
-                tls_conn.do_handshake()
-                if not self.disarm(tls_conn):
+                tls.do_handshake()
+                if not self.disarm(tls):
                     raise ConnectionAbortedError("dropped at the deadline")
-                tls_info = _tls_summary(tls_conn)
+                tls_info = tls_summary(tls)
             except (ssl.SSLError, OSError) as exc:
-                self.disarm(tls_conn)
-                error = _tls_failure(exc)
+                self.disarm(tls)
+                error = tls_failure(exc)
                 self._journal({**client, "event": "tls-failed",
-                               "tls": {"sni": getattr(tls_conn, SNI_ATTRIBUTE, None), "error": error,
-                                       "alert": _alert(error)}})
-                _lingering_close(tls_conn)
+                               "tls": {"sni": getattr(tls, SNI_ATTRIBUTE, None), "error": error,
+                                       "alert": alert(error)}})
+                lingering_close(tls)
+                self._close(conn)
+                return False
+        conn.sock.settimeout(None)  # deadlines bound the reading and writing from here on
+        conn.handler = Handler.open(conn.sock, conn.addr, ConnectionServer(self, plan, tls_info))
+        return True
+
+    def _run(self, conn: _Connection, first: bool = True) -> None:
+        """Serve requests while they come back to back; then park the connection, hold it or close it."""
+        handler = conn.handler
+        assert handler is not None and self._loop is not None
+        while first or handler.pending or readable_within(conn.sock, KEEPALIVE_LINGER):
+            first = False
+            stays = handler.serve_one()
+            if handler.held is not None:  # a stall-response plan: the request is in, the answer never
+                self._journal({"client": conn.addr[0], "client_port": conn.addr[1], "event": "stall-response",
+                               "method": handler.command, "path": handler.path.split("?", 1)[0]})
+                if not self._loop.call_soon(self._hold, conn):
+                    self._close(conn)
                 return
-            conn = tls_conn
-        conn.settimeout(None)  # deadlines bound the reading and writing from here on
-        _Handler(conn, addr, _ConnectionServer(self, plan, tls_info))  # type: ignore[arg-type]  # see _Handler.server
-        if tls_info is not None:
-            _close_notify(tls_conn)
-
-    def _drain_until_closed(self, conn: socket.socket, plan: ConnectionPlan) -> None:
-        """Read and drop whatever the client sends until it leaves or the stall ends."""
-        conn.settimeout(0.05)
-        deadline = time.monotonic() + plan.stall_seconds
-        while not plan.ended.is_set() and time.monotonic() < deadline:
-            try:
-                if not conn.recv(4096):
-                    return
-            except TimeoutError:
-                continue
-            except OSError:
+            if not stays:
+                self._finish(conn)
                 return
+        self.arm(conn.sock)  # an idle keep-alive connection is closed after request_timeout too
+        if not self._loop.call_soon(self._parked, conn):
+            self._finish(conn)
 
+    def _finish(self, conn: _Connection) -> None:
+        if isinstance(conn.sock, ssl.SSLSocket) and conn.handler is not None:
+            close_notify(conn.sock)
+        self._close(conn)
 
-def _cut(sock: socket.socket) -> None:
-    """Shut a connection from another thread than its own: its blocked read or write returns.
+    def _close(self, conn: _Connection) -> None:
+        with self._conn_lock:
+            self._connections.discard(conn)
+            entry = self._deadlines.pop(conn.sock, None)
+            if entry is not None:
+                entry[0].cancel()
+            self._expired.discard(conn.sock)
+            conn.where = "closed"
+        conn.sock.close()
 
-    socket.socket's own shutdown, not SSLSocket's: that one also drops the TLS object under the
-    connection's thread (then ``'NoneType' object has no attribute 'getpeercert'``).
-    """
-    try:
-        socket.socket.shutdown(sock, socket.SHUT_RDWR)
-    except OSError:
-        pass
-
-
-def _lingering_close(conn: ssl.SSLSocket) -> None:
-    """Half-close and drain what the client still sends, as Apache's lingering close does.
-
-    A TLS 1.3 client sends its request right after its Finished; if the server refused the handshake
-    (a missing client certificate) and closed at once, that unread request would make the kernel
-    answer with a RST, and the client would see a reset instead of the alert.
-    """
-    deadline = time.monotonic() + LINGER_SECONDS  # in all: a trickling client cannot keep us here
-    try:
-        conn.shutdown(socket.SHUT_WR)  # the alert is out; now FIN
-        while (left := deadline - time.monotonic()) > 0:
-            conn.settimeout(left)
-            if not conn.recv(4096):
-                return
-    except OSError:
-        pass  # the client left, or the time is up: nothing more to protect
-
-
-def _close_notify(conn: ssl.SSLSocket) -> None:
-    """Send TLS close_notify without waiting for the client's, as a web server does on close."""
-    try:
-        conn.settimeout(0)
-        conn.unwrap()
-    except (ssl.SSLError, OSError, ValueError):
-        pass  # the client left first, or will answer after we are gone: either way we are done
-
-
-def _tls_summary(conn: ssl.SSLSocket) -> dict:
-    cipher = conn.cipher()
-    return {
-        "version": conn.version(),
-        "cipher": cipher[0] if cipher else None,
-        "sni": getattr(conn, SNI_ATTRIBUTE, None),
-        "client_certificate": conn.getpeercert(binary_form=True) is not None,
-    }
-
-
-def _alert(error: str) -> str | None:
-    """The alert in an OpenSSL reason: 'tlsv1 alert unknown ca' -> 'unknown ca'."""
-    return error.split("alert ", 1)[1].strip() if "alert " in error else None
-
-
-def _tls_failure(exc: BaseException) -> str:
-    """A short reason for a failed handshake, such as the alert the client sent."""
-    reason = getattr(exc, "reason", None)
-    return (reason or str(exc) or type(exc).__name__).lower().replace("_", " ")
+    def _listen(self) -> None:
+        """Listen on the bound port (``_listen_lock`` held); see :func:`mockfgt.ports.listen`."""
+        listen(self._sock)
+        self._listening = True

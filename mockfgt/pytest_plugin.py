@@ -11,7 +11,8 @@ Fixtures, named for what they give:
   the scenario names, so ``-k expired`` works). Narrow it with the marker
   ``@pytest.mark.mockfgt_catalogue(kind="fortigate", expect=["202003"], names=[...])`` or the option
   ``--mockfgt-expect=202003``. The device has ``url``, ``token``, ``ca_bundle``, ``client``,
-  ``expect``, ``expect_insecure`` and ``remedy()``.
+  ``expect``, ``expect_insecure``, ``accepts(code, insecure=False)`` (``expect`` or the row's
+  ``also_acceptable``, where the client's TLS stack decides) and ``remedy()``.
 - ``mockfgt_ca``: the session's harness CA (``.cert_path`` to trust).
 
 Ports are always ephemeral, and every worker has its own CA folder, so the plugin is xdist-safe (a
@@ -20,6 +21,7 @@ folder shared by several processes would hold one CA too: it is made under a loc
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TypeVar
 
 import pytest
@@ -89,11 +91,6 @@ def _mockfgt_fortimanager(mockfgt_ca):
     yield from _session_device(FortiManager, mockfgt_ca)
 
 
-@pytest.fixture(scope="session")
-def _mockfgt_catalogue_device(mockfgt_ca):
-    yield from _session_device(Device, mockfgt_ca)
-
-
 D = TypeVar("D", bound=Device)
 
 
@@ -116,9 +113,19 @@ def fortimanager(_mockfgt_fortimanager) -> FortiManager:
 
 
 @pytest.fixture
-def catalogue_device(request, _mockfgt_catalogue_device) -> Device:
-    """The session's catalogue device switched to this test's scenario."""
-    return _fresh(_mockfgt_catalogue_device, request.param)
+def catalogue_device(request, mockfgt_ca) -> Iterator[Device]:
+    """A device serving this test's catalogue scenario, named after it (its ``kind`` is the
+    scenario's). Made per test, which costs milliseconds, so a failure names the right device."""
+    device = Device(request.param, name=request.param, ca=mockfgt_ca).start()
+    yield device
+    device.stop()
+
+
+def pytest_assertrepr_compare(config, op, left, right):
+    """``assert code == device.expect`` fails with the scenario, the journal and the remedy."""
+    from .explain import assertrepr
+
+    return assertrepr(op, left, right)
 
 
 def _made_devices(cls, ca):

@@ -3,7 +3,8 @@
 A scenario names what the device is (``[device]``), how it speaks TLS (``[tls]``), what happens to a
 connection before HTTP (``[connection]``), how the agent under test is configured (``[client]``),
 which operations brought the device to its state (``setup``), what a correct client reports
-(``expect``, ``expect_insecure``), which of the agent's calls shows the fault (``shown_by``: the
+(``expect``, ``expect_insecure``; where the answer honestly depends on the client's TLS stack, the other
+code a correct client may report: ``also_acceptable`` with ``also_acceptable_reason``), which of the agent's calls shows the fault (``shown_by``: the
 banner's curl line makes that call) and the documented remedy (``[remedy]``).
 
 A file may ``extends = "other-scenario"`` and change one thing: tables merge key by key, everything
@@ -23,7 +24,7 @@ from . import schema as s
 from .codes import CODES
 from .listener import CONNECTION_FAULTS
 from .phases import check_phases, phase_spec
-from .tls import CERTIFICATE_SHAPES, TLS_VERSIONS
+from .tls import CERTIFICATE_SHAPES, CIPHERS, RSA_KEY_BITS, TLS_VERSIONS
 
 
 class ScenarioError(ValueError):
@@ -47,15 +48,31 @@ def kinds() -> dict:
     return {fortigate.NAME: fortigate, fortimanager.NAME: fortimanager}
 
 
+def check_tls(tls: dict, key: str) -> None:
+    """Settings that cannot work together: RSA key exchange needs an RSA key, and only TLS 1.2 or older."""
+    if tls.get("ciphers") in (None, "default"):
+        return
+    where = f"{key}.ciphers" if key else "ciphers"
+    if tls.get("certificate") is not None and tls["certificate"] not in RSA_KEY_BITS:
+        raise s.SchemaError(where, f"'{tls['ciphers']}' is RSA key exchange, which needs a certificate with an RSA key; "
+                                   f"certificate '{tls['certificate']}' has an ECDSA key; allowed: {', '.join(RSA_KEY_BITS)}")
+    if "TLSv1.3" in (tls.get("versions") or ()):
+        raise s.SchemaError(where, f"'{tls['ciphers']}' names TLS 1.2 suites, but versions include TLSv1.3, which "
+                                   "would negotiate its own suites; list TLS 1.2 and older only")
+
+
 TLS = s.Table(fields={
     "certificate": s.Str("valid", choices=CERTIFICATE_SHAPES, doc="certificate shape"),
     "versions": s.List(lambda: ["TLSv1.2", "TLSv1.3"], item=s.Str(choices=tuple(TLS_VERSIONS)), unique=True, nonempty=True),
     "client_certificate": s.Str("none", choices=("none", "required")),
-})
+    "ciphers": s.Str("default", choices=CIPHERS, doc="the cipher suites the device offers up to TLS 1.2"),
+}, validate=check_tls)
 
 CONNECTION = s.Table(fields={
     "fault": s.Str("none", choices=CONNECTION_FAULTS),
-    "stall_seconds": s.Float(60.0, doc="how long a stall lasts at most (it ends early on swap or stop)"),
+    "stall_seconds": s.Float(None, doc="a stall goes on late after this many seconds (a late handshake or "
+                                       "answer); unset, it holds until the client leaves, the scenario is "
+                                       "swapped or the device stops"),
 })
 
 CLIENT_FIELDS = {
@@ -110,7 +127,8 @@ GENERIC_OPERATIONS = {
         "certificate": s.Str(None, choices=CERTIFICATE_SHAPES),
         "versions": s.List(None, item=s.Str(choices=tuple(TLS_VERSIONS)), unique=True, nonempty=True),
         "client_certificate": s.Str(None, choices=("none", "required")),
-    }),
+        "ciphers": s.Str(None, choices=CIPHERS),
+    }, validate=check_tls),
     "set-connection": s.Table(fields={"fault": s.Str(None, choices=CONNECTION_FAULTS), "stall_seconds": s.Float(None)}),
 }
 
@@ -127,6 +145,10 @@ def scenario_spec(kind) -> s.Table:
             "extends": s.Str(None),
             "expect": s.Code(choices=CODES, doc="what a verifying client reports: ok or 202000..202004"),
             "expect_insecure": s.Code(None, choices=CODES),
+            "also_acceptable": s.Code(None, choices=CODES, doc="the other code a correct client may report, where "
+                                                                "the outcome depends on its TLS stack"),
+            "also_acceptable_reason": s.Str(None, doc="why a client reports also_acceptable, in the user's words, "
+                                                      "e.g. 'your TLS stack accepted the certificate'"),
             "shown_by": s.Str(None, choices=SHOWN_BY, doc="the agent's call whose answer shows the fault (default: "
                                                           "login for an agent that logs in, else status)"),
             "device": kind.DEVICE,
@@ -155,6 +177,8 @@ class Scenario:
     symptom: str
     expect: str
     expect_insecure: str
+    also_acceptable: str | None
+    also_acceptable_reason: str | None
     shown_by: str
     device: dict
     tls: dict
@@ -168,6 +192,18 @@ class Scenario:
     @property
     def kind(self) -> str:
         return self.device["kind"]
+
+    def acceptable(self, *, insecure: bool = False) -> tuple[str, ...]:
+        """The codes a correct client may report: ``expect`` (or ``expect_insecure``), then ``also_acceptable``."""
+        first = self.expect_insecure if insecure else self.expect
+        also = self.also_acceptable
+        return (first,) if also is None or also == first else (first, also)
+
+    def also_acceptable_fields(self) -> dict:
+        """``also_acceptable`` and its reason where the scenario has them (the JSON list, the manifest)."""
+        if self.also_acceptable is None:
+            return {}
+        return {"also_acceptable": self.also_acceptable, "also_acceptable_reason": self.also_acceptable_reason}
 
 
 # -- finding files -----------------------------------------------------------------------------
@@ -354,6 +390,7 @@ def validate(data: dict, *, name: str, source: str) -> Scenario:
         checked = scenario_spec(kind).check(data, "")
         if checked["expect_insecure"] is None:
             checked["expect_insecure"] = checked["expect"]
+        _check_also_acceptable(checked)
         if checked["shown_by"] is None:
             client = checked["client"]
             logs_in = client["auth"] == "password" and client["session"] != "expired"
@@ -364,6 +401,24 @@ def validate(data: dict, *, name: str, source: str) -> Scenario:
         raise ScenarioError(source, exc.key, exc.message) from None
     checked.pop("extends")
     return Scenario(name=name, source=source, raw=data, **checked)
+
+
+def _check_also_acceptable(checked: dict) -> None:
+    """``also_acceptable`` needs its reason, the reason its code, and the code must add something."""
+    also, reason = checked["also_acceptable"], checked["also_acceptable_reason"]
+    if also is None:
+        if reason is not None:
+            raise s.SchemaError("also_acceptable_reason", "says why a client reports also_acceptable, which is not "
+                                                          "set; add also_acceptable or remove this key")
+        return
+    if not reason or not reason.strip():
+        raise s.SchemaError("also_acceptable_reason", f"is required with also_acceptable = '{also}': say which clients "
+                                                      "report it and why, e.g. 'your TLS stack accepted the certificate'")
+    expected = {checked["expect"], checked["expect_insecure"]}
+    if expected == {also}:
+        others = ", ".join(c for c in CODES if c != also)
+        raise s.SchemaError("also_acceptable", f"'{also}' is already what the scenario expects, with and without "
+                                               f"Insecure; allowed: {others}")
 
 
 def _dry_run(kind, checked: dict) -> None:
@@ -380,9 +435,13 @@ def _dry_run(kind, checked: dict) -> None:
         _check_admin(kind, state, user)
     elif user is not None and user not in known_users:
         raise s.SchemaError("client.user", f"'{user}' is not a user of this device; known: {', '.join(known_users)}")
+    tls = dict(checked["tls"])
     phased = [(f"phases[{i}].setup", phase["setup"]) for i, phase in enumerate(checked["phases"])]
     for section, ops in (("setup", checked["setup"]), *phased, ("remedy.device", checked["remedy"]["device"])):
         for i, op in enumerate(ops):
+            if op["op"] == "set-tls":  # the device's TLS as this operation leaves it must work too
+                tls.update({k: v for k, v in op.items() if k != "op" and v is not None})
+                check_tls(tls, f"{section}[{i}]")
             if op["op"] in GENERIC_OPERATIONS:
                 continue
             try:

@@ -134,7 +134,8 @@ def _device_table(devices: list[Device]) -> str:
     width = max(len(d.name) for d in devices)
     lines = [f"mockfgt: {len(devices)} devices ready (CA bundle {devices[0].ca_bundle})",
              f"  {'device':<{width}}  {'url':<28}  {'expect':<7}  insecure"]
-    lines += [f"  {d.name:<{width}}  {d.url:<28}  {d.expect:<7}  {d.expect_insecure}" for d in devices]
+    lines += [f"  {d.name:<{width}}  {d.url:<28}  {d.expect:<7}  {d.expect_insecure}"
+              + (f"  (also acceptable: {d.also_acceptable})" if d.also_acceptable else "") for d in devices]
     return "\n".join(lines)
 
 
@@ -196,6 +197,8 @@ def describe(device: Device) -> str:
         "",
         f"  A correct client reports: {codes.titled(sc.expect)}; with Insecure: {codes.titled(sc.expect_insecure)}",
     ]
+    if sc.also_acceptable is not None:
+        lines.append(f"  Also acceptable: {codes.titled(sc.also_acceptable)}, where {sc.also_acceptable_reason}")
     if not healthy:
         lines.append(f"  Remedy: {sc.remedy['summary']}")
     return "\n".join(lines)

@@ -3,18 +3,20 @@
 The CAs (harness, intermediate, private) are made once per certs folder and loaded by every later run
 (see :mod:`mockfgt.castore`), so runs sharing a folder trust one another's certificates. Server and
 client certificates are minted at run time with validity relative to now, so nothing ever goes stale.
-trustme makes the ordinary shapes; the few it cannot make (a self-signed factory certificate with
-CN=<serial> and no SAN at all) are built with ``cryptography``, which trustme depends on anyway.
+trustme makes the ordinary shapes; the ones it cannot make (a self-signed factory certificate with
+CN=<serial>, a leaf with no SAN, an RSA key of a chosen size, a SHA-1 signature) are built with
+``cryptography``, which trustme depends on anyway.
 
 The public pieces are :class:`HarnessCA` (the one CA the tests trust; devices get their TLS from
-:meth:`HarnessCA.server_tls`), :data:`CERTIFICATE_SHAPES` (the names scenario files use), and
-:func:`server_tls` / :func:`server_context` (fresh material and a context, unshared: the bench uses them).
+:meth:`HarnessCA.server_tls`), :data:`CERTIFICATE_SHAPES` (the names scenario files use), :data:`CIPHERS`,
+and :func:`server_tls` / :func:`server_context` (fresh material and a context, unshared: the bench uses them).
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import ipaddress
 import os
 import ssl
 import tempfile
@@ -28,7 +30,7 @@ from typing import cast
 import trustme
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import ec
+from cryptography.hazmat.primitives.asymmetric import ec, padding, rsa
 from cryptography.hazmat.primitives.asymmetric.types import CertificateIssuerPrivateKeyTypes
 from cryptography.x509.oid import NameOID
 
@@ -47,7 +49,25 @@ CERTIFICATE_SHAPES = {
     "no-san": "leaf from the harness CA with a common name and no SAN at all",
     "private-ca": "leaf from a customer's internal CA that clients do not trust by default",
     "self-signed-factory": "the device's factory certificate: self-signed, O=Fortinet, CN=<serial>, no SAN",
+    "valid-rsa": "as valid, with a 2048-bit RSA key (RSA key exchange needs one)",
+    "weak-key": "as valid, with a 1024-bit RSA key",
+    "sha1-signed": "as valid, signed by the harness CA with SHA-1",
+    "cn-only": "leaf from the harness CA naming localhost in its Common Name only, no SAN",
 }
+
+#: Shapes whose key is RSA, with its size in bits (every other shape has an ECDSA P-256 key).
+RSA_KEY_BITS = {"valid-rsa": 2048, "weak-key": 1024}
+#: Shapes OpenSSL refuses to serve at its default security level (a key or a signature too weak):
+#: the device's own context lowers its level for them, as the device serves them without complaint.
+WEAK_SHAPES = ("weak-key", "sha1-signed")
+
+#: Cipher suites a scenario's ``tls.ciphers`` may name (TLS 1.2 and below; TLS 1.3 has its own).
+CIPHERS = {
+    "default": "the suites of a current FortiOS with strong-crypto enable: ECDHE key exchange, AEAD first",
+    "legacy-rsa-cbc": "RSA key exchange with CBC only (AES128-SHA, AES256-SHA, AES128-SHA256, AES256-SHA256): "
+                      "an older FortiOS with strong-crypto disable and a narrowed cipher list",
+}
+_CIPHER_LISTS = {"legacy-rsa-cbc": "AES128-SHA:AES256-SHA:AES128-SHA256:AES256-SHA256"}
 
 #: TLS protocol versions a scenario's ``tls.versions`` may list, in order.
 TLS_VERSIONS = {
@@ -165,7 +185,7 @@ class HarnessCA:
             return pair
 
     def server_tls(self, *, shape: str, versions: list[str], client_certificate: bool, hostname: str,
-                   serial: str, kind: str) -> ServerTLS:
+                   serial: str, kind: str, ciphers: str = "default") -> ServerTLS:
         """A device's server TLS: minted once per identity and settings, then shared by every device.
 
         Devices presenting the same certificate (same shape, host name, serial and kind) share one
@@ -175,13 +195,14 @@ class HarnessCA:
         than ``MATERIAL_MAX_AGE`` is minted again, so validity stays relative to now.
         """
         identity = (shape, hostname, serial, kind)
-        settings = (identity, tuple(versions), client_certificate)
+        settings = (identity, tuple(versions), client_certificate, ciphers)
         with self._material_lock:
             minted, chain_path, key_path, chain, key = self._certificate(identity)
             cached = self._contexts.get(settings)
             if cached is not None and cached[0] == minted:
                 return cached[1]
-            ctx = _context_from_pem(chain_path.parent, chain, key, versions=versions,
+            ctx = _context_from_pem(chain_path.parent, chain, key, versions=versions, ciphers=ciphers,
+                                    weak=shape in WEAK_SHAPES,
                                     client_ca=self.cert_pem if client_certificate else None)
             material = ServerTLS(ctx, chain_path, key_path)
             self._contexts[settings] = (minted, material)
@@ -212,7 +233,14 @@ class HarnessCA:
         if shape == "self-signed-factory":
             return _factory_self_signed(serial, kind, now)
         if shape == "no-san":
-            return _leaf_without_san(self._ca, hostname, now)
+            return _crafted_leaf(self._ca, now, common_name=hostname)
+        if shape == "cn-only":
+            return _crafted_leaf(self._ca, now, common_name="localhost")
+        if shape in RSA_KEY_BITS:
+            key = rsa.generate_private_key(public_exponent=65537, key_size=RSA_KEY_BITS[shape])
+            return _crafted_leaf(self._ca, now, common_name=sans[0], sans=sans, key=key)
+        if shape == "sha1-signed":
+            return _crafted_leaf(self._ca, now, common_name=sans[0], sans=sans, sha1=True)
         names: tuple[str, ...] = sans
         not_before: dt.datetime | None = None  # None: trustme's own validity window
         not_after: dt.datetime | None = None
@@ -265,7 +293,7 @@ def _context_from_pem(folder: Path, chain: bytes, key: bytes, **settings) -> ssl
         os.unlink(tmp)
 
 
-def _key_pem(key: ec.EllipticCurvePrivateKey) -> bytes:
+def _key_pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
     return key.private_bytes(
         serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
     )
@@ -297,25 +325,102 @@ def _factory_self_signed(serial: str, kind: str, now: dt.datetime) -> tuple[byte
     return cert.public_bytes(serialization.Encoding.PEM), _key_pem(key)
 
 
-def _leaf_without_san(ca: trustme.CA, hostname: str, now: dt.datetime) -> tuple[bytes, bytes]:
-    """A CA-signed leaf that names its host only in the CN, which modern clients ignore."""
+def _crafted_leaf(ca: trustme.CA, now: dt.datetime, *, common_name: str, sans: tuple[str, ...] = (),
+                  key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | None = None,
+                  sha1: bool = False) -> tuple[bytes, bytes]:
+    """A leaf signed by ``ca`` in a shape trustme does not make: returns (certificate PEM, key PEM).
+
+    With no ``sans`` it names its host only in the Common Name, which modern clients ignore; ``key``
+    defaults to ECDSA P-256; the signature's hash is SHA-256, or SHA-1 with ``sha1``.
+    """
     issuer_cert = x509.load_pem_x509_certificate(ca.cert_pem.bytes())
     # A CA's key, so one that signs certificates (load_pem_private_key is typed for any key).
     issuer_key = cast(CertificateIssuerPrivateKeyTypes,
                       serialization.load_pem_private_key(ca.private_key_pem.bytes(), password=None))
-    key = ec.generate_private_key(ec.SECP256R1())
-    cert = (
+    key = key or ec.generate_private_key(ec.SECP256R1())
+    # A leaf with SANs reads like trustme's (O=mockfgt); one without has its Common Name alone.
+    organization = [x509.NameAttribute(NameOID.ORGANIZATION_NAME, "mockfgt")] if sans else []
+    builder = (
         x509.CertificateBuilder()
-        .subject_name(x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, hostname)]))
+        .subject_name(x509.Name([*organization, x509.NameAttribute(NameOID.COMMON_NAME, common_name)]))
         .issuer_name(issuer_cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
         .not_valid_before(now - _DAY)
         .not_valid_after(now + 365 * _DAY)
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
-        .sign(issuer_key, hashes.SHA256())
     )
+    if sans:
+        builder = builder.add_extension(x509.SubjectAlternativeName([_general_name(n) for n in sans]), critical=False)
+    cert = builder.sign(issuer_key, hashes.SHA256())
+    if sha1:
+        cert = _signed_with_sha1(cert, issuer_key)
     return cert.public_bytes(serialization.Encoding.PEM), _key_pem(key)
+
+
+# Signature AlgorithmIdentifiers (DER): ecdsa-with-SHA1 (1.2.840.10045.4.1, no parameters) and
+# sha1WithRSAEncryption (1.2.840.113549.1.1.5, NULL parameters).
+_ECDSA_SHA1 = bytes.fromhex("300906072a8648ce3d0401")
+_RSA_SHA1 = bytes.fromhex("300d06092a864886f70d0101050500")
+
+
+def _signed_with_sha1(cert: x509.Certificate, issuer_key: CertificateIssuerPrivateKeyTypes) -> x509.Certificate:
+    """``cert`` signed again by ``issuer_key`` with SHA-1, which cryptography's builder no longer offers.
+
+    The to-be-signed part names its signature algorithm too, so that field is swapped before signing;
+    the rest of the certificate is kept byte for byte.
+    """
+    if isinstance(issuer_key, ec.EllipticCurvePrivateKey):
+        algorithm = _ECDSA_SHA1
+    elif isinstance(issuer_key, rsa.RSAPrivateKey):
+        algorithm = _RSA_SHA1
+    else:
+        raise ValueError(f"cannot sign with SHA-1 using a {type(issuer_key).__name__}")
+    fields = _der_items(cert.tbs_certificate_bytes)
+    fields[2] = algorithm  # version, serial number, signature algorithm, issuer...
+    tbs = _der(0x30, b"".join(fields))
+    if isinstance(issuer_key, ec.EllipticCurvePrivateKey):
+        signature = issuer_key.sign(tbs, ec.ECDSA(hashes.SHA1()))
+    else:
+        signature = issuer_key.sign(tbs, padding.PKCS1v15(), hashes.SHA1())
+    return x509.load_der_x509_certificate(_der(0x30, tbs + algorithm + _der(0x03, b"\x00" + signature)))
+
+
+def _der(tag: int, content: bytes) -> bytes:
+    """One DER element: tag, definite length, content."""
+    size = len(content)
+    if size < 0x80:
+        return bytes((tag, size)) + content
+    length = size.to_bytes((size.bit_length() + 7) // 8, "big")
+    return bytes((tag, 0x80 | len(length))) + length + content
+
+
+def _der_items(sequence: bytes) -> list[bytes]:
+    """The elements of a DER SEQUENCE, each whole (tag, length and content); single-byte tags only."""
+    if sequence[0] != 0x30:
+        raise ValueError("not a DER SEQUENCE")
+    items, at = [], _der_header(sequence, 0)[0]
+    while at < len(sequence):
+        start, size = _der_header(sequence, at)
+        items.append(sequence[at:start + size])
+        at = start + size
+    return items
+
+
+def _der_header(data: bytes, at: int) -> tuple[int, int]:
+    """Where the content of the element at ``at`` starts, and its length."""
+    first = data[at + 1]
+    if first < 0x80:
+        return at + 2, first
+    count = first & 0x7F
+    return at + 2 + count, int.from_bytes(data[at + 2:at + 2 + count], "big")
+
+
+def _general_name(name: str) -> x509.GeneralName:
+    try:
+        return x509.IPAddress(ipaddress.ip_address(name))
+    except ValueError:
+        return x509.DNSName(name)
 
 
 @dataclass(frozen=True)
@@ -340,13 +445,17 @@ def server_context(
     *,
     versions: list[str],
     client_ca: bytes | None = None,
+    ciphers: str = "default",
+    weak: bool = False,
 ) -> ssl.SSLContext:
-    """A server-side context that speaks exactly ``versions`` and optionally requires a client cert."""
+    """A server-side context that speaks exactly ``versions`` with ``ciphers`` (a name of :data:`CIPHERS`)
+    and optionally requires a client cert; ``weak``: the certificate is one OpenSSL would refuse to serve."""
     ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
     wanted = [TLS_VERSIONS[v] for v in versions]
-    if min(wanted) < ssl.TLSVersion.TLSv1_2:
-        # Legacy protocol scenarios: only this server lowers OpenSSL's security level, never a client.
-        ctx.set_ciphers("DEFAULT:@SECLEVEL=0")
+    if ciphers != "default" or weak or min(wanted) < ssl.TLSVersion.TLSv1_2:
+        # Legacy scenarios (protocols, suites, weak certificates): only this server lowers OpenSSL's
+        # security level, never a client, which meets the device with its own defaults.
+        ctx.set_ciphers(f"{_CIPHER_LISTS.get(ciphers, 'DEFAULT')}:@SECLEVEL=0")
     with warnings.catch_warnings():  # Python deprecates TLS 1.0/1.1; reproducing them is the point
         warnings.simplefilter("ignore", DeprecationWarning)
         ctx.minimum_version, ctx.maximum_version = min(wanted), max(wanted)
@@ -368,6 +477,7 @@ def server_tls(
     hostname: str,
     serial: str,
     kind: str,
+    ciphers: str = "default",
 ) -> ServerTLS:
     """Mint fresh material of ``shape``, write it under ``directory`` and build its context.
 
@@ -375,6 +485,6 @@ def server_tls(
     """
     chain, key = ca.issue(shape, hostname=hostname, serial=serial, kind=kind)
     chain_path, key_path = write_material(directory, "server", chain, key)
-    ctx = _context_from_pem(chain_path.parent, chain, key, versions=versions,
-                            client_ca=ca.cert_pem if client_certificate else None)
+    ctx = _context_from_pem(chain_path.parent, chain, key, versions=versions, ciphers=ciphers,
+                            weak=shape in WEAK_SHAPES, client_ca=ca.cert_pem if client_certificate else None)
     return ServerTLS(ctx, chain_path, key_path)

@@ -23,7 +23,7 @@ from mockfgt.diagnose import STEPS, WRITE_PREFIX, Target, diagnose
 
 from deadlines import seconds
 
-TIMEOUT = 1.0  # the stall scenarios stall for a minute; diagnose waits 1 s and reports 202004
+TIMEOUT = 1.0  # a stall holds until the client leaves; diagnose waits 1 s and reports 202004
 
 
 def run_cli(args: list[str], capsys) -> tuple[int, str]:
@@ -94,6 +94,10 @@ EXPLANATIONS = {
     "no-firewall-permission": ("authorization", ["HTTP 403", "no firewall access"]),
     "read-only-profile": ("authorization", [WRITE_PREFIX, "HTTP 403", "firewall read only"]),
     "vdom-not-assigned": ("authorization", ["HTTP 403", "VDOM 'customer' is not assigned"]),
+    "legacy-ciphers-only": ("tls", ["outdated cipher suites", "AES", "RSA key exchange", "strong-crypto enable"]),
+    "weak-key-cert": ("tls", ["key too weak", "OpenSSL code 66", "1024-bit", "2048-bit"]),
+    "sha1-signed-cert": ("tls", ["digest algorithm too weak", "OpenSSL code 68", "signed with SHA1", "SHA-256"]),
+    "cn-only-cert": ("tls", ["Hostname mismatch", "only in its Common Name", "no SAN", "Reissue"]),
 }
 
 

@@ -70,8 +70,12 @@ def test_the_printed_curl_line_shows_the_fault(servers, scenario, curl):
     served = servers[scenario["name"]]
     argv = served.curl_line()
     assert argv[0] == "curl"
-    assert outcome(scenario["kind"], scenario["shown_by"], [curl, *argv[1:]]) == scenario["expect"], served.banner
+    # curl's TLS stack may accept what a strict one refuses, where the scenario says so (also_acceptable)
+    acceptable = (scenario["expect"], scenario.get("also_acceptable"))
+    assert outcome(scenario["kind"], scenario["shown_by"], [curl, *argv[1:]]) in acceptable, served.banner
     assert f"A correct client reports: {scenario['expect']}" in "\n".join(served.banner)
+    if scenario.get("also_acceptable"):
+        assert f"Also acceptable: {scenario['also_acceptable']}" in "\n".join(served.banner)
 
 
 def test_every_server_stops_cleanly(servers):

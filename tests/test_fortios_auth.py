@@ -13,14 +13,19 @@ import pytest
 
 from fortios_client import RequestsApi, httpx_client, write_scenario
 
-# fortinet-api.md A.1.4, FortiOS 7.4.x, byte for byte.
+# fortinet-api.md A.1.4 and H.11, FortiOS 7.4.x, byte for byte: Apache's line breaks, two spaces after
+# "requested.", a final newline, 503 bytes.
 UNAUTHORIZED_74 = (
-    '<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN"><html><head><title>401 Unauthorized</title></head>'
-    "<body><h1>Unauthorized</h1><p>This server could not verify that you are authorized to access the "
-    "document requested. Either you supplied the wrong credentials (e.g., bad password), or your browser "
-    "doesn't understand how to supply the credentials required.</p><p>Additionally, a 401 Unauthorized "
-    "error was encountered while trying to use an ErrorDocument to handle the request.</p></body></html>"
+    '<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\n<html><head>\n<title>401 Unauthorized</title>\n'
+    "</head><body>\n<h1>Unauthorized</h1>\n<p>This server could not verify that you\nare authorized to access "
+    "the document\nrequested.  Either you supplied the wrong\ncredentials (e.g., bad password), or your\n"
+    "browser doesn't understand how to supply\nthe credentials required.</p>\n<p>Additionally, a 401 "
+    "Unauthorized\nerror was encountered while trying to use an ErrorDocument to handle the request.</p>\n"
+    "</body></html>\n"
 )
+assert len(UNAUTHORIZED_74.encode()) == 503
+# Apache's stock 429 page (fortinet-api.md H.11).
+TOO_MANY_REQUESTS_TEXT = "The user has sent too many requests\nin a given amount of time."
 STATUS = "monitor/system/status"
 ADDRESSES = "cmdb/firewall/address"
 
@@ -47,6 +52,7 @@ def test_generated_keys_look_like_the_devices(fortigate):
 
 @pytest.mark.parametrize("token", [None, "not-a-key", "A" * 30], ids=["missing", "odd", "unknown"])
 def test_missing_or_unknown_token_gets_the_apache_401_page(fortigate, token):
+    """fortinet-api.md A.1.4 and H.11: exporter and provider issues quote the raw 7.4.x body, 503 bytes."""
     assert_unauthorized_page(RequestsApi(fortigate).get(STATUS, token=token))
 
 
@@ -207,12 +213,13 @@ def fail_login(api, times: int) -> list[int]:
 
 
 def test_lockout_after_three_failures_blocks_even_the_right_key(fortigate):
+    """fortinet-api.md A.1.4; the body is Apache's stock 429 page (H.11, a browser render of the device's)."""
     api = RequestsApi(fortigate)
     assert fail_login(api, 3) == [401, 401, 401]
     blocked = api.get(STATUS)
     assert blocked.status_code == 429
     assert blocked.headers["Content-Type"].startswith("text/html")
-    assert "Maximum failed authentications reached" in blocked.text
+    assert TOO_MANY_REQUESTS_TEXT in blocked.text and "Additionally, a 429 Too Many Requests" in blocked.text
 
 
 def test_a_success_resets_the_failure_count(fortigate):

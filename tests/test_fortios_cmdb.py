@@ -37,7 +37,10 @@ MEMBER_ROW = {ADDRESS.path: ADDRESS.row, ADDRESS6.path: ADDRESS6.row}
 
 
 @pytest.fixture
-def api(fortigate) -> RequestsApi:
+def api(fortigate, tmp_path) -> RequestsApi:
+    """The healthy device without its factory objects (``factory_defaults = false``): these tests count,
+    page and purge rows, and a table that starts empty says plainly what each write did."""
+    fortigate.use(write_scenario(tmp_path, "empty-tables", "[device]\nfactory_defaults = false\n"))
     return RequestsApi(fortigate)
 
 
@@ -293,6 +296,7 @@ def two_vdoms(make_fortigate, tmp_path):
     fgt = make_fortigate(write_scenario(tmp_path, "two-vdoms", """
         [device]
         vdoms = ["root", "customer"]
+        factory_defaults = false
 
         [[device.api_users]]
         name = "agent"

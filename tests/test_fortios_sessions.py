@@ -36,7 +36,7 @@ class Agent:
     """One HTTP client (requests or httpx) with its own cookie jar, talking to one device."""
 
     def __init__(self, library: str, device: mockfgt.FortiGate):
-        self.library, self.url = library, device.url
+        self.library, self.url, self.device = library, device.url, device
         if library == "requests":
             self.http = requests.Session()
             self.http.trust_env = False  # no proxies or CA bundles from the environment
@@ -145,21 +145,36 @@ def variant(version: str, settings: dict, extra: str = "") -> str:
 
 
 # -- /logincheck --------------------------------------------------------------------------------
-@pytest.mark.parametrize("version", LEGACY_VERSIONS)
-def test_logincheck_sets_the_legacy_cookies(fortigate_at, agent, version):
-    client = agent(fortigate_at(version))
+def cookie_names_of(version: str, port: int) -> tuple[str, str]:
+    """Regular expressions for the session and CSRF cookie names a version sets (fortinet-api.md H.1)."""
+    if version < "7.0":  # "ccsrftoken" # < v7
+        return r"APSCOOKIE_\d+", "ccsrftoken"
+    if version < "7.2.4":  # "ccsrftoken_443" # >= v7
+        return rf"APSCOOKIE_{port}", rf"ccsrftoken_{port}"
+    return rf"APSCOOKIE_{port}_[0-9a-f]{{7}}", rf"ccsrftoken_{port}_[0-9a-f]{{7}}"  # ccsrftoken_443_3334d10
+
+
+@pytest.mark.parametrize("version", [*LEGACY_VERSIONS, "7.0.12", "7.2.3"])
+def test_logincheck_cookie_names_follow_the_version(fortigate_at, agent, version):
+    """fortinet-api.md H.1: a widely used client's test table (ccsrftoken below 7.0, ccsrftoken_443 from
+    7.0, ccsrftoken_443_3334d10 from 7.2.4) and scripts reading APSCOOKIE_443 / ccsrftoken_443."""
+    device = fortigate_at(version)
+    client = agent(device)
     response = client.logincheck()
-    assert response.status_code == 200 and response.text.startswith("1")
+    assert response.status_code == 200 and response.text == '1document.location="/ng/";\n'  # H.12: a newline
+    session_name, csrf_name = cookie_names_of(version, device.port)
     headers = set_cookies(response)
-    session = [h for h in headers if re.match(r'APSCOOKIE_\d+="[^"]+"', h)]
-    plain = [h for h in headers if h.startswith('ccsrftoken="')]
-    numbered = [h for h in headers if re.match(r'ccsrftoken_\d+="', h)]
-    assert len(session) == len(plain) == len(numbered) == 1
-    token = plain[0].split('"')[1]
-    assert re.fullmatch(r"[0-9A-F]{32}", token) and numbered[0].split('"')[1] == token
-    number = re.match(r"APSCOOKIE_(\d+)", session[0]).group(1)
-    assert numbered[0].startswith(f"ccsrftoken_{number}=")
-    assert client.cookies()["ccsrftoken"] == f'"{token}"'  # the jar keeps the quotes clients strip
+    session = [h for h in headers if re.match(rf'{session_name}="[^"]+"', h)]
+    csrf = [h for h in headers if re.match(rf'{csrf_name}="', h)]
+    assert len(headers) == 2 and len(session) == len(csrf) == 1, headers
+    token = csrf[0].split('"')[1]
+    assert re.fullmatch(r"[0-9A-F]{32}", token)
+    if version >= "7.2.4":  # the same suffix on both names
+        assert session[0].split("=")[0].split("_", 1)[1] == csrf[0].split("=")[0].split("_", 1)[1]
+    if version >= "7.0":
+        assert "ccsrftoken" not in client.cookies()  # a client that looks only for it fails, as on the device
+    assert client.cookies()[csrf[0].split("=")[0]] == f'"{token}"'  # the jar keeps the quotes clients strip
+    assert csrf_token_from(client.cookies().items()) == token
 
 
 @pytest.mark.parametrize("version", LEGACY_VERSIONS)
@@ -196,8 +211,9 @@ def test_logincheck_refuses_a_wrong_password(fortigate_at, agent, version):
     response = client.logincheck("not-the-password")
     assert response.status_code == 200 and response.text.startswith("0")
     if version in LEGACY_VERSIONS:  # what Terraform and scripts recognise as a failed login
-        assert any(h.startswith('ccsrftoken="0%260"') for h in set_cookies(response))
-        assert any(re.match(r'APSCOOKIE_\d+="0%260"', h) for h in set_cookies(response))
+        session_name, csrf_name = cookie_names_of(version, client.device.port)
+        assert any(re.match(f'{csrf_name}="0%260"', h) for h in set_cookies(response))
+        assert any(re.match(f'{session_name}="0%260"', h) for h in set_cookies(response))
     assert client.get(STATUS).status_code == 401
 
 
@@ -210,10 +226,23 @@ def test_logincheck_from_7_6_3_answers_success_but_sets_no_cookie(fortigate_at, 
     assert client.get(STATUS).status_code == 401
 
 
-def test_get_logincheck_answers_and_takes_query_credentials(fortigate, agent):
+def test_get_logincheck_answers_and_takes_query_credentials(fortigate_at, agent):
+    """fortinet-api.md H.12: a bare GET /logincheck answers "0" before 7.2.4; on 7.2.4+ (httpsd log in
+    an automation issue) 302 Found to /error/403/, also while the source is locked out."""
+    older = agent(fortigate_at("7.2.3"))
+    bare = older.get("/logincheck")
+    assert bare.status_code == 200 and bare.text == "0"
+    fortigate = fortigate_at("7.4.5")
     client = agent(fortigate)
-    bare = client.get("/logincheck")
-    assert bare.status_code == 200 and bare.text.startswith("0")
+    stay, follow = ({"allow_redirects": False}, {}) if client.library == "requests" else ({}, {"follow_redirects": True})
+    bare = client.request("GET", "/logincheck", **stay)
+    assert bare.status_code == 302 and bare.headers["Location"] == "/error/403/"
+    followed = client.get("/logincheck", **follow)
+    assert followed.status_code == 403 and "<title>403 Forbidden</title>" in followed.text
+    fortigate.apply({"op": "lock-out", "address": "127.0.0.1"})
+    fortigate.apply({"op": "lock-out", "address": "::1"})
+    assert client.request("GET", "/logincheck", **stay).status_code == 302
+    fortigate.apply({"op": "clear-lockouts"})
     login = client.get("/logincheck", params={"username": ADMIN, "secretkey": PASSWORD})
     assert login.text.startswith("1") and client.get(STATUS).status_code == 200
 
@@ -284,8 +313,8 @@ def test_cookie_mode_uses_the_versions_cookie_names(fortigate_at, agent, version
     if version == "7.6.3":
         assert {n.split("_")[0] for n in names} == {"session", "ccsrf"}
         assert all(re.fullmatch(rf"(session_key|ccsrf_token)_{device.port}_\d+", n) for n in names)
-    else:
-        assert "ccsrftoken" in names and any(n.startswith("APSCOOKIE_") for n in names)
+    else:  # fortinet-api.md H.1: 7.2.4+ names carry the port and a hash
+        assert all(re.fullmatch(rf"(APSCOOKIE|ccsrftoken)_{device.port}_[0-9a-f]{{7}}", n) for n in names), names
     assert client.get(STATUS).status_code == 200
     assert client.create_address("no-csrf").status_code == 403
     assert client.create_address("with-csrf", {"X-CSRFTOKEN": client.csrf()}).status_code == 200
@@ -423,7 +452,7 @@ def test_set_banner_turns_the_banner_off(fortigate_at, agent):
 # -- lockout: password and token failures alike ---------------------------------------------------------
 def assert_locked_out(client: Agent, token: str) -> None:
     locked = client.logincheck()
-    assert locked.status_code == 429 and "Maximum failed authentications" in locked.text
+    assert locked.status_code == 429 and "<title>429 Too Many Requests</title>" in locked.text
     assert client.api_login(request_key=True).status_code == 429
     assert client.get(STATUS, headers=bearer(token)).status_code == 429
 

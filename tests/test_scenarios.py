@@ -255,9 +255,10 @@ def test_the_documented_example_scenario_works(tmp_path, make_fortigate):
     path.write_text(example)
     fgt = make_fortigate(path)
     monitor = RequestsApi(fgt, token=fgt.state.api_users["monitor"].token)
-    assert [r["name"] for r in monitor.get("cmdb/firewall/address").json()["results"]] == ["printer"]
+    names = [r["name"] for r in monitor.get("cmdb/firewall/address").json()["results"]]
+    assert "printer" in names and "all" in names and "guest-net" not in names  # guest-net is in vdom guest
     assert monitor.post("cmdb/firewall/address", json={"name": "x"}).status_code == 403
-    guest = RequestsApi(fgt).get("cmdb/firewall/address", params={"vdom": "guest"}).json()
+    guest = RequestsApi(fgt).get("cmdb/firewall/address/guest-net", params={"vdom": "guest"}).json()
     assert guest["results"][0]["subnet"] == "192.168.50.0 255.255.255.0"
     assert RequestsApi(fgt).get("monitor/system/status").json()["version"] == "v7.2.6"
 

@@ -34,7 +34,8 @@ pytestmark = [
 ]
 
 TIMEOUT_SECONDS = seconds(5)
-STALL_TIMEOUT = 1.0  # the stall scenarios stall for a minute; a client that waits 1 s reports 202004
+ADMIN, ADMIN_PASSWORD = "netops", "Fortinet-Lab-2024!"  # fgt-healthy's admin
+STALL_TIMEOUT = 1.0  # a stall holds until the client leaves; a client that waits 1 s reports 202004
 FORTIGATE_SCENARIOS = [sc for sc in mockfgt.catalogue() if sc.kind == "fortigate"]
 HAS_FORTIMANAGER = any(sc.name == "fmg-healthy" for sc in mockfgt.catalogue())
 # The scenario's agent logs in with a password (its login, CSRF and banner habits are the fault):
@@ -138,7 +139,7 @@ def test_fortigate_api_reports_the_expected_code(make_fortigate, trust, scenario
     if reason := expressible(scenario):
         pytest.skip(reason)
     fgt = make_fortigate(scenario.name)
-    assert fortigate_api_flow(fgt.client, trust(fgt.client.verify)) == scenario.expect
+    assert fortigate_api_flow(fgt.client, trust(fgt.client.verify)) in scenario.acceptable()
 
 
 @pytest.mark.parametrize("scenario", FORTIGATE_SCENARIOS, ids=[sc.name for sc in FORTIGATE_SCENARIOS])
@@ -147,7 +148,7 @@ def test_fortigate_api_default_verify_off_is_the_insecure_column(make_fortigate,
     if reason := expressible(scenario):
         pytest.skip(reason)
     fgt = make_fortigate(scenario.name)
-    assert fortigate_api_flow(fgt.client, trust(False)) == scenario.expect_insecure
+    assert fortigate_api_flow(fgt.client, trust(False)) in scenario.acceptable(insecure=True)
 
 
 # -- pyFGT ------------------------------------------------------------------------------------------
@@ -205,7 +206,7 @@ def test_pyfgt_reports_the_expected_code(make_fortigate, scenario):
     if scenario.client["token_in"] == "query":
         pytest.skip("pyFGT always sends the token as Authorization: Bearer")
     fgt = make_fortigate(scenario.name)
-    assert pyfgt_flow(fgt.client) == scenario.expect
+    assert pyfgt_flow(fgt.client) in scenario.acceptable()
 
 
 # -- pyFMG ----------------------------------------------------------------------------------------
@@ -285,8 +286,88 @@ def test_pyfmg_reports_the_expected_code(make_fortimanager, name, code):
     assert pyfmg_flow(device) == code
 
 
+# -- every supported version is a tested baseline (issue 15 item 7) --------------------------------
+BASELINES = ["fgt-healthy", "fgt-healthy-6.4", "fgt-healthy-7.0", "fgt-healthy-7.2", "fgt-healthy-7.4",
+             "fgt-healthy-7.6"]
+GROUP_WITH_ALL = {"name": "agent-group", "member": [{"name": "all"}]}
+
+
+@pytest.mark.parametrize("baseline", BASELINES)
+def test_fortigate_api_full_flow_on_every_version(make_fortigate, trust, baseline):
+    """fortigate-api's normal flow on each version's healthy device: create, a group with `all` as its
+    member (fortinet-api.md H.4; it failed -3 on an empty table), update, delete; the same writes again
+    answer revision_changed false (H.3: automation decides "changed" from that field alone)."""
+    fgt = make_fortigate(baseline)
+    with fortigate_api(fgt.client, trust(fgt.ca_bundle)) as api:
+        addresses, groups = api.cmdb.firewall.address, api.cmdb.firewall.addrgrp
+        assert api.fortigate.get("api/v2/monitor/system/status").json()["version"] == fgt.state.version_string
+        assert addresses.create({"name": "agent-10.0.0.1", "subnet": "10.0.0.1/32"}).status_code == 200
+        assert groups.create(GROUP_WITH_ALL).status_code == 200
+        both = {"name": "agent-group", "member": [{"name": "all"}, {"name": "agent-10.0.0.1"}]}
+        first = groups.update(both)
+        assert first.status_code == 200 and first.json()["revision_changed"] is True
+        for write in (lambda: groups.update(both),
+                      lambda: addresses.update({"name": "agent-10.0.0.1", "subnet": "10.0.0.1/32"})):
+            rerun = write()
+            assert rerun.status_code == 200 and rerun.json()["revision_changed"] is False
+            assert rerun.json()["revision"] == rerun.json()["old_revision"]
+        assert groups.delete("agent-group").status_code == 200
+        assert addresses.delete("agent-10.0.0.1").status_code == 200
+        assert not addresses.is_exist("agent-10.0.0.1") and addresses.is_exist("all")
+
+
+@pytest.mark.parametrize("baseline", BASELINES)
+def test_pyfgt_full_flow_on_every_version(make_fortigate, baseline):
+    """pyFGT's normal flow on each version's healthy device, `all` as a group member (H.4), a re-run of
+    the same PUT reporting no change (H.3) and a member added through the sub-table URL (H.15)."""
+    fgt = make_fortigate(baseline)
+    with pyfgt(fgt.client) as api:
+        assert api.get("monitor/system/status")[0] == "success"
+        assert api.post("cmdb/firewall/address", name="agent-10.0.0.1", subnet="10.0.0.1/32")[0] == 200
+        assert api.post("cmdb/firewall/addrgrp", **GROUP_WITH_ALL)[0] == 200
+        code, answer = api.post("cmdb/firewall/addrgrp/agent-group/member", name="agent-10.0.0.1")
+        assert code == 200 and answer["revision_changed"] is True
+        code, answer = api.put("cmdb/firewall/addrgrp/agent-group",
+                               member=[{"name": "all"}, {"name": "agent-10.0.0.1"}])
+        assert code == 200 and answer["revision_changed"] is False
+        code, group = api.get("cmdb/firewall/addrgrp/agent-group")
+        assert [m["name"] for m in group["results"][0]["member"]] == ["all", "agent-10.0.0.1"]
+        assert api.delete("cmdb/firewall/addrgrp/agent-group")[0] == 200
+        assert api.delete("cmdb/firewall/address/agent-10.0.0.1")[0] == 200
+        assert api.get("cmdb/firewall/address/agent-10.0.0.1")[0] == 404
+
+
+@pytest.mark.parametrize("baseline", BASELINES)
+def test_fortigate_api_password_login_on_every_version(make_fortigate, trust, baseline):
+    """fortigate-api's /logincheck login finds the version's CSRF cookie (H.1: ccsrftoken, ccsrftoken_443,
+    ccsrftoken_443_<hash>); from 7.6.3 /logincheck issues no session, so the library cannot log in there."""
+    fgt = make_fortigate(baseline)
+    if fgt.state.version >= (7, 6, 3):
+        pytest.skip("FortiOS 7.6.3+ issues no session from /logincheck: fortigate-api's password login has no path")
+    url = urlsplit(fgt.url)
+    api = library("fortigate_api").FortiGateAPI(host=url.hostname, port=url.port, username=ADMIN,
+                                                password=ADMIN_PASSWORD, verify=trust(fgt.ca_bundle),
+                                                timeout=TIMEOUT_SECONDS)
+    with api:
+        assert api.cmdb.firewall.addrgrp.create(GROUP_WITH_ALL).status_code == 200
+        assert api.cmdb.firewall.addrgrp.delete("agent-group").status_code == 200
+    assert fgt.journal.requests(path="/logout")
+
+
+@pytest.mark.parametrize("baseline", BASELINES)
+def test_pyfgt_password_login_on_every_version(make_fortigate, baseline):
+    """pyFGT's session-key login (POST /api/v2/authentication, from 6.4.2; status 6 on 7.6) on each version."""
+    fgt = make_fortigate(baseline)
+    api = library("pyFGT.fortigate").FortiGate(urlsplit(fgt.url).netloc, ADMIN, ADMIN_PASSWORD,
+                                               verify_ssl=fgt.ca_bundle, timeout=TIMEOUT_SECONDS,
+                                               disable_request_warnings=True)
+    with api:
+        assert api.post("cmdb/firewall/addrgrp", **GROUP_WITH_ALL)[0] == 200
+        assert api.delete("cmdb/firewall/addrgrp/agent-group")[0] == 200
+    assert fgt.journal.requests(method="DELETE", path="/api/v2/authentication", status=200)
+
+
 # -- password logins (issue: every library's own login flow works against the mock) ------------------
-ADMIN, ADMIN_PASSWORD = "netops", "Fortinet-Lab-2024!"  # fgt-healthy's admin
 
 
 def test_fortigate_api_password_login_flow(fortigate, trust):

@@ -3,10 +3,12 @@
 The session state lives in :mod:`mockfgt.fortios.sessions`; this module knows the URLs, the form and
 JSON bodies, the cookie names of each FortiOS version and the answers clients test for:
 
-- ``/logincheck`` answers 200 with a body starting ``1`` (success) or ``0`` (failure). Up to 7.6.2
-  it sets ``APSCOOKIE_<n>`` (session), ``ccsrftoken="<token>"`` and ``ccsrftoken_<n>`` (CSRF); a
-  failure sets them to ``"0%260"``. From 7.6.3 it sets no cookie at all, so nothing that follows is
-  authenticated.
+- ``/logincheck`` answers 200 with a body starting ``1`` (success, ending in a newline) or ``0``
+  (failure). Up to 7.6.2 it sets a session cookie and a CSRF cookie ``"<token>"`` named by version
+  (see :func:`cookie_suffix`: ``APSCOOKIE_<n>`` / ``ccsrftoken`` before 7.0, ``..._443`` from 7.0,
+  ``..._443_<hash>`` from 7.2.4); a failure sets them to ``"0%260"``. From 7.6.3 it sets no cookie at
+  all, so nothing that follows is authenticated. A bare GET answers ``0``; from 7.2.4 a 302 to
+  ``/error/403/``.
 - ``POST /api/v2/authentication`` (from 6.4.2) answers ``{"status": 5, "status_message":
   "LOGIN_SUCCESS"}`` (6 on 7.6) with a ``session_key`` when ``request_key`` is true, cookies
   otherwise (``session_key_<port>_<n>`` / ``ccsrf_token_<port>_<n>`` from 7.6.3). ``PUT`` renews,
@@ -31,11 +33,14 @@ from .models import AuthFailure, FortiOSState
 from .sessions import AdminSessions, LoginRefused, Session
 
 AUTHENTICATION_SINCE = (6, 4, 2)  # POST /api/v2/authentication exists
+PORT_COOKIES_SINCE = (7, 0, 0)  # cookie names carry the HTTPS port (ref H.1)
+PORT_HASH_COOKIES_SINCE = (7, 2, 4)  # ... and a short hash after it (ref H.1)
+BARE_GET_REDIRECTS_SINCE = (7, 2, 4)  # a bare GET /logincheck: 302 to /error/403/ (ref H.12)
 NEW_COOKIES_SINCE = (7, 6, 3)  # /logincheck issues no session; cookies renamed session_key_* / ccsrf_token_*
 STATUS_6_SINCE = (7, 6, 0)  # LOGIN_SUCCESS carries status 6 instead of 5
 
 FAILED_COOKIE = "0%260"  # what clients recognise as "username or password not valid"
-LOGIN_OK_BODY = '1document.location="/ng/";'
+LOGIN_OK_BODY = '1document.location="/ng/";\n'  # ends with a newline (ref H.12)
 LOGIN_FAILED_BODY = "0"
 LOGOUT_HTML = '<html><body><script>top.location="/login";</script></body></html>'
 HTML_TYPE = "text/html; charset=utf-8"
@@ -75,16 +80,31 @@ def cookie_number(state: FortiOSState, req) -> int:
     return int.from_bytes(digest[:8], "big") >> 1
 
 
+def cookie_suffix(state: FortiOSState, req) -> str:
+    """What follows the cookie names' base, by version (ref H.1).
+
+    Before 7.0 a number (``APSCOOKIE_<n>``; the CSRF cookie is plain ``ccsrftoken``); from 7.0 the
+    HTTPS port (``ccsrftoken_443``); from 7.2.4 the port and a short hex hash (``ccsrftoken_443_3334d10``).
+    """
+    if state.version >= PORT_HASH_COOKIES_SINCE:
+        return f"_{_port(req)}_{cookie_number(state, req) & 0xFFFFFFF:07x}"
+    if state.version >= PORT_COOKIES_SINCE:
+        return f"_{_port(req)}"
+    return f"_{cookie_number(state, req)}"
+
+
 def session_cookie_name(state: FortiOSState, req) -> str:
     if state.version >= NEW_COOKIES_SINCE:
         return f"session_key_{_port(req)}_{cookie_number(state, req)}"
-    return f"APSCOOKIE_{cookie_number(state, req)}"
+    return f"APSCOOKIE{cookie_suffix(state, req)}"
 
 
 def csrf_cookie_names(state: FortiOSState, req) -> list[str]:
     if state.version >= NEW_COOKIES_SINCE:
         return [f"ccsrf_token_{_port(req)}_{cookie_number(state, req)}"]
-    return ["ccsrftoken", f"ccsrftoken_{cookie_number(state, req)}"]
+    if state.version >= PORT_COOKIES_SINCE:
+        return [f"ccsrftoken{cookie_suffix(state, req)}"]
+    return ["ccsrftoken"]
 
 
 def _set_session_cookies(response: Response, state: FortiOSState, req, secret: str, csrf: str) -> None:
@@ -105,6 +125,8 @@ def _logincheck(state: FortiOSState, req) -> Response:
     form = _form(req)
     username, password = form.get("username"), form.get("secretkey")
     if username is None:  # a bare GET /logincheck (some clients call it on connect): not an attempt
+        if req.method in ("GET", "HEAD") and state.version >= BARE_GET_REDIRECTS_SINCE:  # lockout or not (ref H.12)
+            return Response("", status=302, headers={"Location": "/error/403/"}, content_type=HTML_TYPE)
         return _text(LOGIN_FAILED_BODY)
     legacy = state.version < NEW_COOKIES_SINCE
     try:

@@ -167,10 +167,14 @@ class FortiOSState:
         """Map a token and the real peer address to an API user, or refuse as FortiOS does."""
         with self.lock:
             self.refuse_if_locked_out(peer)
-            user = self._user_for_token(token) if token else None
+            if not token:  # no credential at all is no failed attempt (ref H.14, a guess: a setting)
+                if self.settings.get("lockout_counts_no_credential"):
+                    self.count_failure(peer)
+                raise AuthFailure(401, "no API key")
+            user = self._user_for_token(token)
             if user is None:
                 self.count_failure(peer)
-                raise AuthFailure(401, "no API key" if not token else "unknown API key")
+                raise AuthFailure(401, "unknown API key")
             if not user.trusts(peer):
                 self.count_failure(peer)
                 raise AuthFailure(401, f"Peer not trusted: {peer}")
@@ -312,7 +316,8 @@ class FortiOSState:
             rows[name] = row
             return name
 
-    def update(self, vdom: str, path: str, name: str, data: dict) -> str:
+    def update(self, vdom: str, path: str, name: str, data: dict) -> tuple[str, bool]:
+        """PUT by name: ``(name after the write, whether anything changed)`` (ref H.3)."""
         spec = TABLES[path]
         with self.lock:
             rows = self.table(vdom, path)
@@ -320,6 +325,8 @@ class FortiOSState:
                 raise FortiOSError(404, mkey=name)
             row = spec.merge(rows[name], data, self._version_allows_empty_groups())
             self._check_members(vdom, spec, row)
+            if row == rows[name]:
+                return name, False
             new_name = row["name"]
             if new_name != name:
                 if new_name in rows:
@@ -327,7 +334,54 @@ class FortiOSState:
                 self._rename_references(vdom, path, name, new_name)
                 del rows[name]
             rows[new_name] = row
-            return new_name
+            return new_name, True
+
+    def add_factory_row(self, vdom: str, path: str, row: dict) -> None:
+        """A factory object, already a stored row (:func:`tables.factory_rows`): no checks, no revision."""
+        with self.lock:
+            self.table(vdom, path)[row["name"]] = row
+
+    def seed(self, vdom: str, path: str, data: dict) -> None:
+        """A scenario's seed object: created, or replacing the factory object of the same name."""
+        spec = TABLES[path]
+        with self.lock:
+            rows = self.table(vdom, path)
+            name = data.get("name")
+            if not isinstance(name, str) or name not in rows:
+                self.create(vdom, path, data)
+                return
+            row = spec.build(data, self._version_allows_empty_groups())
+            row["uuid"] = rows[name]["uuid"]
+            self._check_members(vdom, spec, row)
+            rows[name] = row
+
+    # -- member sub-tables (ref H.15) -----------------------------------------------------------
+    def members(self, vdom: str, path: str, name: str, field: str) -> list[dict]:
+        with self.lock:
+            return [dict(m) for m in self.get_row(vdom, path, name)[field]]
+
+    def add_member(self, vdom: str, path: str, name: str, field: str, member: object) -> tuple[str, bool]:
+        """Append one member as ``POST .../<grp>/member`` does: ``(member name, changed)``.
+
+        The group is rewritten through the same checks as a whole-group PUT (the member must exist).
+        """
+        if not isinstance(member, str) or not member:
+            raise FortiOSError(500, -651, "name: Input value is invalid")
+        with self.lock:
+            current = [m["name"] for m in self.members(vdom, path, name, field)]
+            if member in current:
+                return member, False
+            self.update(vdom, path, name, {field: [*current, member]})
+            return member, True
+
+    def remove_member(self, vdom: str, path: str, name: str, field: str, member: str) -> bool:
+        """``DELETE .../<grp>/member/<name>``: whether the member was there (an absent one changes nothing)."""
+        with self.lock:
+            current = [m["name"] for m in self.members(vdom, path, name, field)]
+            if member not in current:
+                return False
+            self.update(vdom, path, name, {field: [m for m in current if m != member]})
+            return True
 
     def delete(self, vdom: str, path: str, name: str) -> None:
         with self.lock:

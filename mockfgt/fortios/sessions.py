@@ -158,6 +158,7 @@ class AdminSessions:
             if session.banner_pending:
                 raise AuthFailure(401, "the post-login banner has not been accepted")
             session.last_used = self.state.clock.monotonic()
+            self.state.forget_failures(peer)  # a session-authenticated call is a success (ref H.14)
             return session.admin, session
 
     def _timeout(self) -> float:

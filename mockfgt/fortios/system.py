@@ -1,6 +1,7 @@
 """The device-wide endpoints clients read when they connect (reference G.9), answered from the state.
 
-``cmdb/system/global``, ``cmdb/system/dns`` (singletons: ``results`` is an object),
+``cmdb/system/global``, ``cmdb/system/dns``, ``cmdb/system/status`` before 7.4 (singletons: ``results``
+is an object),
 ``cmdb/system/vdom`` (a table), ``monitor/license/status`` and ``monitor/system/interface``.
 They are read-only views: nothing in a scenario changes them except what the state already knows
 (host name, VDOMs, lockout settings, the URL-query token setting, the emulated version).
@@ -26,6 +27,11 @@ class SystemView:
     read: Callable[[FortiOSState], dict | list]
     help: str = ""
     singleton: bool = True
+    #: The first version without the endpoint (None: every version has it).
+    until: tuple[int, int, int] | None = None
+
+    def exists(self, state: FortiOSState) -> bool:
+        return self.until is None or state.version < self.until
 
 
 def global_settings(state: FortiOSState) -> dict:
@@ -93,8 +99,11 @@ def interfaces(state: FortiOSState) -> dict:
 #: CMDB endpoints by table path.
 CMDB: dict[str, SystemView] = {
     "system/global": SystemView("sysgrp", global_settings, "Configure global attributes."),
-    "system/dns": SystemView("netgrp", dns_settings, "Configure DNS."),
+    # sysgrp per the 6.4 API specification's "Access Group" line (ref H.5).
+    "system/dns": SystemView("sysgrp", dns_settings, "Configure DNS."),
     "system/vdom": SystemView("sysgrp", vdom_rows, "Configure virtual domain.", singleton=False),
+    # Gone from 7.4 (ref H.6); with ?global=1 it answers an array whose [0] carries "version".
+    "system/status": SystemView("any", lambda state: state.status(), "System status.", until=(7, 4, 0)),
 }
 
 #: Monitor GET endpoints by (path, name).

@@ -11,6 +11,7 @@ import ipaddress
 import uuid
 from collections.abc import Callable
 from dataclasses import dataclass, field
+from functools import cache
 
 
 def _error(code: int, text: str):
@@ -252,3 +253,55 @@ TABLES: dict[str, TableSpec] = {
         help="Configure IPv6 address groups.",
     ),
 }
+
+#: Fields of a table that are member sub-tables with their own URLs (``.../addrgrp/<grp>/member``, ref H.15).
+SUBTABLES: dict[str, tuple[str, ...]] = {
+    "firewall/addrgrp": ("member", "exclude-member"),
+    "firewall/addrgrp6": ("member", "exclude-member"),
+}
+
+_OFFICE_365 = ("login.microsoftonline.com", "login.microsoft.com", "login.windows.net")
+_G_SUITE = ("gmail.com", "wildcard.google.com")
+
+#: What a factory-fresh FortiGate holds in every VDOM (ref H.4): ``(since version, table, row)``.
+#: ``all`` and ``none`` are in the reference; the others are the objects of factory configurations
+#: and their first versions as far as public configs show them (a choice, docs/fortios.md).
+FACTORY: tuple[tuple[tuple[int, int, int], str, dict], ...] = (
+    ((0, 0, 0), "firewall/address", {"name": "none", "subnet": "0.0.0.0 255.255.255.255"}),
+    ((0, 0, 0), "firewall/address", {"name": "all"}),
+    ((0, 0, 0), "firewall/address", {"name": "SSLVPN_TUNNEL_ADDR1", "type": "iprange",
+                                     "start-ip": "10.212.134.200", "end-ip": "10.212.134.210"}),
+    ((6, 0, 0), "firewall/address", {"name": "FIREWALL_AUTH_PORTAL_ADDRESS"}),
+    ((6, 4, 0), "firewall/address", {"name": "FABRIC_DEVICE", "comment": "IPv4 addresses of Fabric Devices."}),
+    *(((6, 2, 0), "firewall/address", {"name": fqdn, "type": "fqdn", "fqdn": fqdn}) for fqdn in (*_OFFICE_365, "gmail.com")),
+    ((6, 2, 0), "firewall/address", {"name": "wildcard.google.com", "type": "fqdn", "fqdn": "*.google.com"}),
+    ((6, 2, 0), "firewall/address", {"name": "wildcard.dropbox.com", "type": "fqdn", "fqdn": "*.dropbox.com"}),
+    ((6, 2, 0), "firewall/addrgrp", {"name": "G Suite", "member": list(_G_SUITE)}),
+    ((6, 2, 0), "firewall/addrgrp", {"name": "Microsoft Office 365", "member": list(_OFFICE_365)}),
+    ((0, 0, 0), "firewall/address6", {"name": "all"}),
+    ((0, 0, 0), "firewall/address6", {"name": "none", "ip6": "::/128"}),
+    ((0, 0, 0), "firewall/address6", {"name": "SSLVPN_TUNNEL_IPv6_ADDR1", "ip6": "fdff:ffff::/120"}),
+)
+
+
+@cache
+def _factory_built(version: tuple[int, int, int]) -> tuple[tuple[str, dict, tuple[str, ...]], ...]:
+    # Built once per version: a full row costs a deep copy of the defaults, and every start and swap seeds.
+    built = []
+    for since, path, row in FACTORY:
+        if version >= since:
+            stored = TABLES[path].build(_deep_copy(row), True)
+            built.append((path, stored, tuple(k for k, v in stored.items() if isinstance(v, list))))
+    return tuple(built)
+
+
+def factory_rows(version: tuple[int, int, int]) -> list[tuple[str, dict]]:
+    """The factory objects of a version as stored rows, each with its own uuid (members before groups)."""
+    rows = []
+    for path, stored, lists in _factory_built(version):
+        row = dict(stored)  # strings and numbers are shared; lists (of flat dicts) are copied
+        for key in lists:
+            row[key] = [dict(item) for item in stored[key]]
+        row["uuid"] = str(uuid.uuid4())
+        rows.append((path, row))
+    return rows

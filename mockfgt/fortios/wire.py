@@ -15,31 +15,41 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from .. import bodies
-from ..httpsd import HTML_TYPE, NOT_FOUND_HTML
+from ..httpsd import HTML_TYPE
 from . import WRITE_METHODS, logins, system
 from .models import AuthFailure, FortiOSError, FortiOSState
-from .tables import TABLES
+from .tables import SUBTABLES, TABLES
 
-# The 7.4.x page, byte for byte as captured (reference A.1.4).
-UNAUTHORIZED_HTML = (
-    '<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN"><html><head><title>401 Unauthorized</title></head>'
-    "<body><h1>Unauthorized</h1><p>This server could not verify that you are authorized to access the "
-    "document requested. Either you supplied the wrong credentials (e.g., bad password), or your browser "
-    "doesn't understand how to supply the credentials required.</p><p>Additionally, a 401 Unauthorized "
-    "error was encountered while trying to use an ErrorDocument to handle the request.</p></body></html>"
+
+def apache_page(status: str, title: str, message: str, *, recursive: bool = True) -> str:
+    """An error page laid out as Apache writes it: a line break after each element (ref H.11).
+
+    ``recursive``: the "Additionally, ... ErrorDocument" paragraph httpsd adds on 7.x (its own
+    ErrorDocument fails too).
+    """
+    page = ('<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN">\n<html><head>\n<title>' + status
+            + "</title>\n</head><body>\n<h1>" + title + "</h1>\n" + message)
+    if recursive:
+        page += ("<p>Additionally, a " + status
+                 + "\nerror was encountered while trying to use an ErrorDocument to handle the request.</p>\n")
+    return page + "</body></html>\n"
+
+
+_UNAUTHORIZED_TEXT = (
+    "<p>This server could not verify that you\nare authorized to access the document\nrequested.  Either you "
+    "supplied the wrong\ncredentials (e.g., bad password), or your\nbrowser doesn't understand how to supply\n"
+    "the credentials required.</p>\n"
 )
-# Builds before 7.x used Apache's older title; reconstructed from the captured text (A.1.4).
-UNAUTHORIZED_HTML_6X = (
-    '<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN"><html><head><title>401 Authorization Required'
-    "</title></head><body><h1>Authorization Required</h1><p>This server could not verify that you are "
-    "authorized to access the document requested. Either you supplied the wrong credentials (e.g., bad "
-    "password), or your browser doesn't understand how to supply the credentials required.</p></body></html>"
-)
-LOCKOUT_HTML = (
-    '<!DOCTYPE HTML PUBLIC "-//IETF//DTD HTML 2.0//EN"><html><head><title>429 Too Many Requests</title>'
-    "</head><body><h1>Too Many Requests</h1><p>Access temporarily blocked: Maximum failed authentications "
-    "reached. The offended source is temporarily blocked for certain amount of time.</p></body></html>"
-)
+# The 7.4.x page, byte for byte as captured (ref A.1.4, H.11: 503 bytes).
+UNAUTHORIZED_HTML = apache_page("401 Unauthorized", "Unauthorized", _UNAUTHORIZED_TEXT)
+# Builds before 7.x used Apache's older title and no ErrorDocument paragraph; rebuilt from the quoted text.
+UNAUTHORIZED_HTML_6X = apache_page("401 Authorization Required", "Authorization Required", _UNAUTHORIZED_TEXT,
+                                   recursive=False)
+# Apache's stock 429 page (ref H.11: a browser render of the device's answer).
+LOCKOUT_HTML = apache_page("429 Too Many Requests", "Too Many Requests",
+                           "<p>The user has sent too many requests\nin a given amount of time.</p>\n")
+NOT_FOUND_PAGE = apache_page("404 Not Found", "Not Found", "<p>The requested URL was not found on this server.</p>\n")
+FORBIDDEN_PAGE = apache_page("403 Forbidden", "Forbidden", "<p>You don't have permission to access this resource.</p>\n")
 
 
 def create_app(get_state: Callable[[], FortiOSState]) -> Flask:
@@ -127,18 +137,23 @@ def _bare_error(state: FortiOSState, status: int, error: int | None = None) -> R
 
 
 class Call:
-    """One parsed API call: what every envelope repeats about the request."""
+    """One parsed API call: what every envelope repeats about the request.
 
-    def __init__(self, method: str, tree: str, path: str, name: str, mkey: str | None, action: str = ""):
+    ``child`` names a member sub-table call (``.../addrgrp/<mkey>/member[/<name>]``): (field, name or None).
+    """
+
+    def __init__(self, method: str, tree: str, path: str, name: str, mkey: str | None, action: str = "",
+                 child: tuple[str, str | None] | None = None):
         self.method, self.tree, self.path, self.name, self.mkey, self.action = method, tree, path, name, mkey, action
+        self.child = child
 
     def where(self, vdom: str) -> dict:
         return {"vdom": vdom, "path": self.path, "name": self.name}
 
 
 def _tracks_revision_changes(state: FortiOSState) -> bool:
-    """old_revision and revision_changed appear on CMDB writes from 7.0 (reference A.2; 6.0.4 capture lacks them)."""
-    return state.version >= (7, 0, 0)
+    """old_revision and revision_changed appear on CMDB writes from 6.2.3 (ref H.3; the 6.0.4 capture lacks them)."""
+    return state.version >= (6, 2, 3)
 
 
 def error_envelope(state: FortiOSState, call: Call, vdom: str, exc: FortiOSError) -> dict:
@@ -148,7 +163,7 @@ def error_envelope(state: FortiOSState, call: Call, vdom: str, exc: FortiOSError
         if call.method in WRITE_METHODS and _tracks_revision_changes(state):
             env["revision_changed"] = False
     mkey = exc.mkey if exc.mkey is not None else call.mkey
-    if mkey is not None:
+    if mkey is not None and not (call.tree == "cmdb" and call.method == "POST"):  # none on CMDB POST errors (ref H.10)
         env["mkey"] = mkey
     env.update(status="error", http_status=exc.http_status)
     if exc.error is not None:
@@ -158,6 +173,19 @@ def error_envelope(state: FortiOSState, call: Call, vdom: str, exc: FortiOSError
     env.update(call.where(vdom))
     env.update(_identity(state))
     return env
+
+
+class UnknownPath(FortiOSError):
+    """A handler found the path is no endpoint of the device (a monitor action it does not have)."""
+
+    def __init__(self) -> None:
+        super().__init__(404)
+
+
+def unknown_path(state: FortiOSState, call: Call) -> Response:
+    """404 for an ``/api/v2`` path the device does not have: no vdom, no revision (ref H.9, a 7.4.4 capture)."""
+    return _json({"http_method": call.method, "status": "error", "http_status": 404, "path": call.path,
+                  "name": call.name, **_identity(state)}, 404)
 
 
 def vdom_forbidden(call: Call, vdom: str) -> Response:
@@ -183,7 +211,8 @@ def handle(state: FortiOSState, req) -> Response:
     if login_answer is not None:
         return login_answer
     if segments[:2] != ["api", "v2"] or len(segments) < 3:
-        return _html(NOT_FOUND_HTML, 404)
+        # /error/403/ is where a bare GET /logincheck is sent from 7.2.4 (ref H.12).
+        return _html(FORBIDDEN_PAGE, 403) if segments == ["error", "403"] else _html(NOT_FOUND_PAGE, 404)
     query = query_params(req.environ)
     try:
         user, session = logins.authenticate(state, req, bearer_token(req, query, state))
@@ -191,6 +220,8 @@ def handle(state: FortiOSState, req) -> Response:
         return auth_refused(state, exc)
 
     call, handler = route(req.method, segments[2], segments[3:])
+    if handler is _cmdb_system and not system.CMDB[f"{call.path}/{call.name}"].exists(state):
+        handler = None
     # An empty ?vdom= means the default VDOM, as if it were absent.
     requested = "*" if query.get("global", ["0"])[0] in ("1", "true") else (query.get("vdom", [""])[0] or None)
     try:
@@ -200,12 +231,14 @@ def handle(state: FortiOSState, req) -> Response:
     if logins.csrf_refused(session, req):  # httpsd: "no valid CSRF token found", API error 403
         return _json(error_envelope(state, call, vdoms[0], FortiOSError(403)), 403)
     if handler is None:
-        return _json(error_envelope(state, call, vdoms[0], FortiOSError(404)), 404)
+        return unknown_path(state, call)
 
     answers = []
     for vdom in vdoms:
         try:
             payload, status = handler(state, user, call, vdom, req, query)
+        except UnknownPath:
+            return unknown_path(state, call)
         except FortiOSError as exc:
             payload, status = error_envelope(state, call, vdom, exc), exc.http_status
         answers.append((payload, status))
@@ -217,9 +250,11 @@ def handle(state: FortiOSState, req) -> Response:
 def route(method: str, tree: str, rest: list[str]) -> tuple[Call, Callable | None]:
     """The parsed call and the handler that answers it (None: the device has no such endpoint)."""
     if tree == "cmdb" and len(rest) >= 2:
+        table = f"{rest[0]}/{rest[1]}"
+        if len(rest) >= 4 and rest[3] in SUBTABLES.get(table, ()):  # .../addrgrp/<grp>/member[/<name>] (ref H.15)
+            return Call(method, "cmdb", rest[0], rest[1], rest[2], child=(rest[3], "/".join(rest[4:]) or None)), _member
         # A client that does not encode '/' in a name ('10.0.0.0/8') sends it as extra segments.
         call = Call(method, "cmdb", rest[0], rest[1], "/".join(rest[2:]) or None)
-        table = f"{rest[0]}/{rest[1]}"
         return call, _cmdb if table in TABLES else _cmdb_system if table in system.CMDB else None
     if tree == "monitor" and len(rest) >= 2:
         return Call(method, "monitor", rest[0], rest[1], None, "/".join(rest[2:])), _monitor
@@ -253,6 +288,7 @@ def _cmdb(state: FortiOSState, user, call: Call, vdom: str, req, query) -> tuple
             raise FortiOSError(400 if parsed is not None else 500, None if parsed is not None else -651)
         body = parsed
     with state.lock:
+        changed = True
         if call.method == "POST":
             if call.mkey is not None:
                 raise FortiOSError(405)
@@ -263,39 +299,83 @@ def _cmdb(state: FortiOSState, user, call: Call, vdom: str, req, query) -> tuple
         elif call.mkey is None:
             raise FortiOSError(405)
         elif call.method == "PUT":
-            mkey = state.update(vdom, table, call.mkey, body)
+            mkey, changed = state.update(vdom, table, call.mkey, body)
         else:
             state.delete(vdom, table, call.mkey)
             mkey = call.mkey
-        old, new = state.bump_revision()
+        return _written(state, call, vdom, mkey, changed), 200
+
+
+def _written(state: FortiOSState, call: Call, vdom: str, mkey: str | None, changed: bool) -> dict:
+    """The success envelope of a CMDB write; one that changed nothing keeps the revision (ref H.3)."""
+    with state.lock:
+        old, new = state.bump_revision() if changed else (state.revision, state.revision)
     env: dict[str, object] = {"http_method": call.method, "revision": new}
     if _tracks_revision_changes(state):
-        env.update(old_revision=old, revision_changed=True)
+        env.update(old_revision=old, revision_changed=changed)
     if mkey is not None:
         env["mkey"] = mkey
     env.update(status="success", http_status=200, **call.where(vdom), **_identity(state))
-    return env, 200
+    return env
+
+
+def _member(state: FortiOSState, user, call: Call, vdom: str, req, query) -> tuple[dict, int]:
+    """A group's member sub-table (ref H.15): GET lists or reads one, POST appends, DELETE removes one.
+
+    Writes go through the same checks as a whole-group PUT: the member must exist (-3), and before
+    7.2 a group may not lose its last member (-56).
+    """
+    table = f"{call.path}/{call.name}"
+    _require(state, user, TABLES[table].group, call.method)
+    assert call.child is not None and call.mkey is not None, "route() gives a member call its group and field"
+    field, member = call.child
+    if query.get("action", [""])[0]:
+        raise FortiOSError(400)
+    if call.method == "GET":
+        rows = state.members(vdom, table, call.mkey, field)
+        if member is None:
+            return _cmdb_results(state, call, vdom, rows, query), 200
+        rows = [row for row in rows if row["name"] == member]
+        if not rows:
+            raise FortiOSError(404, mkey=member)
+        return _cmdb_results(state, call, vdom, rows, query, mkey=member), 200
+    if call.method == "POST" and member is None:
+        body = json_body(req)
+        if not isinstance(body, dict):
+            raise FortiOSError(400 if body is not None else 500, None if body is not None else -651)
+        with state.lock:  # the write and its revision as one step, as for whole-table writes
+            name, changed = state.add_member(vdom, table, call.mkey, field, body.get("name"))
+            return _written(state, call, vdom, name, changed), 200
+    if call.method == "DELETE" and member is not None:
+        with state.lock:
+            changed = state.remove_member(vdom, table, call.mkey, field, member)
+            return _written(state, call, vdom, member, changed), 200
+    raise FortiOSError(405)
 
 
 def _cmdb_get(state: FortiOSState, call: Call, vdom: str, table: str, query) -> tuple[dict, int]:
     if call.mkey is not None:
-        rows = [state.get_row(vdom, table, call.mkey)]
-    else:
-        rows = [r for r in state.list_rows(vdom, table) if _matches(r, query.get("filter", []))]
+        return _cmdb_results(state, call, vdom, [state.get_row(vdom, table, call.mkey)], query, mkey=call.mkey), 200
+    rows = [r for r in state.list_rows(vdom, table) if _matches(r, query.get("filter", []))]
+    return _cmdb_results(state, call, vdom, rows, query), 200
+
+
+def _cmdb_results(state: FortiOSState, call: Call, vdom: str, rows: list[dict], query, mkey: str | None = None) -> dict:
+    """A CMDB read: a list carries size, matched_count and next_idx; a GET by name carries mkey instead (ref H.8)."""
     start = _int(query, "start", 0)
     count = _int(query, "count", len(rows))
     page = rows[start:start + count]
     fields = [f for f in query.get("format", [""])[0].split("|") if f]
     if fields:
         page = [{k: r[k] for k in ["q_origin_key", *fields] if k in r} for r in page]
-    env = {
-        "http_method": "GET", "size": len(page), "matched_count": len(rows),
-        "next_idx": start + len(page) - 1, "revision": state.revision, "results": page,
-    }
-    if call.mkey is not None:
-        env["mkey"] = call.mkey
+    env: dict[str, object] = {"http_method": "GET"}
+    if mkey is None:
+        env.update(size=len(page), matched_count=len(rows), next_idx=start + len(page) - 1)
+    env.update(revision=state.revision, results=page)
+    if mkey is not None:
+        env["mkey"] = mkey
     env.update(**call.where(vdom), status="success", http_status=200, **_identity(state))
-    return env, 200
+    return env
 
 
 def _int(query, name: str, default: int) -> int:
@@ -367,7 +447,8 @@ def _cmdb_system(state: FortiOSState, user, call: Call, vdom: str, req, query) -
     """The read-only device-wide CMDB endpoints of :mod:`mockfgt.fortios.system`."""
     path = f"{call.path}/{call.name}"
     view = system.CMDB[path]
-    _require(state, user, view.group, call.method)
+    if view.group != "any":
+        _require(state, user, view.group, call.method)
     if call.method != "GET":
         raise FortiOSError(405)
     action = query.get("action", [""])[0]
@@ -382,6 +463,8 @@ def _cmdb_system(state: FortiOSState, user, call: Call, vdom: str, req, query) -
         results = [row for row in results if row["name"] == call.mkey]
         if not results:
             raise FortiOSError(404, mkey=call.mkey)
+        env = _success(state, call, vdom, results, revision=True)
+        return {**env, "mkey": call.mkey}, 200  # mkey on a GET by name, system/vdom/<name> too (ref H.8)
     return _success(state, call, vdom, results, revision=True), 200
 
 
@@ -412,5 +495,5 @@ def _monitor(state: FortiOSState, user, call: Call, vdom: str, req, query) -> tu
         body = json_body(req)
         results = state.push_external_resource(body.get("commands") if isinstance(body, dict) else None)
     else:
-        raise FortiOSError(404)
+        raise UnknownPath()
     return _success(state, call, vdom, results), 200

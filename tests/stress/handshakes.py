@@ -23,7 +23,8 @@ from deadlines import seconds
 #: Scenarios whose TLS a verifying client must refuse (or that refuse a client without a certificate).
 TLS_SCENARIOS = ("expired-cert", "not-yet-valid-cert", "self-signed-factory", "hostname-mismatch",
                  "ip-without-ip-san", "private-ca", "incomplete-chain", "tls10-only", "tls11-only",
-                 "client-cert-required", "plaintext-http", "fmg-stock-cert")
+                 "client-cert-required", "plaintext-http", "fmg-stock-cert", "legacy-ciphers-only",
+                 "weak-key-cert", "sha1-signed-cert", "cn-only-cert")
 #: Faults the client itself brings to a healthy device.
 CLIENT_FAULTS = ("plain-http-to-tls", "hello-then-close", "close-mid-handshake")
 STATUS = "/api/v2/monitor/system/status"

@@ -118,6 +118,7 @@ def fortios_writers(device, clients: int, writes: int) -> WriteFigures:
     """``clients`` threads each sending ``writes`` writes to a FortiGate (7.x: writes carry old_revision)."""
     figures = WriteFigures(clients)
     initial = device.state.revision
+    factory = {row["name"] for row in device.state.list_rows("root", "firewall/address")}  # there before any writer
     journaled_before = Counter((e["method"], e["path"]) for e in device.journal.requests() if e["status"] == 200)
     workers = [_FortiOSClient(n, writes) for n in range(clients)]
     started = time.perf_counter()
@@ -125,7 +126,7 @@ def fortios_writers(device, clients: int, writes: int) -> WriteFigures:
     figures.seconds = round(time.perf_counter() - started, 2)
     figures.writes = sum(sum(w.sent.values()) for w in workers)
     figures.failed = [f for w in workers for f in w.failed]
-    _compare_fortios(device, workers, figures)
+    _compare_fortios(device, workers, figures, factory)
     figures.revision_problems = _revision_chain_problems(initial, device.state.revision, workers)
     journaled = Counter((e["method"], e["path"]) for e in device.journal.requests() if e["status"] == 200)
     journaled -= journaled_before
@@ -137,7 +138,7 @@ def fortios_writers(device, clients: int, writes: int) -> WriteFigures:
     return figures
 
 
-def _compare_fortios(device, workers: list[_FortiOSClient], figures: WriteFigures) -> None:
+def _compare_fortios(device, workers: list[_FortiOSClient], figures: WriteFigures, factory: set[str]) -> None:
     session = _session(device)
     addresses = [r["name"] for r in session.get(device.url + ADDRESSES, timeout=TIMEOUT).json()["results"]]
     groups = {r["name"]: [m["name"] for m in r["member"]]
@@ -146,7 +147,7 @@ def _compare_fortios(device, workers: list[_FortiOSClient], figures: WriteFigure
     figures.duplicated = [n for n, count in Counter(addresses).items() if count > 1]
     expected = {n for w in workers for n in w.addresses}
     figures.lost = sorted(expected - set(addresses))
-    figures.unexpected = sorted(set(addresses) - expected)
+    figures.unexpected = sorted(set(addresses) - expected - factory)
     for w in workers:
         if w.group_made and groups.get(w.group) != w.members:
             figures.lost.append(f"{w.group}: device has {groups.get(w.group)}, client left {w.members}")

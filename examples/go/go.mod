@@ -1,0 +1,3 @@
+module example.com/mockfgt-agent
+
+go 1.19
