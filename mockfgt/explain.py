@@ -12,6 +12,8 @@ explanation as an AssertionError, outside pytest too.
 
 from __future__ import annotations
 
+import time
+
 from . import codes
 
 JOURNAL_LINES = 8
@@ -30,8 +32,25 @@ class Expectation(str):
 
     def explain(self, reported: object) -> list[str]:
         device = self.device
-        return explanation(device.scenario, str(self), reported, device.journal.events(),  # type: ignore[attr-defined]
+        return explanation(device.scenario, str(self), reported, settled_events(device.journal),  # type: ignore[attr-defined]
                            name=f"{device.name}{' with Insecure' if self.insecure else ''}")  # type: ignore[attr-defined]
+
+
+def settled_events(journal, *, quiet: float = 0.05, bound: float = 0.5) -> list[dict]:
+    """The journal once nothing new has come for ``quiet`` seconds (at most ``bound``).
+
+    A client has its error before the device's thread journals the handshake it refused (the alert
+    left first); an explanation read at once would say the device saw nothing.
+    """
+    deadline = time.monotonic() + bound
+    events = journal.events()
+    while time.monotonic() < deadline:
+        time.sleep(quiet)
+        later = journal.events()
+        if len(later) == len(events) and (not later or later[-1]["seq"] == events[-1]["seq"]):
+            return later
+        events = later
+    return events
 
 
 def explanation(scenario, expected: str, reported: object, events: list[dict], *, name: str | None = None,
