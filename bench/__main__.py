@@ -2,7 +2,8 @@
 
     python -m bench                      every section, the numbers docs/performance.md records
     python -m bench --quick              fewer repetitions (a smoke run, figures are noisier)
-    python -m bench --only walk,scale    some sections (lifecycle, walk, throughput, scale, serve-all)
+    python -m bench --only walk,scale    some sections (startup, lifecycle, alternatives, walk, throughput,
+                                         scale, serve-all)
     python -m bench --profile walk       also print a pyinstrument profile of a section to stderr
     python -m bench --json out.json      also write every sample as JSON
 
@@ -20,7 +21,7 @@ import traceback
 
 from .measure import Figure, load_average, machine, profiled, table
 
-SECTIONS = ("lifecycle", "walk", "throughput", "scale", "serve-all")
+SECTIONS = ("startup", "lifecycle", "alternatives", "walk", "throughput", "scale", "serve-all")
 
 # Repetitions: (full run, --quick run).
 RUNS = {
@@ -33,19 +34,31 @@ RUNS = {
     "throughput_seconds": (2.0, 1.0),
     "scale": (3, 1),
     "serve_all": (7, 2),
+    "startup": (5, 3),
+    "alternatives": (20, 5),
 }
 SCALE_DEVICES = 1000
 
 
 def run_section(name: str, quick: bool, profile: bool) -> tuple[list[Figure], list[str]]:
     n = {key: value[1] if quick else value[0] for key, value in RUNS.items()}
+    if name == "startup":
+        from .startup import startup
+
+        return startup(n["startup"]), []
+    if name == "alternatives":
+        from .alternatives import life_cycles, throughputs
+
+        return [*life_cycles(n["alternatives"]),
+                *throughputs(n["throughput_rounds"], n["throughput_seconds"])], []
     if name == "lifecycle":
         from . import lifecycle
         from .cold import cold_start
 
         with profiled(profile, "device life cycle and first requests"):
             figures = [lifecycle.harness_ca_figure(), *lifecycle.life_cycle(n["lifecycle"]),
-                       lifecycle.scenario_swaps(n["swap_passes"]), *lifecycle.first_requests(n["first_request"])]
+                       lifecycle.scenario_swaps(n["swap_passes"]), *lifecycle.first_requests(n["first_request"]),
+                       lifecycle.journal_entries(n["walk"])]
         return [*figures, *cold_start(n["cold"])], []
     if name == "walk":
         from .walk import catalogue_walk
@@ -67,6 +80,21 @@ def run_section(name: str, quick: bool, profile: bool) -> tuple[list[Figure], li
     raise ValueError(name)
 
 
+def compile_bytecode() -> None:
+    """Byte-compile mockfgt first, as pip does when it installs the wheel.
+
+    A checkout installed in editable mode on a machine that sets PYTHONDONTWRITEBYTECODE would
+    otherwise compile every module in every new process, and the start-up figures would measure the
+    compiler rather than what users run.
+    """
+    import compileall
+    from pathlib import Path
+
+    import mockfgt
+
+    compileall.compile_dir(Path(mockfgt.__file__).parent, quiet=1)
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="fewer repetitions")
@@ -79,6 +107,7 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown section(s) {', '.join(sorted(unknown))}; known: {', '.join(SECTIONS)}")
 
+    compile_bytecode()
     host = machine()
     print(f"mockfgt benchmark: {host['nproc']} CPUs, {host['cpu']}, Python {host['python']}, {host['system']}, "
           f"load average {host['load']}{' (--quick)' if args.quick else ''}", flush=True)

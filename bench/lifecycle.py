@@ -101,3 +101,33 @@ def _port_is_free(port: int) -> bool:
         return False
     finally:
         probe.close()
+
+
+def journal_entries(runs: int, per_run: int = 2000) -> Figure:
+    """What a status call's journal entry costs the device: ``request_event`` + ``Journal.record``.
+
+    The entry is made from a real status call's answer and the environ of such a request, as the
+    device makes it after answering; the figure is the mean per entry over ``per_run`` entries.
+    """
+    from werkzeug.test import EnvironBuilder
+
+    from mockfgt.journal import Journal, request_event
+
+    ca = default_ca()
+    client_context = ssl.create_default_context(cafile=str(ca.cert_path))
+    with mockfgt.FortiGate(ca=ca) as device:
+        headers = {"Authorization": f"Bearer {device.token}", "Host": f"127.0.0.1:{device.port}"}
+        conn = http.client.HTTPSConnection("127.0.0.1", device.port, context=client_context, timeout=5)
+        conn.request("GET", STATUS, headers=headers)
+        body = conn.getresponse().read()
+        conn.close()
+    environ = EnvironBuilder(path=STATUS, headers=headers).get_environ()
+    journal = Journal()
+    samples = []
+    for _ in range(runs):
+        started = time.perf_counter()
+        for _ in range(per_run):
+            journal.record(request_event(environ, b"", 200, body, time.perf_counter()))
+        samples.append((time.perf_counter() - started) / per_run * 1000)
+    return Figure("journal entry of a status call", "ms", samples,
+                  note=f"request_event + Journal.record, mean of {per_run} per run; {len(body)}-byte answer")

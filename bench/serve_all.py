@@ -65,7 +65,7 @@ def serve_all(runs: int, profile: bool = False) -> list[Figure]:
         counts.add(n)
     expected = len(mockfgt.catalogue())
     return [
-        Figure("`mockfgt serve --all` to manifest", "s", ready, "<= 1.5 s",
+        Figure("`mockfgt serve --all` to manifest", "s", ready, "<= 0.3 s",
                note=f"{'/'.join(map(str, sorted(counts)))} of {expected} scenarios in the manifest; "
                     "fresh certs folder, new process"),
         Figure("  SIGTERM to exit", "s", stop),

@@ -43,8 +43,8 @@ class CountingConnection(http.client.HTTPSConnection):
 class Server:
     """A benchmark server process; ``info`` is the JSON line it printed when ready."""
 
-    def __init__(self, stack: ExitStack, args: list[str]) -> None:
-        self.process = subprocess.Popen(child_command("bench.servers", *args),
+    def __init__(self, stack: ExitStack, args: list[str], module: str = "bench.servers") -> None:
+        self.process = subprocess.Popen(child_command(module, *args),
                                         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         stack.callback(self.close)
         line = self.process.stdout.readline()

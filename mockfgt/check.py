@@ -127,51 +127,9 @@ def jobs_for(scenarios, *, insecure_too: bool = False) -> list[Job]:
 
 # -- what the agent is told ---------------------------------------------------------------------
 def agent_document(device, mode: str, timeout: float) -> dict:
-    """Everything the agent is configured with in this run, named as in a scenario's ``[client]``
-    table but resolved to values: the URL, the key itself, the CA file, the kept session id.
-
-    ``auth`` is ``token`` (send ``token``, in the header or, with ``token_in = "query"``, as
-    ``access_token``), ``password`` (log in as ``user``) or ``session`` (send ``session``, a kept
-    FortiManager session id or FortiOS session key). The FortiOS password options are ``login``
-    (``authentication``: ``POST /api/v2/authentication``, falling back to ``/logincheck`` on 401/404;
-    ``logincheck``: the form login only), ``csrf`` and ``accept_banner``; the FortiManager ones
-    ``adom``, ``workspace_lock`` and ``trusthost_user``. ``write``: the agent also creates and
-    deletes an address.
-    """
-    client = device.client
-    insecure = mode == "insecure" or client.verify is False
-    auth, session = client.auth, client.session_key
-    if auth == "session":  # a FortiManager session id, held where a key would be
-        session = client.token
-    elif auth == "password" and session:  # a FortiOS agent that kept its session key logs in no more
-        auth = "session"
-    host_port = client.url.split("://", 1)[1]
-    host, _, port = host_port.rpartition(":")
-    return {
-        "kind": device.scenario.kind,
-        "url": client.url,
-        "host": host.strip("[]"),
-        "port": int(port),
-        "insecure": insecure,
-        "ca": None if insecure or client.verify is True else str(client.verify),
-        "cert": client.cert[0] if client.cert else None,
-        "key": client.cert[1] if client.cert else None,
-        "timeout": timeout,
-        "auth": auth,
-        "token": client.token if auth == "token" else None,
-        "token_in": client.token_in,
-        "user": client.user if auth == "password" else None,
-        "password": client.password if auth == "password" else None,
-        "session": session if auth == "session" else None,
-        "login": client.login,
-        "csrf": client.csrf,
-        "accept_banner": client.accept_banner,
-        "vdom": client.vdom,
-        "adom": client.adom,
-        "workspace_lock": client.workspace_lock,
-        "trusthost_user": client.trusthost_user,
-        "write": client.write,
-    }
+    """The agent's configuration in this run (:meth:`mockfgt.agent.Agent.document`), Insecure
+    forced on in the ``insecure`` mode."""
+    return device.client.document(insecure=mode == "insecure", timeout=timeout)
 
 
 def placeholder_values(document: dict) -> dict[str, str]:
@@ -183,7 +141,7 @@ def placeholder_values(document: dict) -> dict[str, str]:
             return "true" if value else "false"
         return f"{value:g}" if isinstance(value, float) else str(value)
 
-    return {name: text(document[name]) for name in AGENT_FIELDS}
+    return {name: text(document.get(name)) for name in AGENT_FIELDS}
 
 
 def expected_code(scenario, document: dict) -> str:
@@ -314,7 +272,9 @@ def _run_one(job: Job, device, command: list[str], scratch: Path, run_timeout: f
     outcome.verdict = ("hung" if hung else "skipped" if outcome.reported == SKIP
                        else "pass" if outcome.reported in acceptable else "fail")
     if outcome.failed:
-        outcome.explanation = explain(outcome, device.journal.events())
+        from .explain import settled_events
+
+        outcome.explanation = explain(outcome, settled_events(device))
     return outcome
 
 
@@ -389,7 +349,8 @@ def add_parser(sub) -> None:
     p = sub.add_parser("check", help="run an agent's own command against every scenario and judge its codes",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--scenario", action="append", default=[], metavar="NAME", help="only this scenario (repeatable)")
-    p.add_argument("--kind", choices=("fortigate", "fortimanager"), help="only scenarios of this kind")
+    p.add_argument("--kind", metavar="KIND", help="only scenarios of this kind (fortigate, fortimanager, or one a "
+                                                  "plugin adds)")
     p.add_argument("--expect", action="append", default=[], metavar="CODE",
                    choices=(codes.OK, *codes.TITLES), help="only scenarios expecting this code (repeatable)")
     p.add_argument("--insecure-too", action="store_true",

@@ -39,13 +39,35 @@ def _dispatch(argv: list[str] | None) -> int:
     # Imported here, inside main's try: a Ctrl+C during these imports is still a quiet exit.
     import argparse
 
-    from . import argtypes, ca_cli, check as check_cli, conformance, diagnose, manifest
-    from .ctl import add_ctl_parser
-    from .scenario import ScenarioError
-    from .serve import cmd_serve
-
     parser = argparse.ArgumentParser(prog="mockfgt", description="Mock FortiGate / FortiManager over real HTTPS.")
     sub = parser.add_subparsers(dest="command", required=True)
+    words = sys.argv[1:] if argv is None else argv
+    # The command is the first word (the top level has no options but --help). Only its module is
+    # imported, so `serve` does not load diagnose's client stack nor `wait` the device machinery;
+    # anything else (--help, no command, a typo) registers every command, for the full usage.
+    chosen = [words[0]] if words and words[0] in COMMANDS else list(COMMANDS)
+    for register in dict.fromkeys(COMMANDS[name] for name in chosen):
+        register(sub)
+
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args)
+    except ValueError as exc:
+        scenario = sys.modules.get(f"{__package__}.scenario")  # a ScenarioError only once scenarios loaded
+        if scenario is None or not isinstance(exc, scenario.ScenarioError):
+            raise
+        print(f"mockfgt: {exc}", file=sys.stderr)
+        return 2
+    except BrokenPipeError:
+        raise
+    except OSError as exc:  # a folder or file the user named: unwritable, missing, a directory...
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"mockfgt: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
+
+
+def _add_serve(sub) -> None:
+    from . import argtypes
 
     serve = sub.add_parser("serve", help="run mock devices until Ctrl+C or SIGTERM")
     serve.add_argument("--scenario", action="append", default=[], metavar="NAME|FILE|DIR",
@@ -63,11 +85,28 @@ def _dispatch(argv: list[str] | None) -> int:
     serve.add_argument("--allow-remote-control", action="store_true",
                        help="let the control API listen on a non-loopback address")
     serve.add_argument("--certs-dir", default="certs", help="where the CA and device certificates are written")
-    serve.set_defaults(run=cmd_serve)
+    serve.set_defaults(run=_cmd_serve)
+
+
+def _cmd_serve(args) -> int:
+    from .serve import cmd_serve
+
+    return cmd_serve(args)
+
+
+def _add_manifest(sub) -> None:
+    from . import manifest
 
     manifest.add_parsers(sub)
+
+
+def _add_ctl(sub) -> None:
+    from .ctl import add_ctl_parser
+
     add_ctl_parser(sub)
 
+
+def _add_scenarios(sub) -> None:
     scen = sub.add_parser("scenarios", help="list, explain or check scenario files")
     scen.add_argument("--json", action="store_true", help="machine-readable list")
     scen_sub = scen.add_subparsers(dest="action")
@@ -77,23 +116,37 @@ def _dispatch(argv: list[str] | None) -> int:
     check.add_argument("files", nargs="+")
     scen.set_defaults(run=cmd_scenarios)
 
-    check_cli.add_parser(sub)
+
+def _add_check(sub) -> None:
+    from . import check
+
+    check.add_parser(sub)
+
+
+def _add_diagnose(sub) -> None:
+    from . import diagnose
+
     diagnose.add_parser(sub)
+
+
+def _add_conformance(sub) -> None:
+    from . import conformance
+
     conformance.add_parser(sub)
+
+
+def _add_ca(sub) -> None:
+    from . import ca_cli
+
     ca_cli.add_parser(sub)
 
-    args = parser.parse_args(argv)
-    try:
-        return args.run(args)
-    except ScenarioError as exc:
-        print(f"mockfgt: {exc}", file=sys.stderr)
-        return 2
-    except BrokenPipeError:
-        raise
-    except OSError as exc:  # a folder or file the user named: unwritable, missing, a directory...
-        where = f"{exc.filename}: " if exc.filename else ""
-        print(f"mockfgt: {where}{exc.strerror or exc}", file=sys.stderr)
-        return 1
+
+#: Each command and what registers it, in the order --help lists them (manifest.py registers two).
+COMMANDS = {
+    "serve": _add_serve, "wait": _add_manifest, "manifest": _add_manifest, "ctl": _add_ctl,
+    "scenarios": _add_scenarios, "check": _add_check, "diagnose": _add_diagnose,
+    "conformance": _add_conformance, "ca": _add_ca,
+}
 
 
 def _discard_stdout() -> None:
@@ -186,7 +239,7 @@ def explain(sc) -> str:
         lines.append("    client: " + ", ".join(f"{k} = {v}" for k, v in changes.items()))
     if sc.expect != codes.OK:
         lines.append(f"  What to tell the user ({codes.TITLES[sc.expect]}):")
-        lines += [f"    - {tip}" for tip in codes.GUIDANCE[sc.expect]]
+        lines += [f"    - {tip}" for tip in codes.guidance(sc.expect)]
     lines.append(f"  File: {sc.source}")
     return "\n".join(lines)
 

@@ -60,8 +60,14 @@ GUIDANCE = {
         "An outdated TLS version, or a client certificate the device requires, fails whatever Insecure says.",
     ],
     TIMEOUT: [
-        "The device answered nothing within the agent's timeout (10 s): it may be overloaded, drop the "
+        "The device answered nothing within the agent's timeout ({timeout}): it may be overloaded, drop the "
         "traffic silently, or routing may be asymmetric.",
         "Try `curl -v https://host:port` from the agent host to see where it stops.",
     ],
 }
+
+
+def guidance(code: str, *, timeout: float | None = None) -> list[str]:
+    """What to tell the user for ``code``, with the agent's actual timeout where the text names it."""
+    said = f"{timeout:g} s" if timeout is not None else "10 s unless configured otherwise"
+    return [tip.replace("{timeout}", said) for tip in GUIDANCE[code]]

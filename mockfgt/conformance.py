@@ -119,10 +119,6 @@ def applies(row: Row, client: str) -> bool:
 
 
 # -- one client, one cell -----------------------------------------------------------------------
-def agent_for(settings, kind: str) -> Agent:
-    """The flow's view of a device's :class:`~mockfgt.ClientSettings` (any kind)."""
-    return Agent.from_client(settings, kind)
-
 
 def python_error(exc: BaseException) -> tuple[str, str]:
     try:
@@ -131,43 +127,43 @@ def python_error(exc: BaseException) -> tuple[str, str]:
         return f"unclassified {type(exc).__name__}", repr(exc)
 
 
-def run_requests(settings, agent: Agent, timeout: float) -> tuple[str, str]:
+def run_requests(agent: Agent, timeout: float) -> tuple[str, str]:
     import requests
 
     with requests.Session() as session:
         session.trust_env = False  # no REQUESTS_CA_BUNDLE, no proxies: the row states its trust
 
         def send(method, path, headers, body):
-            r = session.request(method, settings.url + path, headers=headers, data=body, timeout=timeout,
-                                verify=settings.verify, cert=settings.cert)
+            r = session.request(method, agent.url + path, headers=headers, data=body, timeout=timeout,
+                                verify=agent.verify, cert=agent.cert)
             return r.status_code, r.content
 
         outcome = run_flow(agent, send, python_error, lambda: [(c.name, c.value) for c in session.cookies])
     return outcome.code, outcome.surface
 
 
-def run_httpx(settings, agent: Agent, timeout: float) -> tuple[str, str]:
+def run_httpx(agent: Agent, timeout: float) -> tuple[str, str]:
     import httpx
 
-    with httpx.Client(verify=settings.ssl_context(), timeout=timeout, trust_env=False) as client:
+    with httpx.Client(verify=agent.ssl_context(), timeout=timeout, trust_env=False) as client:
 
         def send(method, path, headers, body):
-            r = client.request(method, settings.url + path, headers=headers, content=body)
+            r = client.request(method, agent.url + path, headers=headers, content=body)
             return r.status_code, r.content
 
         outcome = run_flow(agent, send, python_error, lambda: [(c.name, c.value) for c in client.cookies.jar])
     return outcome.code, outcome.surface
 
 
-def run_urllib(settings, agent: Agent, timeout: float) -> tuple[str, str]:
+def run_urllib(agent: Agent, timeout: float) -> tuple[str, str]:
     jar = http.cookiejar.CookieJar()
     handlers = [urllib.request.ProxyHandler({}), urllib.request.HTTPCookieProcessor(jar)]
-    if settings.url.startswith("https:"):
-        handlers.append(urllib.request.HTTPSHandler(context=settings.ssl_context()))
+    if agent.url.startswith("https:"):
+        handlers.append(urllib.request.HTTPSHandler(context=agent.ssl_context()))
     opener = urllib.request.build_opener(*handlers)
 
     def send(method, path, headers, body):
-        request = urllib.request.Request(settings.url + path, data=body, method=method, headers=headers)
+        request = urllib.request.Request(agent.url + path, data=body, method=method, headers=headers)
         try:
             with opener.open(request, timeout=timeout) as response:
                 return response.status, response.read()
@@ -225,22 +221,22 @@ def clean_env() -> dict[str, str]:
     return {k: v for k, v in os.environ.items() if k not in TRUST_VARIABLES + PROXY_VARIABLES}
 
 
-def curl_trust(settings) -> list[str]:
+def curl_trust(agent: Agent) -> list[str]:
     args = []
-    if settings.verify is False:
+    if agent.verify is False:
         args.append("--insecure")
-    elif isinstance(settings.verify, str):
-        args += ["--cacert", settings.verify]
-    if settings.cert:
-        args += ["--cert", settings.cert[0], "--key", settings.cert[1]]
+    elif isinstance(agent.verify, str):
+        args += ["--cacert", agent.verify]
+    if agent.cert:
+        args += ["--cert", agent.cert[0], "--key", agent.cert[1]]
     return args
 
 
-def run_curl(settings, agent: Agent, timeout: float) -> tuple[str, str]:
+def run_curl(agent: Agent, timeout: float) -> tuple[str, str]:
     with tempfile.TemporaryDirectory(prefix="mockfgt-curl-") as folder:
         jar = Path(folder) / "cookies.txt"
         jar.touch()
-        return _run_curl(settings, agent, timeout, str(jar))
+        return _run_curl(agent, timeout, str(jar))
 
 
 def curl_cookies(jar: str) -> list[tuple[str, str]]:
@@ -255,17 +251,17 @@ def curl_cookies(jar: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def _run_curl(settings, agent: Agent, timeout: float, jar: str) -> tuple[str, str]:
+def _run_curl(agent: Agent, timeout: float, jar: str) -> tuple[str, str]:
     curl = shutil.which("curl") or "curl"
 
     def send(method, path, headers, body):
         args = [curl, "-q", "-sS", "--noproxy", "*", "--max-time", str(timeout), "-X", method,
-                "-b", jar, "-c", jar, "-o", "-", "-w", "\n%{http_code}", *curl_trust(settings)]
+                "-b", jar, "-c", jar, "-o", "-", "-w", "\n%{http_code}", *curl_trust(agent)]
         for name, value in headers.items():
             args += ["-H", f"{name}: {value}"]
         if body is not None:
             args += ["--data-binary", "@-"]
-        done = subprocess.run([*args, settings.url + path], input=body or b"", capture_output=True,
+        done = subprocess.run([*args, agent.url + path], input=body or b"", capture_output=True,
                               env=clean_env(), timeout=timeout + 10)
         if done.returncode:
             raise CurlFailure(done.returncode, done.stderr.decode(errors="replace"))
@@ -281,22 +277,22 @@ def _run_curl(settings, agent: Agent, timeout: float, jar: str) -> tuple[str, st
     return outcome.code, outcome.surface
 
 
-def run_openssl(settings, agent: Agent, timeout: float) -> tuple[str, str]:
+def run_openssl(agent: Agent, timeout: float) -> tuple[str, str]:
     """``openssl s_client`` verifying as the agent does, then one request to see the session hold."""
-    parts = urlsplit(settings.url)
+    parts = urlsplit(agent.url)
     if parts.scheme != "https":
         return NOT_APPLICABLE, "plain HTTP"
-    host, port = parts.hostname, parts.port or 443
+    host, port = agent.host, agent.port
     args = [shutil.which("openssl") or "openssl", "s_client", "-connect",
             host_port(host, port), "-ign_eof"]
     if not is_ip(host):
         args += ["-servername", host]
-    if settings.verify is not False:
+    if agent.verify is not False:
         args += ["-verify_return_error", *(["-verify_ip", host] if is_ip(host) else ["-verify_hostname", host])]
-        if isinstance(settings.verify, str):
-            args += ["-CAfile", settings.verify]
-    if settings.cert:
-        args += ["-cert", settings.cert[0], "-key", settings.cert[1]]
+        if isinstance(agent.verify, str):
+            args += ["-CAfile", agent.verify]
+    if agent.cert:
+        args += ["-cert", agent.cert[0], "-key", agent.cert[1]]
     request = f"GET / HTTP/1.1\r\nHost: {host}\r\nConnection: close\r\n\r\n".encode()
     try:
         done = subprocess.run(args, input=request, capture_output=True, env=clean_env(), timeout=timeout + 5)
@@ -327,29 +323,11 @@ def _s_client_reason(stderr: str) -> str:
     return stderr.strip().splitlines()[-1][:60] if stderr.strip() else "failed"
 
 
-def diagnose_target(settings, kind: str, timeout: float):
-    """The :class:`~mockfgt.diagnose.Target` that checks what the agent with these settings would see.
-
-    Built from the same :class:`~mockfgt.flows.Agent` the other columns run, so diagnose meets the
-    device as the scenario's agent does (its login, its kept session, its CSRF and lock habits).
-    """
-    from .diagnose import Target
-
-    agent = Agent.from_client(settings, kind)
-    return Target(
-        url=settings.url, token=agent.token, kind=kind, token_in=agent.token_in,
-        ca=settings.verify if isinstance(settings.verify, str) else None, insecure=settings.verify is False,
-        cert=settings.cert[0] if settings.cert else None, key=settings.cert[1] if settings.cert else None,
-        vdom=agent.vdom, adom=agent.adom, user=agent.user, password=agent.password, session=agent.session,
-        login=agent.login, accept_banner=agent.accept_banner, trusthost_user=agent.trusthost_user,
-        csrf=agent.csrf, workspace_lock=agent.workspace_lock, write_check=agent.write, timeout=timeout,
-    )
-
-
-def run_diagnose(settings, agent: Agent, timeout: float) -> tuple[str, str]:
+def run_diagnose(agent: Agent, timeout: float) -> tuple[str, str]:
+    """diagnose, as the scenario's agent is configured (its login, kept session, CSRF and lock habits)."""
     from .diagnose import diagnose
 
-    report = diagnose(diagnose_target(settings, agent.kind, timeout))
+    report = diagnose(dataclasses.replace(agent, timeout=timeout))
     return report.verdict, report.deciding_step
 
 
@@ -364,8 +342,8 @@ RUNNERS = {
 
 
 # -- running the matrix ---------------------------------------------------------------------------
-def settings_for(device, row: Row):
-    """Put ``device`` into the row's scenario and return the agent's settings for the row's mode."""
+def settings_for(device, row: Row) -> Agent:
+    """Put ``device`` into the row's scenario and return its agent, as configured for the row's mode."""
     device.use(row.scenario)
     if row.tls:
         device.apply({"op": "set-tls", "versions": [row.tls]})
@@ -378,7 +356,7 @@ def run_cell(device, row: Row, client: str, timeout: float) -> Cell:
         return Cell(row, client, NOT_APPLICABLE, "")
     settings = settings_for(device, row)
     try:
-        observed, seen = RUNNERS[client](settings, agent_for(settings, row.kind), timeout)
+        observed, seen = RUNNERS[client](settings, timeout)
     except Exception as exc:  # a crash in a client is a failed cell, never a lost matrix
         observed, seen = f"crashed: {type(exc).__name__}", str(exc)[:80]
     return Cell(row, client, observed, seen)

@@ -13,17 +13,17 @@ import atexit
 import itertools
 import logging
 import shutil
-import ssl
 import tempfile
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import fields
 from functools import cache
 from pathlib import Path
 from typing import Self, cast
 
-from . import scenario as scenarios, schema
+from . import kinds, scenario as scenarios, schema
+from .agent import Agent
 from .clock import Clock
 from .explain import Expectation
 from .hosts import url_host
@@ -55,77 +55,9 @@ def default_ca() -> HarnessCA:
     return HarnessCA(folder)
 
 
-@dataclass(frozen=True)
-class ClientSettings:
-    """How the agent under test is configured in this scenario (after any remedy).
-
-    ``verify`` is a CA bundle path, ``False`` (Insecure) or ``True`` (the system store). Use
-    :meth:`request_kwargs` with requests, :meth:`ssl_context` with httpx or urllib.
-
-    With ``auth == "password"`` the agent logs in as ``username`` first (see :attr:`needs_login`):
-    ``login`` says how ("authentication": ``POST /api/v2/authentication`` for a session key, falling
-    back to ``/logincheck`` on 401/404; "logincheck": the form login with cookies), ``csrf`` whether
-    it echoes the CSRF token on writes, ``accept_banner`` whether it accepts the post-login
-    disclaimer. ``session_key`` is a key kept from an earlier login, sent instead of logging in.
-    """
-
-    url: str
-    token: str | None
-    token_in: str
-    verify: str | bool
-    cert: tuple[str, str] | None
-    vdom: str | None
-    write: bool
-    # How the agent authenticates (see the [client] fields of mockfgt.scenario).
-    auth: str = "token"  # token | password | session (a FortiManager session id held in token)
-    user: str | None = None  # the API user or admin the agent is configured as
-    password: str | None = None
-    # FortiOS password agents
-    login: str = "authentication"
-    csrf: bool = True
-    accept_banner: bool = False
-    session_key: str | None = None
-    # FortiManager agents
-    adom: str | None = None
-    workspace_lock: bool = True
-    trusthost_user: str | None = None
-
-    @property
-    def needs_login(self) -> bool:
-        """The agent logs in with its password before its first call."""
-        return self.auth == "password" and self.session_key is None
-
-    def headers(self) -> dict[str, str]:
-        if self.auth == "password":
-            return {"Authorization": f"Bearer {self.session_key}"} if self.session_key else {}
-        if self.token and self.token_in == "header" and self.auth == "token":
-            return {"Authorization": f"Bearer {self.token}"}
-        return {}
-
-    def params(self) -> dict[str, str]:
-        params = {}
-        if self.token and self.token_in == "query" and self.auth == "token":
-            params["access_token"] = self.token
-        if self.vdom:
-            params["vdom"] = self.vdom
-        return params
-
-    def request_kwargs(self) -> dict:
-        """Keyword arguments for ``requests`` (pass them per request: they beat REQUESTS_CA_BUNDLE)."""
-        return {"headers": self.headers(), "params": self.params(), "verify": self.verify, "cert": self.cert}
-
-    def ssl_context(self) -> ssl.SSLContext:
-        """A client context that trusts exactly what the agent trusts here (for httpx and urllib)."""
-        if self.verify is False:
-            ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
-            ctx.check_hostname, ctx.verify_mode = False, ssl.CERT_NONE
-        elif self.verify is True:
-            ctx = ssl.create_default_context()
-        else:
-            ctx = ssl.create_default_context(cafile=self.verify)
-        if self.cert:
-            ctx.load_cert_chain(*self.cert)
-        return ctx
+#: The agent's settings in a scenario: one type from ``[client]`` to the manifest, flows and diagnose.
+ClientSettings = Agent
+AGENT_FIELDS = {f.name for f in fields(Agent)}
 
 
 class Device:
@@ -223,7 +155,7 @@ class Device:
         """Back to the scenario's initial state (objects, keys, lockouts, certificate)."""
         return self.use(self.scenario)
 
-    def remedy(self) -> ClientSettings:
+    def remedy(self) -> Agent:
         """Apply the scenario's documented remedy: device operations here, client changes returned."""
         with self._lock:
             for op in self.scenario.remedy["device"]:
@@ -300,7 +232,7 @@ class Device:
         return str(self.ca.cert_path)
 
     @property
-    def client(self) -> ClientSettings:
+    def client(self) -> Agent:
         """How the agent under test is configured in this scenario."""
         return self._client
 
@@ -327,9 +259,13 @@ class Device:
 
     @property
     def expect(self) -> Expectation:
-        """The code a correct agent reports here (in a phased scenario: in the current phase);
-        ``assert code == device.expect`` explains a mismatch."""
-        return Expectation(self._phases.current["expect"], self)
+        """The code a correct agent, configured as :attr:`client` says, reports here (so the Insecure
+        one where the scenario or a remedy configures the agent without verification; in a phased
+        scenario, the current phase's); ``assert code == device.expect`` explains a mismatch."""
+        current = self._phases.current
+        if self.client.insecure:
+            return Expectation(current["expect_insecure"], self, insecure=True)
+        return Expectation(current["expect"], self)
 
     @property
     def expect_insecure(self) -> Expectation:
@@ -341,7 +277,7 @@ class Device:
         is what a correct agent may report here (``insecure``: with verification off; a scenario's
         ``also_acceptable`` code counts)."""
         expected = self.expect_insecure if insecure else self.expect
-        if not self.accepts(reported, insecure=insecure):
+        if not self.accepts(reported, insecure=expected.insecure):
             raise AssertionError("\n".join(expected.explain(reported)))
 
     @property
@@ -364,7 +300,7 @@ class Device:
 
     def _install(self, loaded: Scenario) -> None:
         """Build state, TLS and connection plan for a scenario; the listener picks up the plan."""
-        kind = scenarios.kinds()[loaded.kind]
+        kind = kinds.get(loaded.kind)
         state = kind.build_state(loaded.device)
         state.clock = self.clock
         self._scenario, self._kind, self._state = loaded, kind, state
@@ -400,7 +336,7 @@ class Device:
         mint = dict(shape=tls["certificate"], versions=tls["versions"],
                     client_certificate=tls["client_certificate"] == "required",
                     hostname=self._scenario.device["hostname"], serial=self._scenario.device["serial"],
-                    kind=self._scenario.kind, ciphers=tls["ciphers"])
+                    kind=self._kind.display_name, ciphers=tls["ciphers"])
         if reissue:  # a leaf of this device's own, from the same CA (a phase's reissue_certificate)
             self._reissued = mint_server_tls(self.ca, self.material_dir / "reissued", **mint)
         # Otherwise shared with every device presenting the same certificate.
@@ -435,20 +371,21 @@ class Device:
         return self._client_config.get("user") or self._kind.users(self._state)[0]
 
     def _password_settings(self) -> dict:
-        """The ClientSettings fields of an agent that logs in as an admin."""
+        """The Agent fields of an agent that logs in as an admin (or keeps a session key it got so)."""
         c = self._client_config
         if c["auth"] != "password":
             return {}
-        admins = getattr(self._kind, "admins", None)
-        admin = c.get("user") or (admins(self._state)[0] if admins else self._client_user())
-        current = self._kind.password_for(self._state, admin) or ""
+        kind = self._kind
+        assert isinstance(kind, kinds.PasswordLogins), "scenario validation refuses a password agent otherwise"
+        admin = c.get("user") or kind.admins(self._state)[0]
+        current = kind.password_for(self._state, admin) or ""
         password = {"current": current, "wrong": f"not-{current}"}.get(c["password"], c["password"])
-        expired_session_for = getattr(self._kind, "expired_session_for", None)
-        stale = expired_session_for(self._state, admin) if c["session"] == "expired" and expired_session_for else None
-        return dict(user=admin, password=password, login=c["login"], csrf=c["csrf"],
-                    accept_banner=c["accept_banner"], session_key=stale)
+        kept = kind.expired_session_for(self._state, admin) if c.get("session") == "expired" else None
+        if kept is not None:
+            return dict(user=admin, password=password, auth="session", session=kept)
+        return dict(user=admin, password=password)
 
-    def _resolve_client(self) -> ClientSettings:
+    def _resolve_client(self) -> Agent:
         c = self._client_config
         cas: dict[str, str | bool] = {"harness": self.ca_bundle, "private": str(self.ca.private_ca_path), "system": True}
         verify = cas[c["ca"]]
@@ -457,19 +394,21 @@ class Device:
             chain, key = self.ca.issue_client_cert(self.material_dir)
             cert = (str(chain), str(key))
         user = self._client_user()
-        return ClientSettings(
+        held = None if c["auth"] == "password" else self._kind.token_for(self._state, user, c["token"])
+        own = {name: c[name] for name in self._kind.client_fields if name != "session"}  # the kind's own fields
+        options = {name: own.pop(name) for name in list(own) if name not in AGENT_FIELDS}
+        credential = {"auth": c["auth"], "user": user, "token": held if c["auth"] == "token" else None,
+                      "session": held if c["auth"] == "session" else None, **self._password_settings()}
+        return Agent(
             url=f"{c['scheme']}://{url_host(c['host'] or _reachable(self.host))}:{self.port}",
-            token=None if c["auth"] == "password" else self._kind.token_for(self._state, user, c["token"]),
-            token_in=c["token_in"],
+            kind=self._kind.name,
             verify=False if c["insecure"] else verify,
             cert=cert,
-            vdom=c["vdom"],
+            token_in=c["token_in"],
             write=c["write"],
-            auth=c["auth"],
-            adom=c["adom"],
-            workspace_lock=c["workspace_lock"],
-            trusthost_user=c["trusthost_user"],
-            **{"user": user, **self._password_settings()},
+            options=options,
+            **own,
+            **credential,
         )
 
     def _wsgi(self, environ, start_response):

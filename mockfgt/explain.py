@@ -17,6 +17,7 @@ import time
 from . import codes
 
 JOURNAL_LINES = 8
+SETTLE_SECONDS = 1.0
 
 
 class Expectation(str):
@@ -32,25 +33,20 @@ class Expectation(str):
 
     def explain(self, reported: object) -> list[str]:
         device = self.device
-        return explanation(device.scenario, str(self), reported, settled_events(device.journal),  # type: ignore[attr-defined]
+        return explanation(device.scenario, str(self), reported, settled_events(device),  # type: ignore[attr-defined]
                            name=f"{device.name}{' with Insecure' if self.insecure else ''}")  # type: ignore[attr-defined]
 
 
-def settled_events(journal, *, quiet: float = 0.05, bound: float = 0.5) -> list[dict]:
-    """The journal once nothing new has come for ``quiet`` seconds (at most ``bound``).
+def settled_events(device, wait: float = SETTLE_SECONDS) -> list[dict]:
+    """The device's journal once the connections the agent left have ended (``wait`` at most).
 
-    A client has its error before the device's thread journals the handshake it refused (the alert
-    left first); an explanation read at once would say the device saw nothing.
+    A client sees its handshake fail before the device's worker has journaled why: reading the
+    journal at once would often say the device saw nothing.
     """
-    deadline = time.monotonic() + bound
-    events = journal.events()
-    while time.monotonic() < deadline:
-        time.sleep(quiet)
-        later = journal.events()
-        if len(later) == len(events) and (not later or later[-1]["seq"] == events[-1]["seq"]):
-            return later
-        events = later
-    return events
+    deadline = time.monotonic() + wait
+    while getattr(device, "connections", 0) and time.monotonic() < deadline:
+        time.sleep(0.01)
+    return device.journal.events()
 
 
 def explanation(scenario, expected: str, reported: object, events: list[dict], *, name: str | None = None,

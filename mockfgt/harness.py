@@ -12,7 +12,6 @@ purpose stays steerable, and only with the run's ``control_token``), read their 
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 import secrets
@@ -22,7 +21,7 @@ import urllib.parse
 import uuid
 from pathlib import Path
 
-from . import __version__
+from . import __version__, manifest as manifest_format
 from .device import Device
 from .hosts import is_loopback, url_host
 from .listener import ConnectionPlan, Listener
@@ -160,7 +159,9 @@ class Harness:
         return f"{self.control_url}/devices/{urllib.parse.quote(device.name, safe='')}"
 
     def manifest(self) -> dict:
+        """The manifest (format 1: ``mockfgt/manifest.schema.json`` describes it field by field)."""
         return {
+            "format": manifest_format.FORMAT,
             "mockfgt": __version__,
             "pid": os.getpid(),
             "run_id": self.run_id,
@@ -181,11 +182,14 @@ class Harness:
             "url": device.url,
             "host": device.host,
             "port": device.port,
-            "token": device.token,
+            "device": {"token": device.token, "tokens": device.tokens},  # the device's own keys
+            "agent": device.client.document(),  # the agent under test, as this scenario configures it
+            "exposed_by": sc.exposed_by(insecure=device.client.insecure),
+            "token": device.token,  # format 0 names, kept: token/tokens = device.*, client ~ agent
             "tokens": device.tokens,
             "ca_bundle": device.ca_bundle,
-            "client": _jsonable(dataclasses.asdict(device.client)),
-            "expect": str(device.expect),  # in a phased scenario, the current phase's
+            "client": device.client.manifest(),
+            "expect": str(device.expect),  # for the agent as configured; in a phased scenario, the current phase's
             "expect_insecure": str(device.expect_insecure),
             **sc.also_acceptable_fields(),
             "remedy": sc.remedy["summary"],
@@ -212,11 +216,3 @@ class Harness:
             with os.fdopen(fd, "w") as handle:
                 handle.write(data)
             os.replace(tmp, self.manifest_path)
-
-
-def _jsonable(value):
-    if isinstance(value, tuple):
-        return [_jsonable(v) for v in value]
-    if isinstance(value, dict):
-        return {k: _jsonable(v) for k, v in value.items()}
-    return value

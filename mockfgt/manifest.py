@@ -21,6 +21,7 @@ import time
 from . import argtypes
 
 POLL_SECONDS = 0.05
+FORMAT = 1  # the manifest format this mockfgt writes and reads (mockfgt/manifest.schema.json)
 
 
 class ManifestError(Exception):
@@ -42,7 +43,18 @@ def read(path: str | os.PathLike) -> dict:
         raise ManifestError(f"{path}: cannot read the manifest: {exc}") from None
     if not isinstance(document, dict) or "devices" not in document:
         raise ManifestError(f"{path}: not a mockfgt manifest")
+    written = document.get("format", 0)  # format 0: before the field existed
+    if not isinstance(written, int) or written > FORMAT:
+        raise ManifestError(f"{path}: manifest format {written!r} is newer than this mockfgt reads ({FORMAT}); "
+                            "upgrade mockfgt")
     return document
+
+
+def schema() -> dict:
+    """The manifest's JSON Schema (format 1), shipped with the package: every field, described."""
+    from importlib.resources import files
+
+    return json.loads(files(__package__).joinpath("manifest.schema.json").read_text(encoding="utf-8"))
 
 
 def alive(pid: int) -> bool:

@@ -17,23 +17,13 @@ import http.cookiejar
 import json
 import urllib.error
 import urllib.request
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from .classify import classify
 from .codes import AUTHENTICATION
-from .flows import (
-    Agent,
-    Conversation,
-    authentication_body,
-    csrf_token_from,
-    first_call as _first_call,
-    logincheck_succeeded,
-    run_flow,
-    session_key_from,
-)
+from .flows import Agent, Conversation, run_flow
 
-__all__ = ["ProbeResult", "probe", "first_call", "authentication_body", "session_key_from", "logincheck_succeeded",
-           "csrf_token_from"]
+__all__ = ["ProbeResult", "probe", "first_call"]
 
 
 @dataclass(frozen=True)
@@ -44,11 +34,13 @@ class ProbeResult:
     role: str = ""  # the deciding call's role in the flow (login, status, read, write...), "all" when ok
 
 
-def first_call(client) -> dict:
-    """The JSON-RPC body of a FortiManager agent's first call: its login, or ``/sys/status``."""
-    agent = Agent.from_client(client, "fortimanager")
-    _, _, _, body = Conversation(agent, send=None).request(_first_call(agent))
-    assert body is not None, "a JSON-RPC call always has a body"
+def first_call(client: Agent, kind: str) -> dict:
+    """The JSON body of the agent's first call on a device of this kind (a FortiManager's login, or
+    ``/sys/status``); an error when that call has no body."""
+    agent = client if client.kind == kind else replace(client, kind=kind)
+    _, _, _, body = Conversation(agent, send=None).request(agent.calls()[0])
+    if body is None:
+        raise ValueError(f"the first call of an agent of a {kind} sends no body")
     return json.loads(body)
 
 
@@ -68,7 +60,7 @@ def _explain(exc: Exception) -> tuple[str, str]:
         raise exc from None
 
 
-def probe(client, *, kind: str = "fortigate", timeout: float = 10.0) -> ProbeResult:
+def probe(client: Agent, *, kind: str | None = None, timeout: float = 10.0) -> ProbeResult:
     """Run the reference agent once and report the first failure's code, or ``ok``."""
     jar = http.cookiejar.CookieJar()
     opener = _opener(client, jar)
@@ -81,7 +73,8 @@ def probe(client, *, kind: str = "fortigate", timeout: float = 10.0) -> ProbeRes
         except urllib.error.HTTPError as exc:  # an answer: the flow judges it
             return exc.code, exc.read()
 
-    outcome = run_flow(Agent.from_client(client, kind), send, _explain, lambda: [(c.name, c.value) for c in jar])
+    agent = client if kind in (None, client.kind) else replace(client, kind=kind)
+    outcome = run_flow(agent, send, _explain, lambda: [(c.name, c.value) for c in jar])
     detail = outcome.surface
     if outcome.role == "login" and outcome.code == AUTHENTICATION and not detail.startswith("HTTP "):
         detail = f"login refused: {detail}"  # answered, in the body: LOGIN_FAILED, /logincheck 0, -22

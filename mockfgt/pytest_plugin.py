@@ -15,21 +15,30 @@ Fixtures, named for what they give:
   ``also_acceptable``, where the client's TLS stack decides) and ``remedy()``.
 - ``mockfgt_ca``: the session's harness CA (``.cert_path`` to trust).
 
-Ports are always ephemeral, and every worker has its own CA folder, so the plugin is xdist-safe (a
-folder shared by several processes would hold one CA too: it is made under a lock, then loaded).
+Ports are always ephemeral. Under pytest-xdist every worker starts its own devices, and all workers
+of a run share one CA folder: the CA is made once under the folder's lock and loaded by the others,
+so a client that trusts it trusts every worker's devices.
+
+Free until used: pytest imports this module in every session of an environment where mockfgt is
+installed, so it imports nothing but pytest and :mod:`mockfgt.codes`. The device machinery (Werkzeug,
+Flask, trustme, cryptography) loads when a test first asks for a mockfgt fixture, and the catalogue
+when a test first asks for ``catalogue_device``.
 """
 
 from __future__ import annotations
 
+import os
 from collections.abc import Iterator
-from typing import TypeVar
+from pathlib import Path
+from typing import TYPE_CHECKING, TypeVar
 
 import pytest
 
 from .codes import CODES
-from .device import Device, FortiGate, FortiManager
-from .scenario import ScenarioError, catalogue, search_path
-from .tls import HarnessCA
+
+if TYPE_CHECKING:
+    from .device import Device, FortiGate, FortiManager
+    from .tls import HarnessCA
 
 
 def pytest_addoption(parser):
@@ -51,6 +60,8 @@ def pytest_generate_tests(metafunc):
     options = marker.kwargs if marker else {}
     wanted_codes = set(options.get("expect") or []) | set(metafunc.config.getoption("--mockfgt-expect"))
     names = options.get("names")
+    from .scenario import ScenarioError, catalogue, search_path
+
     try:
         scenarios = catalogue()
     except ScenarioError as exc:
@@ -72,26 +83,38 @@ def pytest_generate_tests(metafunc):
 
 @pytest.fixture(scope="session")
 def mockfgt_ca(tmp_path_factory) -> HarnessCA:
-    return HarnessCA(tmp_path_factory.mktemp("mockfgt-certs"))
+    from .tls import HarnessCA
+
+    return HarnessCA(_certs_dir(tmp_path_factory))
 
 
-def _session_device(cls, ca):
-    device = cls(ca=ca).start()
+def _certs_dir(tmp_path_factory) -> Path:
+    """This session's CA folder: under xdist, one beside the workers' own temp folders, shared by them."""
+    if os.environ.get("PYTEST_XDIST_WORKER"):
+        # Each worker's base temp is <run's temp>/popen-gwN; the folder above is the whole run's.
+        return tmp_path_factory.getbasetemp().parent / "mockfgt-certs"
+    return tmp_path_factory.mktemp("mockfgt-certs")
+
+
+def _session_device(name: str, ca):
+    from . import device as devices
+
+    device = getattr(devices, name)(ca=ca).start()
     yield device
     device.stop()
 
 
 @pytest.fixture(scope="session")
 def _mockfgt_fortigate(mockfgt_ca):
-    yield from _session_device(FortiGate, mockfgt_ca)
+    yield from _session_device("FortiGate", mockfgt_ca)
 
 
 @pytest.fixture(scope="session")
 def _mockfgt_fortimanager(mockfgt_ca):
-    yield from _session_device(FortiManager, mockfgt_ca)
+    yield from _session_device("FortiManager", mockfgt_ca)
 
 
-D = TypeVar("D", bound=Device)
+D = TypeVar("D", bound="Device")
 
 
 def _fresh(device: D, scenario: str) -> D:
@@ -116,6 +139,8 @@ def fortimanager(_mockfgt_fortimanager) -> FortiManager:
 def catalogue_device(request, mockfgt_ca) -> Iterator[Device]:
     """A device serving this test's catalogue scenario, named after it (its ``kind`` is the
     scenario's). Made per test, which costs milliseconds, so a failure names the right device."""
+    from .device import Device
+
     device = Device(request.param, name=request.param, ca=mockfgt_ca).start()
     yield device
     device.stop()
@@ -128,8 +153,11 @@ def pytest_assertrepr_compare(config, op, left, right):
     return assertrepr(op, left, right)
 
 
-def _made_devices(cls, ca):
+def _made_devices(name: str, ca):
     """A factory fixture's body: yield ``make(scenario, **kwargs)``, stop what it made afterwards."""
+    from . import device as devices
+
+    cls = getattr(devices, name)
     made = []
 
     def make(scenario=None, **kwargs):
@@ -146,10 +174,10 @@ def _made_devices(cls, ca):
 @pytest.fixture
 def make_fortigate(mockfgt_ca):
     """Start extra FortiGates: ``make_fortigate("expired-cert", host="::1")``; stopped after the test."""
-    yield from _made_devices(FortiGate, mockfgt_ca)
+    yield from _made_devices("FortiGate", mockfgt_ca)
 
 
 @pytest.fixture
 def make_fortimanager(mockfgt_ca):
     """Start extra FortiManagers; stopped after the test."""
-    yield from _made_devices(FortiManager, mockfgt_ca)
+    yield from _made_devices("FortiManager", mockfgt_ca)

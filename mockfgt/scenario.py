@@ -20,11 +20,11 @@ from dataclasses import dataclass, field, replace
 from functools import cache
 from pathlib import Path
 
-from . import schema as s
+from . import codes, schema as s
 from .codes import CODES
-from .listener import CONNECTION_FAULTS
+from .kinds import DEFAULT_KIND, DeviceKind, KindError, PasswordLogins, registry
 from .phases import check_phases, phase_spec
-from .tls import CERTIFICATE_SHAPES, CIPHERS, RSA_KEY_BITS, TLS_VERSIONS
+from .vocabulary import CERTIFICATE_SHAPES, CIPHERS, CONNECTION_FAULTS, RSA_KEY_BITS, TLS_VERSION_NAMES
 
 
 class ScenarioError(ValueError):
@@ -35,17 +35,9 @@ class ScenarioError(ValueError):
         self.source, self.key, self.message = source, key, message
 
 
-@cache
-def kinds() -> dict:
-    """Device kinds by name; each module provides DEVICE, OPERATIONS, build_state, apply, create_app.
-
-    Looked up once per process. A kind that fails to import is an error, not a kind that quietly
-    vanishes from the catalogue.
-    """
-    from .fortimanager import kind as fortimanager
-    from .fortios import kind as fortigate
-
-    return {fortigate.NAME: fortigate, fortimanager.NAME: fortimanager}
+def kinds() -> dict[str, DeviceKind]:
+    """Device kinds by name (see :func:`mockfgt.kinds.registry`; a kind that fails to load raises)."""
+    return registry()
 
 
 def check_tls(tls: dict, key: str) -> None:
@@ -63,7 +55,7 @@ def check_tls(tls: dict, key: str) -> None:
 
 TLS = s.Table(fields={
     "certificate": s.Str("valid", choices=CERTIFICATE_SHAPES, doc="certificate shape"),
-    "versions": s.List(lambda: ["TLSv1.2", "TLSv1.3"], item=s.Str(choices=tuple(TLS_VERSIONS)), unique=True, nonempty=True),
+    "versions": s.List(lambda: ["TLSv1.2", "TLSv1.3"], item=s.Str(choices=TLS_VERSION_NAMES), unique=True, nonempty=True),
     "client_certificate": s.Str("none", choices=("none", "required")),
     "ciphers": s.Str("default", choices=CIPHERS, doc="the cipher suites the device offers up to TLS 1.2"),
 }, validate=check_tls)
@@ -75,6 +67,7 @@ CONNECTION = s.Table(fields={
                                        "swapped or the device stops"),
 })
 
+#: The [client] fields every agent has; each kind adds its own (``client_fields`` of its client half).
 CLIENT_FIELDS = {
     "host": s.Str(None, doc="host name or address the agent connects to (default: the address the device serves on)"),
     "scheme": s.Str("https", choices=("https", "http")),
@@ -86,7 +79,6 @@ CLIENT_FIELDS = {
     "ca": s.Str("harness", choices=("harness", "private", "system")),
     "insecure": s.Bool(False, doc="the agent's Insecure option: skip certificate verification"),
     "certificate": s.Bool(False, doc="the agent presents a client certificate from the harness CA"),
-    "vdom": s.Str(None),
     "write": s.Bool(True, doc="the agent's job includes writes (creating address objects)"),
     # How the agent authenticates: an API token, a password login, or a session id it kept.
     "auth": s.Str("token", choices=("token", "password", "session"),
@@ -95,37 +87,24 @@ CLIENT_FIELDS = {
                       "id from an earlier login (see token)"),
     "password": s.Str("current", doc="with auth = password: 'current' (the admin's password now), 'wrong', "
                                      "or the literal password the agent sends"),
-    # FortiOS password agents.
-    "login": s.Str("authentication", choices=("authentication", "logincheck"),
-                   doc="POST /api/v2/authentication for a session key (falling back to /logincheck on 401/404), "
-                       "or only the legacy /logincheck form with cookies"),
-    "csrf": s.Bool(True, doc="with cookie sessions, the agent echoes the CSRF token in X-CSRFTOKEN on writes"),
-    "accept_banner": s.Bool(False, doc="the agent accepts the post-login disclaimer"),
-    "session": s.Str("fresh", choices=("fresh", "expired"),
-                     doc="log in at start, or keep using a session key the device has since timed out"),
-    # FortiManager agents: where they work.
-    "adom": s.Str(None, doc="FortiManager ADOM the agent works in (default: root)"),
-    "workspace_lock": s.Bool(True, doc="FortiManager in workspace mode: the agent locks the ADOM before writing"),
-    "trusthost_user": s.Str(None, doc="FortiManager trusted-hosts mode: the admin whose trusted-host slots the agent "
-                                      "maintains (/cli/global/system/admin/user/<name>)"),
 }
 
 
-def _check_client(client: dict, key: str) -> None:
-    if client["session"] == "expired" and (client["auth"], client["login"]) != ("password", "authentication"):
-        raise s.SchemaError(f"{key}.session" if key else "session",
-                            "'expired' is a session key the agent kept, so it needs auth = 'password' and "
-                            "login = 'authentication'")
+def client_spec(kind: DeviceKind) -> s.Table:
+    """The ``[client]`` table of a scenario of this kind: the common fields and the kind's own."""
+    return s.Table(fields={**CLIENT_FIELDS, **kind.client_fields}, validate=kind.check_client)
 
 
-CLIENT = s.Table(fields=CLIENT_FIELDS, validate=_check_client)
-# A remedy's client part changes only what it names.
-CLIENT_CHANGE = s.Table(fields={k: replace(v, default=None) for k, v in CLIENT_FIELDS.items()})
+def client_change_spec(kind: DeviceKind) -> s.Table:
+    """A remedy's client part: it changes only what it names."""
+    fields = {**CLIENT_FIELDS, **kind.client_fields}
+    return s.Table(fields={k: replace(v, default=None) for k, v in fields.items()})
+
 
 GENERIC_OPERATIONS = {
     "set-tls": s.Table(fields={
         "certificate": s.Str(None, choices=CERTIFICATE_SHAPES),
-        "versions": s.List(None, item=s.Str(choices=tuple(TLS_VERSIONS)), unique=True, nonempty=True),
+        "versions": s.List(None, item=s.Str(choices=TLS_VERSION_NAMES), unique=True, nonempty=True),
         "client_certificate": s.Str(None, choices=("none", "required")),
         "ciphers": s.Str(None, choices=CIPHERS),
     }, validate=check_tls),
@@ -136,8 +115,8 @@ GENERIC_OPERATIONS = {
 SHOWN_BY = ("login", "status", "read", "write", "trusthosts")
 
 
-def scenario_spec(kind) -> s.Table:
-    ops = s.OneOf(variants={**GENERIC_OPERATIONS, **kind.OPERATIONS})
+def scenario_spec(kind: DeviceKind) -> s.Table:
+    ops = s.OneOf(variants={**GENERIC_OPERATIONS, **{name: spec for name, (spec, _) in kind.OPERATIONS.items()}})
     return s.Table(
         fields={
             "summary": s.Str(doc="one line: what the device does"),
@@ -154,14 +133,14 @@ def scenario_spec(kind) -> s.Table:
             "device": kind.DEVICE,
             "tls": TLS,
             "connection": CONNECTION,
-            "client": CLIENT,
+            "client": client_spec(kind),
             "setup": s.List(list, item=ops),
             "remedy": s.Table(fields={
                 "summary": s.Str("", doc="the documented fix in words"),
                 "device": s.List(list, item=ops),
-                "client": CLIENT_CHANGE,
+                "client": client_change_spec(kind),
             }),
-            "phases": s.List(list, item=phase_spec(ops, CLIENT_CHANGE)),  # see mockfgt.phases
+            "phases": s.List(list, item=phase_spec(ops, client_change_spec(kind))),  # see mockfgt.phases
         },
         required=("summary", "expect"),
     )
@@ -192,6 +171,19 @@ class Scenario:
     @property
     def kind(self) -> str:
         return self.device["kind"]
+
+    def exposed_by(self, *, insecure: bool = False) -> str | None:
+        """Which step of the agent's work reveals the fault: ``connect``, ``tls``, ``login``, ``read``
+        or ``write`` (None: nothing goes wrong)."""
+        code = self.expect_insecure if insecure else self.expect
+        fault = self.connection["fault"]
+        if code == codes.OK:
+            return None
+        if code == codes.CONNECTION or fault in ("refuse", "reset"):
+            return "connect"
+        if code == codes.TLS or fault in ("stall-handshake", "plaintext"):
+            return "tls"
+        return {"login": "login", "write": "write", "trusthosts": "write"}.get(self.shown_by, "read")
 
     def acceptable(self, *, insecure: bool = False) -> tuple[str, ...]:
         """The codes a correct client may report: ``expect`` (or ``expect_insecure``), then ``also_acceptable``."""
@@ -381,8 +373,12 @@ def load(ref: str | os.PathLike, *, search: list[Path] | None = None, names_only
 
 
 def validate(data: dict, *, name: str, source: str) -> Scenario:
-    device_kind = data.get("device", {}).get("kind", "fortigate") if isinstance(data.get("device"), dict) else "fortigate"
-    known = kinds()
+    device = data.get("device")
+    device_kind = device.get("kind", DEFAULT_KIND) if isinstance(device, dict) else DEFAULT_KIND
+    try:
+        known = kinds()
+    except KindError as exc:
+        raise ScenarioError(source, "device.kind", str(exc)) from None
     if device_kind not in known:
         raise ScenarioError(source, "device.kind", f"'{device_kind}' is not a device kind; allowed: {', '.join(known)}")
     kind = known[device_kind]
@@ -393,7 +389,7 @@ def validate(data: dict, *, name: str, source: str) -> Scenario:
         _check_also_acceptable(checked)
         if checked["shown_by"] is None:
             client = checked["client"]
-            logs_in = client["auth"] == "password" and client["session"] != "expired"
+            logs_in = client["auth"] == "password" and client.get("session") != "expired"  # a kept key: no login
             checked["shown_by"] = "login" if logs_in else "status"
         check_phases(checked["phases"])
         _dry_run(kind, checked)
@@ -421,7 +417,7 @@ def _check_also_acceptable(checked: dict) -> None:
                                                f"Insecure; allowed: {others}")
 
 
-def _dry_run(kind, checked: dict) -> None:
+def _dry_run(kind: DeviceKind, checked: dict) -> None:
     """Build the state and replay setup and remedy once, so a bad seed or operation fails at load time."""
     try:
         state = kind.build_state(checked["device"])
@@ -452,10 +448,10 @@ def _dry_run(kind, checked: dict) -> None:
                 raise s.SchemaError(f"{section}[{i}]", str(exc)) from None
 
 
-def _check_admin(kind, state, user: str | None) -> None:
-    """A password agent needs an admin to log in as (kinds without password logins have no ``admins``)."""
-    if not hasattr(kind, "admins"):
-        raise s.SchemaError("client.auth", f"a {kind.NAME} here has no password logins; allowed: token")
+def _check_admin(kind: DeviceKind, state, user: str | None) -> None:
+    """A password agent needs an admin to log in as (a kind that is no PasswordLogins has none)."""
+    if not isinstance(kind, PasswordLogins):
+        raise s.SchemaError("client.auth", f"a {kind.name} here has no password logins; allowed: token")
     admins = kind.admins(state)
     if not admins:
         raise s.SchemaError("client.auth", "'password' needs an administrator in device.admins to log in as")

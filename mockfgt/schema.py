@@ -6,7 +6,6 @@ returns the value with defaults filled in, or raises :class:`SchemaError` with t
 
 from __future__ import annotations
 
-import difflib
 import math
 import re
 from collections.abc import Callable
@@ -39,6 +38,8 @@ def shown(value) -> str:
 def suggest(word: object, options) -> str:  # word: whatever the file held
     if len(str(word)) > ECHO_LIMIT:  # nothing that long is close to a name; difflib would only burn CPU
         return ""
+    import difflib  # only a mistake pays for it
+
     close = difflib.get_close_matches(str(word), [str(o) for o in options], n=1, cutoff=0.6)
     return f"; did you mean '{close[0]}'?" if close else ""
 

@@ -13,13 +13,16 @@ import signal
 import ssl
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
-from . import codes, conformance
+from . import codes
 from .device import Device
-from .flows import Agent, Call, Conversation
 from .harness import Harness
+from .kinds import PasswordLogins
 from .scenario import catalogue, expand, kinds
+
+if TYPE_CHECKING:
+    from .flows import Call, Conversation
 
 #: Seconds the banner's curl waits, as an agent with a timeout would: a stall shows as a timeout.
 AGENT_TIMEOUT = 10
@@ -145,11 +148,13 @@ def curl_line(device: Device) -> str:
     A cookie-session agent's ``/logincheck`` login goes first in the same command: curl keeps its
     cookies across ``--next``, so the call after it carries the session as the agent's would.
     """
+    from .conformance import curl_trust  # the client side loads only for a one-device banner
+
     requests = agent_requests(device)
     parts = ["curl"]
     for i, (method, url, headers, body) in enumerate(requests):
         parts += ["--next"] if i else []
-        parts += ["--max-time", str(AGENT_TIMEOUT), *conformance.curl_trust(device.client)]
+        parts += ["--max-time", str(AGENT_TIMEOUT), *curl_trust(device.client)]
         parts += ["--cookie", ""] if len(requests) > 1 else []  # an empty jar: the cookie engine, in memory
         if method not in ("GET", "POST") or (method == "POST" and body is None):
             parts += ["-X", method]
@@ -169,7 +174,9 @@ def agent_requests(device: Device) -> list[tuple[str, str, dict, bytes | None]]:
 
 def _shown_calls(device: Device) -> tuple[Conversation, list[Call]]:
     """The agent's call named by ``shown_by``, after the /logincheck login it needs for cookies."""
-    agent = Agent.from_client(device.client, device.scenario.kind)
+    from .flows import Conversation
+
+    agent = device.client
     talk = Conversation(agent, send=None)
     calls = [c for c in agent.calls() if c.when in ("", "logincheck") and talk.wants(c)]
     shown = next((c for c in calls if c.role == device.scenario.shown_by), calls[0])
@@ -184,8 +191,9 @@ def shown_by_label(device: Device) -> str:
 
 def describe(device: Device) -> str:
     sc = device.scenario
-    kind = "FortiGate" if sc.kind == "fortigate" else "FortiManager"
+    kind = kinds()[sc.kind].display_name
     healthy = sc.expect == codes.OK and sc.expect_insecure == codes.OK
+    expected = device.expect
     lines = [
         f"mockfgt: {kind} '{sc.name}' ready: {sc.summary}",
         f"  URL        {device.url}",
@@ -195,7 +203,9 @@ def describe(device: Device) -> str:
         "  Try:" if healthy else f"  The agent, as configured in this scenario ({shown_by_label(device)} shows the fault):",
         f"    {curl_line(device)}",
         "",
-        f"  A correct client reports: {codes.titled(sc.expect)}; with Insecure: {codes.titled(sc.expect_insecure)}",
+        (f"  A correct client reports: {codes.titled(sc.expect)}; with Insecure: {codes.titled(sc.expect_insecure)}"
+         if not expected.insecure else
+         f"  A correct client (this agent: Insecure) reports: {codes.titled(expected)}"),
     ]
     if sc.also_acceptable is not None:
         lines.append(f"  Also acceptable: {codes.titled(sc.also_acceptable)}, where {sc.also_acceptable_reason}")
@@ -207,10 +217,12 @@ def describe(device: Device) -> str:
 def credential_lines(device: Device) -> list[str]:
     """The device's credentials: its API key, or for an agent that logs in, the admin's login."""
     client = device.client
-    lines = [f"  JSON-RPC   {device.url}/jsonrpc"] if device.scenario.kind == "fortimanager" else []
+    kind = kinds()[device.scenario.kind]
+    lines = kind.banner_lines(device.url)
     if client.auth == "token":
         return lines + [f"  API token  {device.token}"]
-    password = kinds()[device.scenario.kind].password_for(device.state, client.user)
+    assert isinstance(kind, PasswordLogins) and client.user, "scenario validation refuses a password agent otherwise"
+    password = kind.password_for(device.state, client.user)
     return lines + [f"  Login      {client.user} / {password}"]
 
 

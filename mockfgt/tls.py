@@ -36,46 +36,21 @@ from cryptography.x509.oid import NameOID
 
 from . import castore
 from .castore import CAError  # noqa: F401 - part of this module's API: what a bad certs folder raises
+from .vocabulary import (  # noqa: F401 - CERTIFICATE_SHAPES and CIPHERS: this module's API too
+    CERTIFICATE_SHAPES,
+    CIPHERS,
+    RSA_KEY_BITS,
+    TLS_VERSION_NAMES,
+)
 
-#: Certificate shapes a scenario's ``tls.certificate`` may name.
-CERTIFICATE_SHAPES = {
-    "valid": "leaf from the harness CA, SANs localhost, 127.0.0.1, ::1 and the device host name",
-    "full-chain": "leaf from an intermediate of the harness CA; the device sends the intermediate",
-    "missing-intermediate": "leaf from an intermediate of the harness CA; the device omits the intermediate",
-    "expired": "leaf from the harness CA that expired 30 days ago",
-    "not-yet-valid": "leaf from the harness CA valid only from tomorrow",
-    "other-host": "leaf from the harness CA for fw.customer.example only",
-    "no-ip-san": "leaf from the harness CA with DNS SANs only (localhost, device host name)",
-    "no-san": "leaf from the harness CA with a common name and no SAN at all",
-    "private-ca": "leaf from a customer's internal CA that clients do not trust by default",
-    "self-signed-factory": "the device's factory certificate: self-signed, O=Fortinet, CN=<serial>, no SAN",
-    "valid-rsa": "as valid, with a 2048-bit RSA key (RSA key exchange needs one)",
-    "weak-key": "as valid, with a 1024-bit RSA key",
-    "sha1-signed": "as valid, signed by the harness CA with SHA-1",
-    "cn-only": "leaf from the harness CA naming localhost in its Common Name only, no SAN",
-}
-
-#: Shapes whose key is RSA, with its size in bits (every other shape has an ECDSA P-256 key).
-RSA_KEY_BITS = {"valid-rsa": 2048, "weak-key": 1024}
 #: Shapes OpenSSL refuses to serve at its default security level (a key or a signature too weak):
 #: the device's own context lowers its level for them, as the device serves them without complaint.
 WEAK_SHAPES = ("weak-key", "sha1-signed")
 
-#: Cipher suites a scenario's ``tls.ciphers`` may name (TLS 1.2 and below; TLS 1.3 has its own).
-CIPHERS = {
-    "default": "the suites of a current FortiOS with strong-crypto enable: ECDHE key exchange, AEAD first",
-    "legacy-rsa-cbc": "RSA key exchange with CBC only (AES128-SHA, AES256-SHA, AES128-SHA256, AES256-SHA256): "
-                      "an older FortiOS with strong-crypto disable and a narrowed cipher list",
-}
 _CIPHER_LISTS = {"legacy-rsa-cbc": "AES128-SHA:AES256-SHA:AES128-SHA256:AES256-SHA256"}
 
 #: TLS protocol versions a scenario's ``tls.versions`` may list, in order.
-TLS_VERSIONS = {
-    "TLSv1": ssl.TLSVersion.TLSv1,
-    "TLSv1.1": ssl.TLSVersion.TLSv1_1,
-    "TLSv1.2": ssl.TLSVersion.TLSv1_2,
-    "TLSv1.3": ssl.TLSVersion.TLSv1_3,
-}
+TLS_VERSIONS = {name: getattr(ssl.TLSVersion, name.replace(".", "_")) for name in TLS_VERSION_NAMES}
 
 OTHER_HOST = "fw.customer.example"
 _DAY = dt.timedelta(days=1)
@@ -283,7 +258,23 @@ def write_material(directory: Path, prefix: str, chain: bytes, key: bytes) -> tu
 
 
 def _context_from_pem(folder: Path, chain: bytes, key: bytes, **settings) -> ssl.SSLContext:
-    """A server context of exactly these PEMs (through a private temp file, as ssl only reads files)."""
+    """A server context of exactly these PEMs. ssl only reads files: where Linux offers anonymous
+    memory files the PEMs go there (no disk write, nothing another process can see), else through a
+    private temp file in ``folder``."""
+    if hasattr(os, "memfd_create"):
+        try:
+            fd = os.memfd_create("mockfgt-context", os.MFD_CLOEXEC)
+        except OSError:
+            pass
+        else:
+            try:
+                with os.fdopen(fd, "wb", closefd=False) as f:
+                    f.write(key + chain)
+                return server_context(Path(f"/proc/self/fd/{fd}"), None, **settings)
+            except FileNotFoundError:  # no /proc: the temp file below
+                pass
+            finally:
+                os.close(fd)
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=".context-")  # 0600
     try:
         with os.fdopen(fd, "wb") as f:
@@ -307,7 +298,7 @@ def _factory_self_signed(serial: str, kind: str, now: dt.datetime) -> tuple[byte
         x509.NameAttribute(NameOID.STATE_OR_PROVINCE_NAME, "California"),
         x509.NameAttribute(NameOID.LOCALITY_NAME, "Sunnyvale"),
         x509.NameAttribute(NameOID.ORGANIZATION_NAME, "Fortinet"),
-        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, "FortiManager" if kind == "fortimanager" else "FortiGate"),
+        x509.NameAttribute(NameOID.ORGANIZATIONAL_UNIT_NAME, kind),  # the product: FortiGate, FortiManager
         x509.NameAttribute(NameOID.COMMON_NAME, serial),
         x509.NameAttribute(NameOID.EMAIL_ADDRESS, "support@fortinet.com"),
     ])

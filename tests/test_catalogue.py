@@ -17,7 +17,8 @@ import requests
 
 import mockfgt
 from mockfgt.classify import classify_jsonrpc
-from mockfgt.probe import authentication_body, first_call, logincheck_succeeded, probe, session_key_from
+from mockfgt.fortios.client import authentication_body, logincheck_succeeded, session_key_from
+from mockfgt.probe import first_call, probe
 
 from deadlines import seconds
 
@@ -103,7 +104,7 @@ def fetch_status(client: mockfgt.ClientSettings) -> str:
 
 def fetch_first_jsonrpc(client: mockfgt.ClientSettings) -> str:
     """What a FortiManager agent using requests reports for its first call (login or /sys/status)."""
-    body = first_call(client)
+    body = first_call(client, "fortimanager")
     try:
         response = requests.post(f"{client.url}/jsonrpc", json=body, timeout=TIMEOUT, **client.request_kwargs())
     except requests.RequestException as exc:

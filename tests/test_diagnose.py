@@ -11,6 +11,8 @@ import ast
 import dataclasses
 import io
 import json
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -18,8 +20,8 @@ import requests
 
 import mockfgt
 from mockfgt import cli, codes
-from mockfgt.conformance import diagnose_target
-from mockfgt.diagnose import STEPS, WRITE_PREFIX, Target, diagnose
+from mockfgt.agent import Agent
+from mockfgt.diagnose import STEPS, WRITE_PREFIX, argv, cli_complete, diagnose
 
 from deadlines import seconds
 
@@ -38,9 +40,9 @@ def diagnose_json(device, capsys, client=None) -> tuple[int, dict]:
     agent omits the CSRF token, fmg-workspace-not-locked's agent writes without the lock: a correct
     tool always does both), the same settings go through diagnose's Python API instead.
     """
-    target = diagnose_target(client or device.client, device.scenario.kind, TIMEOUT)
-    if target.cli_complete:
-        status, out = run_cli([*target.argv(), "--json"], capsys)
+    target = dataclasses.replace(client or device.client, timeout=TIMEOUT)
+    if cli_complete(target):
+        status, out = run_cli([*argv(target), "--json"], capsys)
     else:
         report = diagnose(target)
         status, out = (0 if report.verdict == codes.OK else 1), json.dumps(report.to_dict())
@@ -107,7 +109,7 @@ def test_verdict_is_the_scenarios_expected_code(catalogue_device, capsys):
     assert report["verdict"] == catalogue_device.expect
     assert status == (0 if catalogue_device.expect == codes.OK else 1)
     assert [s["name"] for s in report["steps"]] == list(STEPS)
-    assert report["guidance"] == codes.GUIDANCE[report["verdict"]]
+    assert report["guidance"] == codes.guidance(report["verdict"], timeout=TIMEOUT)  # the timeout it was given
     decided, after = report["deciding_step"], False
     for s in report["steps"]:
         if after:
@@ -189,8 +191,8 @@ def test_the_write_check_leaves_nothing_behind(fortigate, capsys):
 
 
 def test_the_wrong_kind_of_device_is_named(fortigate, capsys):
-    target = dataclasses.replace(diagnose_target(fortigate.client, "fortigate", TIMEOUT), kind="fortimanager")
-    status, out = run_cli([*target.argv(), "--json"], capsys)
+    target = dataclasses.replace(fortigate.client, timeout=TIMEOUT, kind="fortimanager")
+    status, out = run_cli([*argv(target), "--json"], capsys)
     report = json.loads(out)
     assert (status, report["verdict"], report["deciding_step"]) == (1, codes.CONNECTION, "authentication")
     assert "--kind fortigate" in text_of(step(report, "authentication"))
@@ -199,18 +201,18 @@ def test_the_wrong_kind_of_device_is_named(fortigate, capsys):
 # -- the command line -------------------------------------------------------------------------------
 def test_text_report_gives_the_vendor_guidance(make_fortigate, capsys):
     fgt = make_fortigate("expired-cert")
-    target = diagnose_target(fgt.client, "fortigate", TIMEOUT)
-    status, out = run_cli(target.argv(), capsys)
+    target = dataclasses.replace(fgt.client, timeout=TIMEOUT)
+    status, out = run_cli(argv(target), capsys)
     assert status == 1
     assert "Verdict: 202003 (TLS/SSL certificate error, at tls)" in out
-    assert all(tip in out for tip in codes.GUIDANCE[codes.TLS])
+    assert all(tip in out for tip in codes.guidance(codes.TLS))
     assert fgt.token not in out
 
 
 def test_text_report_of_a_healthy_device(fortigate, capsys):
-    status, out = run_cli(diagnose_target(fortigate.client, "fortigate", TIMEOUT).argv(), capsys)
+    status, out = run_cli(argv(dataclasses.replace(fortigate.client, timeout=TIMEOUT)), capsys)
     assert status == 0
-    assert out.rstrip().endswith("Verdict: ok")
+    assert out.rstrip().endswith("Verdict: ok (reads and writes)")
 
 
 def test_token_from_standard_input(fortigate, capsys, monkeypatch):
@@ -235,17 +237,38 @@ def test_vdom_and_adom_exclude_each_other(capsys):
 
 def test_diagnose_imports_nothing_of_the_device():
     """A user points diagnose at a real device: it may use the client side of mockfgt only."""
-    allowed = {"mockfgt.argtypes", "mockfgt.classify", "mockfgt.codes", "mockfgt.flows", "mockfgt.hosts"}
+    allowed = {"mockfgt.agent", "mockfgt.argtypes", "mockfgt.classify", "mockfgt.codes", "mockfgt.flows",
+               "mockfgt.hosts", "mockfgt.kinds", "mockfgt.manifest", "mockfgt.schema"}
     package = Path(mockfgt.__file__).parent
-    for module in ("diagnose.py", "flows.py", "hosts.py"):
+    modules = ["flows.py", "hosts.py", "agent.py", "fortios/client.py", "fortimanager/client.py"]
+    inside = [p.name for p in (package / "diagnose").glob("*.py")]
+    assert {"target.py", "report.py", "network.py", "certificates.py", "api.py", "advice.py", "cli.py"} <= set(inside)
+    for module in [*modules, *(f"diagnose/{name}" for name in inside)]:
         tree = ast.parse((package / module).read_text())
         for node in ast.walk(tree):
             if isinstance(node, ast.ImportFrom) and node.level:
                 names = [node.module] if node.module else [alias.name for alias in node.names]  # from . import x
+                if module.startswith("diagnose/") and node.level == 1:
+                    continue  # the package's own modules
                 for name in names:
                     assert f"mockfgt.{name}" in allowed, f"{module} imports .{name}"
             elif isinstance(node, ast.Import):
                 assert not any(a.name.startswith("mockfgt") for a in node.names), module
+
+
+def test_python_dash_m_runs_the_package():
+    """``python -m mockfgt.diagnose`` is the same command as ``mockfgt diagnose``."""
+    done = subprocess.run([sys.executable, "-m", "mockfgt.diagnose", "https://127.0.0.1:9", "--json", "--timeout", "5"],
+                          capture_output=True, text=True, timeout=seconds(60))
+    assert done.returncode == 1 and json.loads(done.stdout)["verdict"] == codes.CONNECTION, done.stderr
+
+
+def test_the_client_halves_load_no_web_framework():
+    """diagnose finds each kind's client half through the registry without loading Flask (the server's)."""
+    code = ("import sys, mockfgt.diagnose, mockfgt.kinds as k; "
+            "print([type(k.get(n)).__name__ for n in k.names()], 'flask' in sys.modules)")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=seconds(60))
+    assert done.stdout.split() == ["['FortiGateKind',", "'FortiManagerKind']", "False"], done.stderr
 
 
 @pytest.mark.parametrize("url", ["https://admin:S3cret-pw@127.0.0.1:9", "https://127.0.0.1:9/?access_token=S3cret-pw"])
@@ -258,6 +281,7 @@ def test_credentials_in_the_url_are_refused_unseen(url, capsys):
 
 def test_argv_keeps_values_that_start_with_a_dash(capsys):
     """A password a scenario sets may start with '-' (generated ones once did, 1 in 64): argv keeps it."""
-    target = Target("https://127.0.0.1:9", kind="fortimanager", user="admin", password="-dash-first", timeout=5)
-    status, out = run_cli([*target.argv(), "--json"], capsys)
+    target = Agent("https://127.0.0.1:9", kind="fortimanager", auth="password", user="admin", password="-dash-first",
+                   timeout=5)
+    status, out = run_cli([*argv(target), "--json"], capsys)
     assert status == 1 and json.loads(out)["verdict"] == codes.CONNECTION  # parsed and run, not a usage error

@@ -88,8 +88,8 @@ def test_idle_timeout_from_a_scenario_file(make_fortimanager, tmp_path):
 
 def test_expired_session_scenario_remedy_logs_in_again(fortimanager):
     device = fortimanager.use("fmg-session-expired")
-    assert device.client.auth == "session" and device.client.token is not None
-    assert Rpc(device, session=device.client.token).code("get", "/sys/status") == -11
+    assert device.client.auth == "session" and device.client.session is not None and device.client.token is None
+    assert Rpc(device, session=device.client.session).code("get", "/sys/status") == -11
     fixed = device.remedy()
     assert fixed.auth == "password" and probe(fixed, kind="fortimanager").code == mockfgt.OK
 

@@ -19,7 +19,8 @@ import pytest
 import requests
 
 import mockfgt
-from mockfgt.probe import csrf_token_from, probe
+from mockfgt.fortios.client import csrf_token_from
+from mockfgt.probe import probe
 from mockfgt.scenario import ScenarioError, load
 
 from deadlines import seconds

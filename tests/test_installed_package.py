@@ -8,9 +8,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 import textwrap
+import zipfile
 from pathlib import Path
 
 import pytest
@@ -23,22 +25,48 @@ CHECKOUT = Path(__file__).resolve().parent.parent
 pytestmark = pytest.mark.slow
 
 
+def _run(*cmd: str | Path, cwd: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([str(c) for c in cmd], capture_output=True, text=True, timeout=seconds(300), cwd=cwd,
+                          env=cli_env(PIP_DISABLE_PIP_VERSION_CHECK="1"))
+
+
 @pytest.fixture(scope="module")
-def installed(tmp_path_factory) -> Path:
+def wheel(tmp_path_factory) -> Path:
+    """The wheel, built from a clean copy of what the sdist holds: no build/ folder or byte code of the
+    checkout's can slip into it, and the build never writes into the checkout (other tests run there)."""
+    work = tmp_path_factory.mktemp("wheel")
+    source = work / "src"
+    shutil.copytree(CHECKOUT / "mockfgt", source / "mockfgt", ignore=shutil.ignore_patterns("__pycache__"))
+    shutil.copytree(CHECKOUT / "scenarios", source / "scenarios")
+    for name in ("pyproject.toml", "README.md"):
+        shutil.copy(CHECKOUT / name, source / name)
+    built = _run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", work / "dist", source, cwd=work)
+    assert built.returncode == 0, built.stderr
+    (found,) = (work / "dist").glob("mockfgt-*.whl")
+    return found
+
+
+@pytest.fixture(scope="module")
+def installed(wheel, tmp_path_factory) -> Path:
     """The bin folder of a fresh venv holding the wheel (and pytest, requests for the fixture check)."""
     work = tmp_path_factory.mktemp("installed")
     assert CHECKOUT not in work.parents
-    run = lambda *cmd: subprocess.run(cmd, capture_output=True, text=True, timeout=seconds(300),  # noqa: E731
-                                      cwd=work, env=cli_env(PIP_DISABLE_PIP_VERSION_CHECK="1"))
-    built = run(sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(work / "dist"), str(CHECKOUT))
-    assert built.returncode == 0, built.stderr
-    (wheel,) = (work / "dist").glob("mockfgt-*.whl")
-    made = run(sys.executable, "-m", "venv", str(work / "venv"))
+    # No pip of its own (ensurepip costs seconds): this interpreter's pip installs into it.
+    made = _run(sys.executable, "-m", "venv", "--without-pip", work / "venv", cwd=work)
     assert made.returncode == 0, made.stderr
     bin_dir = work / "venv" / "bin"
-    pip = run(str(bin_dir / "python"), "-m", "pip", "install", "--quiet", str(wheel), "pytest", "requests")
+    pip = _run(sys.executable, "-m", "pip", "--python", bin_dir / "python", "install", "--quiet", wheel,
+               "pytest", "requests", cwd=work)
     assert pip.returncode == 0, pip.stderr
     return bin_dir
+
+
+def test_the_wheel_ships_the_catalogue_and_every_subpackage(wheel):
+    names = zipfile.ZipFile(wheel).namelist()
+    shipped = {Path(n).name for n in names if n.startswith("mockfgt/scenarios/") and n.endswith(".toml")}
+    assert shipped == {p.name for p in (CHECKOUT / "scenarios").glob("*.toml")}
+    assert "mockfgt/fortios/system.py" in names and "mockfgt/fortimanager/wire.py" in names
+    assert "mockfgt/py.typed" in names
 
 
 def in_venv(bin_dir: Path, *args: str, cwd: Path, **env: str) -> subprocess.CompletedProcess:

@@ -7,10 +7,6 @@ allowed there, both from Python and from ``mockfgt scenarios check``.
 from __future__ import annotations
 
 import json
-import shutil
-import subprocess
-import sys
-import zipfile
 from pathlib import Path
 
 import pytest
@@ -18,7 +14,6 @@ import pytest
 import mockfgt
 from mockfgt import scenario as engine
 
-from deadlines import seconds
 from fortios_client import RequestsApi, write_scenario
 from run_cli import run_mockfgt
 
@@ -228,24 +223,6 @@ def test_cli_check_reports_every_broken_file(tmp_path):
 def test_cli_check_the_whole_catalogue():
     result = run_mockfgt("scenarios", "check", *sorted(str(p) for p in (REPO / "scenarios").glob("*.toml")))
     assert result.returncode == 0, result.stdout
-
-
-# -- packaging ----------------------------------------------------------------------------------
-@pytest.mark.slow
-def test_the_catalogue_ships_in_the_wheel(tmp_path):
-    source = tmp_path / "src"
-    shutil.copytree(REPO / "mockfgt", source / "mockfgt", ignore=shutil.ignore_patterns("__pycache__"))
-    shutil.copytree(REPO / "scenarios", source / "scenarios")
-    for name in ("pyproject.toml", "README.md"):
-        if (REPO / name).exists():
-            shutil.copy(REPO / name, source / name)
-    subprocess.run([sys.executable, "-m", "pip", "wheel", "--no-deps", "--quiet", "-w", str(tmp_path / "dist"),
-                    str(source)], check=True, capture_output=True, timeout=seconds(300))
-    (wheel,) = (tmp_path / "dist").glob("mockfgt-*.whl")
-    names = zipfile.ZipFile(wheel).namelist()
-    shipped = {Path(n).name for n in names if n.startswith("mockfgt/scenarios/") and n.endswith(".toml")}
-    assert shipped == {p.name for p in (REPO / "scenarios").glob("*.toml")}
-    assert "mockfgt/fortios/system.py" in names
 
 
 def test_the_documented_example_scenario_works(tmp_path, make_fortigate):

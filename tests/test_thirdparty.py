@@ -23,7 +23,8 @@ import requests
 
 import mockfgt
 from mockfgt.codes import AUTHENTICATION, AUTHORIZATION, OK, TIMEOUT
-from mockfgt.flows import Call, judge_jsonrpc
+from mockfgt.flows import Call
+from mockfgt.fortimanager.client import judge_jsonrpc
 
 from deadlines import seconds
 

@@ -69,8 +69,11 @@ function classifyError(err) {
   if (/CERT|SELF_SIGNED|UNABLE_TO_(GET|VERIFY)|ERR_TLS_CERT_ALTNAME/.test(code)) return new Verdict(TLS, text);
   // Verification failures Node has no named code for ("UNSPECIFIED"): a SHA-1 signature, a weak key.
   if (/certificate|signature|digest algorithm|key too small/i.test(err.message)) return new Verdict(TLS, text);
-  if (["ECONNREFUSED", "ECONNRESET", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "EPIPE"].includes(code)
-      && !/SSL|TLS/i.test(err.message)) return new Verdict(CONNECTION, text);
+  // A reset is a connection failure even mid-handshake ("Client network socket disconnected before
+  // secure TLS connection was established", code ECONNRESET).
+  if (["ECONNREFUSED", "ECONNRESET", "ENOTFOUND", "EAI_AGAIN", "EHOSTUNREACH", "ENETUNREACH", "EPIPE"].includes(code)) {
+    return new Verdict(CONNECTION, text);
+  }
   if (code === "ETIMEDOUT") return new Verdict(TIMEOUT, text);
   if (code === "EPROTO" || code.startsWith("ERR_SSL") || /SSL|TLS|alert/i.test(err.message)) return new Verdict(TLS, text);
   if (err.message === "socket hang up") return new Verdict(CONNECTION, text);

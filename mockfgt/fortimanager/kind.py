@@ -1,7 +1,8 @@
-"""The FortiManager device kind: its scenario ``[device]`` section, its state builder and its operations.
+"""The FortiManager device kind (:data:`KIND`): its scenario ``[device]`` section, its state builder and
+its operations.
 
 The generic scenario engine (:mod:`mockfgt.scenario`) and :class:`mockfgt.Device` know nothing about
-FortiManager; they ask this module. A scenario's ``[device]`` for this kind looks like::
+FortiManager; they ask this kind object (see :mod:`mockfgt.kinds`). A scenario's ``[device]`` for this kind looks like::
 
     [device]
     kind = "fortimanager"
@@ -28,6 +29,7 @@ FortiManager; they ask this module. A scenario's ``[device]`` for this kind look
 from __future__ import annotations
 
 from .. import schema as s
+from ..kinds import DeviceKind, Operation, PasswordLogins
 from .admins import (
     ACCESS_LEVELS,
     ALL_ADOMS,
@@ -42,10 +44,10 @@ from .admins import (
     parse_version,
     place_trusthosts,
 )
+from .client import FortiManagerClient
 from .devices import ManagedDevice
 from .models import FMGError, FortiManagerState
 from .objects import OBJECT_TABLES
-from .wire import create_app
 from .workspace import GLOBAL
 
 NAME = "fortimanager"
@@ -156,7 +158,7 @@ _ACCESS = s.MapOf(value=s.Str(choices=ACCESS_LEVELS))
 
 DEVICE = s.Table(
     fields={
-        "kind": s.Str("fortimanager", choices=("fortigate", "fortimanager")),
+        "kind": s.Str(NAME),
         "version": _version("7.4.5", doc="emulated FortiManager version, e.g. 7.4.5"),
         "build": s.Int(None, min=1),
         "hostname": s.HostName("fmg-mock"),
@@ -182,26 +184,47 @@ DEVICE = s.Table(
 )
 
 _USER = s.Str(doc="admin name")
-OPERATIONS = {
-    "regenerate-key": s.Table(fields={"user": _USER}, required=("user",)),
-    "delete-admin": s.Table(fields={"user": _USER}, required=("user",)),
-    "recreate-admin": s.Table(fields={"user": _USER}, required=("user",)),
-    "set-rpc-permit": s.Table(fields={"user": _USER, "rpc_permit": s.Str(choices=RPC_PERMITS)},
-                              required=("user", "rpc_permit")),
-    "set-profile": s.Table(fields={"user": _USER, "profile": s.Str()}, required=("user", "profile")),
-    "assign-adom": s.Table(fields={"user": _USER, "adom": s.Str()}, required=("user", "adom")),
-    "set-trusthosts": s.Table(fields={"user": _USER, "trusthosts": s.List(item=_trusthost())},
-                              required=("user", "trusthosts")),
-    "set-workspace-mode": s.Table(fields={"mode": s.Str(choices=("disabled", "normal", "workflow"))},
-                                  required=("mode",)),
-    "set-idle-timeout": s.Table(fields={"seconds": s.Float()}, required=("seconds",)),
-    "set-query-token": s.Table(fields={"enabled": s.Bool()}, required=("enabled",)),
-    "login": s.Table(fields={"user": _USER}, required=("user",)),
-    "expire-sessions": s.Table(),
-    "lock-adom": s.Table(fields={"user": _USER, "adom": s.Str("root")}, required=("user",)),
-    "unlock-adom": s.Table(fields={"adom": s.Str("root")}),
-    "set-device": s.Table(fields={"device": s.Str(), "conn_status": s.Str(None, choices=("up", "down")),
-                                  "proxy_status": s.Int(None, min=200, max=599)}, required=("device",)),
+
+
+def _set_setting(key: str, field: str):
+    def run(state: FortiManagerState, op: dict) -> None:
+        state.settings[key] = op[field]
+    return run
+
+
+OPERATIONS: dict[str, Operation] = {
+    "regenerate-key": (s.Table(fields={"user": _USER}, required=("user",)),
+                       lambda state, op: state.regenerate_key(op["user"])),
+    "delete-admin": (s.Table(fields={"user": _USER}, required=("user",)),
+                     lambda state, op: state.delete_admin(op["user"])),
+    "recreate-admin": (s.Table(fields={"user": _USER}, required=("user",)),
+                       lambda state, op: state.recreate_admin(op["user"])),
+    "set-rpc-permit": (s.Table(fields={"user": _USER, "rpc_permit": s.Str(choices=RPC_PERMITS)},
+                               required=("user", "rpc_permit")),
+                       lambda state, op: state.set_rpc_permit(op["user"], op["rpc_permit"])),
+    "set-profile": (s.Table(fields={"user": _USER, "profile": s.Str()}, required=("user", "profile")),
+                    lambda state, op: state.set_profile(op["user"], op["profile"])),
+    "assign-adom": (s.Table(fields={"user": _USER, "adom": s.Str()}, required=("user", "adom")),
+                    lambda state, op: state.assign_adom(op["user"], op["adom"])),
+    "set-trusthosts": (s.Table(fields={"user": _USER, "trusthosts": s.List(item=_trusthost())},
+                               required=("user", "trusthosts")),
+                       lambda state, op: state.set_trusthosts(op["user"], op["trusthosts"])),
+    "set-workspace-mode": (s.Table(fields={"mode": s.Str(choices=("disabled", "normal", "workflow"))},
+                                   required=("mode",)),
+                           lambda state, op: state.set_workspace_mode(op["mode"])),
+    "set-idle-timeout": (s.Table(fields={"seconds": s.Float()}, required=("seconds",)),
+                         _set_setting("idle_timeout_api", "seconds")),
+    "set-query-token": (s.Table(fields={"enabled": s.Bool()}, required=("enabled",)),
+                        _set_setting("access_token_query", "enabled")),
+    "login": (s.Table(fields={"user": _USER}, required=("user",)),
+              lambda state, op: state.open_session(op["user"])),
+    "expire-sessions": (s.Table(), lambda state, op: state.expire_sessions()),
+    "lock-adom": (s.Table(fields={"user": _USER, "adom": s.Str("root")}, required=("user",)),
+                  lambda state, op: state.lock_as(op["user"], op["adom"])),
+    "unlock-adom": (s.Table(fields={"adom": s.Str("root")}), lambda state, op: state.release_adom(op["adom"])),
+    "set-device": (s.Table(fields={"device": s.Str(), "conn_status": s.Str(None, choices=("up", "down")),
+                                   "proxy_status": s.Int(None, min=200, max=599)}, required=("device",)),
+                   lambda state, op: state.set_device(op["device"], op["conn_status"], op["proxy_status"])),
 }
 
 
@@ -257,80 +280,81 @@ def build_state(device: dict) -> FortiManagerState:
     return state
 
 
-def apply(state: FortiManagerState, op: dict) -> None:
-    """Run one device operation from a scenario's setup or remedy (or the control API)."""
-    name = op["op"]
-    handlers = {
-        "regenerate-key": lambda: state.regenerate_key(op["user"]),
-        "delete-admin": lambda: state.delete_admin(op["user"]),
-        "recreate-admin": lambda: state.recreate_admin(op["user"]),
-        "set-rpc-permit": lambda: state.set_rpc_permit(op["user"], op["rpc_permit"]),
-        "set-profile": lambda: state.set_profile(op["user"], op["profile"]),
-        "assign-adom": lambda: state.assign_adom(op["user"], op["adom"]),
-        "set-trusthosts": lambda: state.set_trusthosts(op["user"], op["trusthosts"]),
-        "set-workspace-mode": lambda: state.set_workspace_mode(op["mode"]),
-        "set-idle-timeout": lambda: state.settings.__setitem__("idle_timeout_api", op["seconds"]),
-        "set-query-token": lambda: state.settings.__setitem__("access_token_query", op["enabled"]),
-        "login": lambda: state.open_session(op["user"]),
-        "expire-sessions": state.expire_sessions,
-        "lock-adom": lambda: state.lock_as(op["user"], op["adom"]),
-        "unlock-adom": lambda: state.release_adom(op["adom"]),
-        "set-device": lambda: state.set_device(op["device"], op["conn_status"], op["proxy_status"]),
-    }
-    if name not in handlers:
-        raise ValueError(f"unknown operation {name!r}")
-    try:
-        with state.lock:
-            handlers[name]()
-    except (KeyError, FMGError) as exc:
-        raise ValueError(f"operation {name}: {_reason(exc)}") from None
-
-
 def _reason(exc: Exception) -> str:
     if isinstance(exc, FMGError):
         return exc.message if exc.code != -3 else "no such admin, ADOM or device"
     return f"no such admin ({exc})"
 
 
-def users(state: FortiManagerState) -> list[str]:
-    return list(state.admins) + list(state.deleted_admins)
+class FortiManagerKind(FortiManagerClient, DeviceKind, PasswordLogins):
+    """A FortiManager: JSON-RPC on /jsonrpc, API users with keys, local admins with sessions."""
 
+    name = NAME
 
-def live_tokens(state: FortiManagerState) -> dict[str, str]:
-    """The API users that exist now and their keys."""
-    with state.lock:
-        return {name: a.token for name, a in state.admins.items() if a.user_type == "api" and a.token}
+    @property
+    def DEVICE(self) -> s.Table:
+        return DEVICE
 
+    @property
+    def OPERATIONS(self) -> dict[str, Operation]:
+        return OPERATIONS
 
-def token_for(state: FortiManagerState, user: str, which: str) -> str | None:
-    """The credential an agent holds: an API user's key, or a local admin's session id.
+    def build_state(self, device: dict) -> FortiManagerState:
+        return build_state(device)
 
-    ``current``: the live key (or the newest live session); ``stale``: the key before the last
-    regeneration or deletion (or the last session that ended); ``unknown``: a stranger's; ``none``.
-    """
-    admin = state.admins.get(user) or state.deleted_admins.get(user)
-    local = admin is not None and admin.user_type == "local"
-    if which == "none":
+    def apply(self, state: FortiManagerState, op: dict) -> None:
+        """Run one device operation from a scenario's setup or remedy (or the control API)."""
+        try:
+            with state.lock:
+                super().apply(state, op)
+        except (KeyError, FMGError) as exc:
+            raise ValueError(f"operation {op['op']}: {_reason(exc)}") from None
+
+    def create_app(self, get_state):
+        from .wire import create_app  # Flask loads only when a device serves
+
+        return create_app(get_state)
+
+    def users(self, state: FortiManagerState) -> list[str]:
+        return list(state.admins) + list(state.deleted_admins)
+
+    def live_tokens(self, state: FortiManagerState) -> dict[str, str]:
+        """The API users that exist now and their keys."""
+        with state.lock:
+            return {name: a.token for name, a in state.admins.items() if a.user_type == "api" and a.token}
+
+    def token_for(self, state: FortiManagerState, user: str, which: str) -> str | None:
+        """The credential an agent holds: an API user's key, or a local admin's session id.
+
+        ``current``: the live key (or the newest live session); ``stale``: the key before the last
+        regeneration or deletion (or the last session that ended); ``unknown``: a stranger's; ``none``.
+        """
+        admin = state.admins.get(user) or state.deleted_admins.get(user)
+        local = admin is not None and admin.user_type == "local"
+        if which == "none":
+            return None
+        if which == "unknown":
+            return new_session_id() if local else new_token()
+        if local:
+            return state.live_session(user) if which == "current" else state.ended_sessions.get(user)
+        if which == "stale" or user not in state.admins:
+            return state.retired_tokens.get(user)
+        assert admin is not None, "user is in state.admins"
+        return admin.token
+
+    # -- password logins ---------------------------------------------------------------------------
+    def admins(self, state: FortiManagerState) -> list[str]:
+        """Admins who log in with a password (local users), in scenario order."""
+        return [name for name, admin in state.admins.items() if admin.password is not None]
+
+    def password_for(self, state: FortiManagerState, admin: str) -> str | None:
+        """A local admin's current password; None for API users."""
+        found = state.admins.get(admin) or state.deleted_admins.get(admin)
+        return None if found is None else found.password
+
+    def expired_session_for(self, state: FortiManagerState, admin: str) -> None:
+        """A FortiManager agent keeps a session id through ``auth = "session"`` instead (see token_for)."""
         return None
-    if which == "unknown":
-        return new_session_id() if local else new_token()
-    if local:
-        return state.live_session(user) if which == "current" else state.ended_sessions.get(user)
-    if which == "stale" or user not in state.admins:
-        return state.retired_tokens.get(user)
-    assert admin is not None, "user is in state.admins"
-    return admin.token
 
 
-def admins(state: FortiManagerState) -> list[str]:
-    """Admins who log in with a password (local users), in scenario order."""
-    return [name for name, admin in state.admins.items() if admin.password is not None]
-
-
-def password_for(state: FortiManagerState, user: str) -> str | None:
-    """A local admin's current password; None for API users."""
-    admin = state.admins.get(user) or state.deleted_admins.get(user)
-    return None if admin is None else admin.password
-
-
-__all__ = ["NAME", "DEVICE", "OPERATIONS", "build_state", "apply", "create_app", "live_tokens", "token_for", "users", "admins", "password_for"]
+KIND = FortiManagerKind()

@@ -1,12 +1,15 @@
-"""The FortiGate device kind: its scenario ``[device]`` section, its state builder and its operations.
+"""The FortiGate device kind (:data:`KIND`): its scenario ``[device]`` section, its state builder and
+its operations.
 
 The generic scenario engine (:mod:`mockfgt.scenario`) and :class:`mockfgt.Device` know nothing about
-FortiOS; they ask this module.
+FortiOS; they ask this kind object (see :mod:`mockfgt.kinds`).
 """
 
 from __future__ import annotations
 
 from .. import schema as s
+from ..kinds import DeviceKind, Operation, PasswordLogins
+from .client import FortiGateClient
 from .models import (
     ACCESS_GROUPS,
     ACCESS_LEVELS,
@@ -20,7 +23,6 @@ from .models import (
 )
 from .sessions import DEFAULT_ADMIN_TIMEOUT, Admin, parse_admin_trusthost
 from .tables import TABLES, factory_rows
-from .wire import create_app
 
 NAME = "fortigate"
 
@@ -80,7 +82,7 @@ _ACCESS = s.MapOf(value=s.Str(choices=ACCESS_LEVELS))
 
 DEVICE = s.Table(
     fields={
-        "kind": s.Str("fortigate", choices=("fortigate", "fortimanager")),
+        "kind": s.Str(NAME),
         "version": _version("7.4.5", doc="emulated FortiOS version, e.g. 7.4.5"),
         "build": s.Int(None, min=1),
         "hostname": s.HostName("fgt-mock"),
@@ -138,24 +140,43 @@ DEVICE = s.Table(
 DEFAULT_PROFILES = {"agent_rw": {"fwgrp": "read-write", "sysgrp": "read"}}
 
 _USER = s.Str(doc="API user name")
-OPERATIONS = {
-    "regenerate-key": s.Table(fields={"user": _USER}, required=("user",)),
-    "delete-api-user": s.Table(fields={"user": _USER}, required=("user",)),
-    "recreate-api-user": s.Table(fields={"user": _USER}, required=("user",)),
-    "set-trusthosts": s.Table(fields={"user": _USER, "trusthosts": s.List(item=_trusthost())},
-                              required=("user", "trusthosts")),
-    "set-access": s.Table(fields={"profile": s.Str(), "group": s.Str(choices=ACCESS_GROUPS),
-                                  "access": s.Str(choices=ACCESS_LEVELS)}, required=("profile", "group", "access")),
-    "assign-vdom": s.Table(fields={"user": _USER, "vdom": s.Str()}, required=("user", "vdom")),
-    "set-query-token": s.Table(fields={"enabled": s.Bool()}, required=("enabled",)),
-    "lock-out": s.Table(fields={"address": s.Str(), "seconds": s.Float(None, doc="how long (default: the device's "
-                                                                              "admin-lockout-duration)")},
-                        required=("address",)),
-    "clear-lockouts": s.Table(),
-    "set-admin-password": s.Table(fields={"admin": s.Str(doc="admin name"), "password": s.Str()},
-                                  required=("admin", "password")),
-    "set-banner": s.Table(fields={"post_login": s.Bool()}, required=("post_login",)),
-    "expire-sessions": s.Table(),
+
+
+def _set_setting(key: str, field: str):
+    def run(state: FortiOSState, op: dict) -> None:
+        with state.lock:
+            state.settings[key] = op[field]
+    return run
+
+
+OPERATIONS: dict[str, Operation] = {
+    "regenerate-key": (s.Table(fields={"user": _USER}, required=("user",)),
+                       lambda state, op: state.regenerate_key(op["user"])),
+    "delete-api-user": (s.Table(fields={"user": _USER}, required=("user",)),
+                        lambda state, op: state.delete_api_user(op["user"])),
+    "recreate-api-user": (s.Table(fields={"user": _USER}, required=("user",)),
+                          lambda state, op: state.recreate_api_user(op["user"])),
+    "set-trusthosts": (s.Table(fields={"user": _USER, "trusthosts": s.List(item=_trusthost())},
+                               required=("user", "trusthosts")),
+                       lambda state, op: state.set_trusthosts(op["user"], op["trusthosts"])),
+    "set-access": (s.Table(fields={"profile": s.Str(), "group": s.Str(choices=ACCESS_GROUPS),
+                                   "access": s.Str(choices=ACCESS_LEVELS)}, required=("profile", "group", "access")),
+                   lambda state, op: state.set_access(op["profile"], op["group"], op["access"])),
+    "assign-vdom": (s.Table(fields={"user": _USER, "vdom": s.Str()}, required=("user", "vdom")),
+                    lambda state, op: state.assign_vdom(op["user"], op["vdom"])),
+    "set-query-token": (s.Table(fields={"enabled": s.Bool()}, required=("enabled",)),
+                        _set_setting("rest_api_key_url_query", "enabled")),
+    "lock-out": (s.Table(fields={"address": s.Str(), "seconds": s.Float(None, doc="how long (default: the device's "
+                                                                               "admin-lockout-duration)")},
+                         required=("address",)),
+                 lambda state, op: state.lock_out(op["address"], op.get("seconds"))),
+    "clear-lockouts": (s.Table(), lambda state, op: state.clear_lockouts()),
+    "set-admin-password": (s.Table(fields={"admin": s.Str(doc="admin name"), "password": s.Str()},
+                                   required=("admin", "password")),
+                           lambda state, op: state.sessions.set_password(op["admin"], op["password"])),
+    "set-banner": (s.Table(fields={"post_login": s.Bool()}, required=("post_login",)),
+                   _set_setting("post_login_banner", "post_login")),
+    "expire-sessions": (s.Table(), lambda state, op: state.sessions.expire_all()),
 }
 
 
@@ -210,43 +231,6 @@ def _seed(state: FortiOSState, device: dict, key: str, path: str, row: dict) -> 
         raise s.SchemaError(key, f"the device refuses this object (error {exc.error}: {what})") from None
 
 
-def apply(state: FortiOSState, op: dict) -> None:
-    """Run one device operation from a scenario's setup or remedy (or the control API)."""
-    name = op["op"]
-    _check_names(state, op)
-    try:
-        if name == "regenerate-key":
-            state.regenerate_key(op["user"])
-        elif name == "delete-api-user":
-            state.delete_api_user(op["user"])
-        elif name == "recreate-api-user":
-            state.recreate_api_user(op["user"])
-        elif name == "set-trusthosts":
-            state.set_trusthosts(op["user"], op["trusthosts"])
-        elif name == "set-access":
-            state.set_access(op["profile"], op["group"], op["access"])
-        elif name == "assign-vdom":
-            state.assign_vdom(op["user"], op["vdom"])
-        elif name == "set-query-token":
-            with state.lock:
-                state.settings["rest_api_key_url_query"] = op["enabled"]
-        elif name == "lock-out":
-            state.lock_out(op["address"], op.get("seconds"))
-        elif name == "clear-lockouts":
-            state.clear_lockouts()
-        elif name == "set-admin-password":
-            state.sessions.set_password(op["admin"], op["password"])
-        elif name == "set-banner":
-            with state.lock:
-                state.settings["post_login_banner"] = op["post_login"]
-        elif name == "expire-sessions":
-            state.sessions.expire_all()
-        else:
-            raise ValueError(f"unknown operation {name!r}")
-    except (KeyError, FortiOSError) as exc:
-        raise ValueError(f"operation {name}: no such user, admin or profile ({exc})") from None
-
-
 def _check_names(state: FortiOSState, op: dict) -> None:
     """An operation naming a user or profile the device does not have fails with the names it has."""
     user = op.get("user")
@@ -262,43 +246,66 @@ def _check_names(state: FortiOSState, op: dict) -> None:
                             f"{', '.join(state.accprofiles)}{s.suggest(profile, state.accprofiles)}")
 
 
-def users(state: FortiOSState) -> list[str]:
-    return list(state.api_users) + list(state.deleted_users)
+class FortiGateKind(FortiGateClient, DeviceKind, PasswordLogins):
+    """A FortiGate: FortiOS REST API v2, API users with tokens, admins with password sessions."""
+
+    name = NAME
+
+    @property
+    def DEVICE(self) -> s.Table:
+        return DEVICE
+
+    @property
+    def OPERATIONS(self) -> dict[str, Operation]:
+        return OPERATIONS
+
+    def build_state(self, device: dict) -> FortiOSState:
+        return build_state(device)
+
+    def apply(self, state: FortiOSState, op: dict) -> None:
+        """Run one device operation from a scenario's setup or remedy (or the control API)."""
+        _check_names(state, op)
+        try:
+            super().apply(state, op)
+        except (KeyError, FortiOSError) as exc:
+            raise ValueError(f"operation {op['op']}: no such user, admin or profile ({exc})") from None
+
+    def create_app(self, get_state):
+        from .wire import create_app  # Flask loads only when a device serves
+
+        return create_app(get_state)
+
+    def users(self, state: FortiOSState) -> list[str]:
+        return list(state.api_users) + list(state.deleted_users)
+
+    def live_tokens(self, state: FortiOSState) -> dict[str, str]:
+        """The API users that exist now and their keys (deleted users are gone, with their keys)."""
+        with state.lock:
+            return {name: user.token for name, user in state.api_users.items()}
+
+    def token_for(self, state: FortiOSState, user: str, which: str) -> str | None:
+        """The key an agent holds: the user's current one, the one it had before a change, or a stranger's."""
+        if which == "none":
+            return None
+        if which == "unknown":
+            return new_token()
+        if which == "stale":
+            return state.retired_tokens.get(user)
+        live = state.api_users.get(user)
+        return live.token if live else state.retired_tokens.get(user)
+
+    # -- password logins ---------------------------------------------------------------------------
+    def admins(self, state: FortiOSState) -> list[str]:
+        """Administrators who can log in with a password, in scenario order."""
+        return list(state.sessions.admins)
+
+    def password_for(self, state: FortiOSState, admin: str) -> str:
+        """The admin's current password (what a correctly configured agent sends)."""
+        return state.sessions.admins[admin].password
+
+    def expired_session_for(self, state: FortiOSState, admin: str) -> str:
+        """The session key an agent kept from an earlier login that the device has since timed out."""
+        return state.sessions.expired_session_key(admin)
 
 
-def live_tokens(state: FortiOSState) -> dict[str, str]:
-    """The API users that exist now and their keys (deleted users are gone, with their keys)."""
-    with state.lock:
-        return {name: user.token for name, user in state.api_users.items()}
-
-
-def token_for(state: FortiOSState, user: str, which: str) -> str | None:
-    """The key an agent holds: the user's current one, the one it had before a change, or a stranger's."""
-    if which == "none":
-        return None
-    if which == "unknown":
-        return new_token()
-    if which == "stale":
-        return state.retired_tokens.get(user)
-    live = state.api_users.get(user)
-    return live.token if live else state.retired_tokens.get(user)
-
-
-# -- password logins (optional part of the kind contract) -------------------------------------------
-def admins(state: FortiOSState) -> list[str]:
-    """Administrators who can log in with a password, in scenario order."""
-    return list(state.sessions.admins)
-
-
-def password_for(state: FortiOSState, admin: str) -> str:
-    """The admin's current password (what a correctly configured agent sends)."""
-    return state.sessions.admins[admin].password
-
-
-def expired_session_for(state: FortiOSState, admin: str) -> str:
-    """The session key an agent kept from an earlier login that the device has since timed out."""
-    return state.sessions.expired_session_key(admin)
-
-
-__all__ = ["NAME", "DEVICE", "OPERATIONS", "build_state", "apply", "create_app", "live_tokens", "token_for", "users",
-           "admins", "password_for", "expired_session_for"]
+KIND = FortiGateKind()

@@ -14,11 +14,11 @@ fail() { echo "FAIL: $*" >&2; exit 1; }
 scaled() { awk -v n="$1" -v f="${MOCKFGT_TEST_TIME_FACTOR:-3}" 'BEGIN { if (!(f + 0 > 0)) exit 1; print n * f }' \
   || fail "MOCKFGT_TEST_TIME_FACTOR=$MOCKFGT_TEST_TIME_FACTOR: expected a positive number"; }
 wait_time=$(scaled 5)
-# field DEVICE KEY: one value from the manifest (KEY may be dotted: client.token)
+# field DEVICE KEY: one value from the manifest (KEY may be dotted: agent.token)
 field() { mockfgt manifest "$manifest" get "$1" "$2"; }
 status_of() { # status_of DEVICE TOKEN: HTTP status of the status call, trusting the harness CA
-  curl -sS -o /dev/null -w '%{http_code}' --max-time "$wait_time" --cacert "$(field "$1" ca_bundle)" \
-    -H "Authorization: Bearer $2" "$(field "$1" url)/api/v2/monitor/system/status"
+  curl -sS -o /dev/null -w '%{http_code}' --max-time "$wait_time" --cacert "$(field "$1" agent.ca)" \
+    -H "Authorization: Bearer $2" "$(field "$1" agent.url)/api/v2/monitor/system/status"
 }
 
 # 1. start, wait for the manifest (written atomically once every device is ready)
@@ -28,11 +28,11 @@ mockfgt wait "$manifest" --pid "$server" --timeout "$(scaled 10)" || { cat "$wor
 export MOCKFGT_MANIFEST="$manifest"
 
 # 2. three devices, driven with curl and the manifest only
-[ "$(status_of fgt-healthy "$(field fgt-healthy token)")" = 200 ] || fail "healthy device did not answer 200"
-[ "$(status_of invalid-token "$(field invalid-token client.token)")" = 401 ] || fail "invalid-token did not answer 401"
+[ "$(status_of fgt-healthy "$(field fgt-healthy agent.token)")" = 200 ] || fail "healthy device did not answer 200"
+[ "$(status_of invalid-token "$(field invalid-token agent.token)")" = 401 ] || fail "invalid-token did not answer 401"
 set +e
-curl -sS -o /dev/null --max-time "$wait_time" --cacert "$(field expired-cert ca_bundle)" \
-  -H "Authorization: Bearer $(field expired-cert token)" "$(field expired-cert url)/api/v2/monitor/system/status" 2>/dev/null
+curl -sS -o /dev/null --max-time "$wait_time" --cacert "$(field expired-cert agent.ca)" \
+  -H "Authorization: Bearer $(field expired-cert agent.token)" "$(field expired-cert agent.url)/api/v2/monitor/system/status" 2>/dev/null
 rc=$?
 set -e
 [ "$rc" = 60 ] || fail "curl should refuse the expired certificate (exit 60), got $rc"
@@ -44,16 +44,16 @@ echo "$journal" | grep -q '"alert": "certificate expired"' || fail "journal does
 
 # 4. remedy through ctl: the expired certificate is renewed, curl now gets 200 on the same port
 mockfgt ctl remedy expired-cert >/dev/null
-[ "$(status_of expired-cert "$(field expired-cert token)")" = 200 ] || fail "expired-cert not fixed by its remedy"
+[ "$(status_of expired-cert "$(field expired-cert agent.token)")" = 200 ] || fail "expired-cert not fixed by its remedy"
 
 # 5. key regeneration through ctl: the old key gets 401 at once, the new one (from ctl) works
-old=$(field fgt-healthy token)
+old=$(field fgt-healthy device.token)
 mockfgt ctl regenerate-key fgt-healthy >/dev/null
 new=$(mockfgt ctl show fgt-healthy token)
 [ "$new" != "$old" ] || fail "regenerate-key returned the old key"
 [ "$(status_of fgt-healthy "$old")" = 401 ] || fail "old key still accepted"
 [ "$(status_of fgt-healthy "$new")" = 200 ] || fail "new key refused"
-[ "$(field fgt-healthy token)" = "$new" ] || fail "manifest not rewritten with the new key"
+[ "$(field fgt-healthy device.token)" = "$new" ] || fail "manifest not rewritten with the new key"
 
 # 6. stop: SIGTERM ends the process quickly and nothing listens any more
 url=$(field fgt-healthy url)

@@ -1,0 +1,7 @@
+"""``python -m mockfgt.diagnose URL [options]``."""
+
+import sys
+
+from .cli import main
+
+sys.exit(main())
