@@ -175,6 +175,7 @@ def command_prefix() -> str:
 def cmd_scenarios(args) -> int:
     import json
 
+    from .phases import listing
     from .scenario import catalogue, load
 
     if args.action == "show":
@@ -186,7 +187,8 @@ def cmd_scenarios(args) -> int:
     if args.json:
         print(json.dumps([
             {"name": sc.name, "kind": sc.kind, "expect": sc.expect, "expect_insecure": sc.expect_insecure,
-             **sc.also_acceptable_fields(), "shown_by": sc.shown_by, "summary": sc.summary, "source": sc.source}
+             **sc.also_acceptable_fields(), "shown_by": sc.shown_by, "summary": sc.summary, "source": sc.source,
+             **({"phases": listing(sc)} if sc.phases else {})}
             for sc in rows
         ], indent=2))
         return 0
@@ -200,6 +202,7 @@ def cmd_scenarios(args) -> int:
 
 def explain(sc) -> str:
     from . import codes
+    from .phases import listing
 
     lines = [f"{sc.name} ({sc.kind})", f"  {sc.summary}"]
     if sc.symptom:
@@ -217,6 +220,17 @@ def explain(sc) -> str:
     ]
     if sc.setup:
         lines.append("  Setup: " + "; ".join(_op(op) for op in sc.setup))
+    if sc.phases:
+        lines.append("  Phases (the top level is the first, 'start'):")
+        for phase, declared in zip(listing(sc)[1:], sc.phases, strict=True):
+            lines.append(f"    {phase['name']}, {phase['trigger']}: expect {phase['expect']}"
+                         f"{'' if phase['expect_insecure'] == phase['expect'] else ', insecure ' + phase['expect_insecure']}"
+                         f"{': ' + phase['summary'] if phase['summary'] else ''}")
+            entering = [_op(op) for op in declared["setup"]]
+            entering += [f"client {k} = {v}" for k, v in declared["client"].items() if v is not None]
+            entering += ["a new leaf certificate from the same CA"] if declared["reissue_certificate"] else []
+            if entering:
+                lines.append("      on entry: " + "; ".join(entering))
     lines.append(f"  Remedy: {sc.remedy['summary'] or '-'}")
     for op in sc.remedy["device"]:
         lines.append(f"    device: {_op(op)}")

@@ -9,6 +9,8 @@
     POST   /devices/NAME/trusthosts          {"user": "agent", "trusthosts": ["10.0.0.0/8"]}
     POST   /devices/NAME/expire-sessions     end every login session (FortiManager, FortiOS admins)
     POST   /devices/NAME/op                  any scenario operation: {"op": "set-access", ...}
+    POST   /devices/NAME/advance             a phased scenario's next phase, now
+    POST   /devices/NAME/clock               {"advance": SECONDS}: move the device's clock forward
     GET    /devices/NAME/journal?since=SEQ   what happened on the device's port (one page: &limit=N)
     DELETE /devices/NAME/journal             forget it
     GET    /manifest                         the manifest document
@@ -200,6 +202,22 @@ def create_control_app(harness) -> Flask:
         dev = device(name)
         dev.apply(body())
         return changed(dev)
+
+    @app.post("/devices/<name>/advance")
+    def advance(name):
+        dev = device(name)
+        dev.advance()
+        return changed(dev)
+
+    @app.post("/devices/<name>/clock")
+    def clock(name):
+        dev, step = device(name), body().get("advance")
+        if not isinstance(step, (int, float)) or isinstance(step, bool):
+            raise ControlError('give the seconds to move the clock forward: {"advance": 7200}')
+        dev.clock.advance(step)
+        harness.write_manifest()
+        return jsonify({**harness.describe(dev), "clock": {"offset": dev.clock.offset,
+                                                           "now": dev.clock.now().isoformat()}})
 
     @app.get("/devices/<name>/journal")
     def journal(name):

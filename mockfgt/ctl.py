@@ -5,6 +5,8 @@
     mockfgt ctl use fgt-healthy expired-cert
     mockfgt ctl remedy expired-cert
     mockfgt ctl regenerate-key fgt-healthy [--user agent]
+    mockfgt ctl advance session-expires-mid-run    # a phased scenario's next phase
+    mockfgt ctl clock session-expires-mid-run 300  # the device's clock, 300 s on
     mockfgt ctl set-trusthosts fgt-healthy [--user agent] 10.0.0.0/8 2001:db8::/32
     mockfgt ctl journal fgt-healthy [--since SEQ] [--limit N] [--clear]
 
@@ -55,6 +57,10 @@ def add_ctl_parser(sub) -> None:
     hosts.add_argument("device")
     hosts.add_argument("trusthosts", nargs="*", metavar="PREFIX")
     hosts.add_argument("--user", help="API user (default: the one the agent uses)")
+    verbs.add_parser("advance", help="enter a phased scenario's next phase now").add_argument("device")
+    clock = verbs.add_parser("clock", help="move a device's clock forward (sessions, lockouts, phases)")
+    clock.add_argument("device")
+    clock.add_argument("seconds", type=float, help="how far, in seconds")
     op = verbs.add_parser("op", help='run any scenario operation: op DEVICE \'{"op": "set-access", ...}\'')
     op.add_argument("device")
     op.add_argument("operation", help="the operation as a JSON object")
@@ -146,6 +152,10 @@ def _request_for(args) -> tuple[str, str, dict | None]:
         return "POST", f"{device}/{verb}", {}
     if verb == "regenerate-key":
         return "POST", f"{device}/regenerate-key", {"user": args.user}
+    if verb == "advance":
+        return "POST", f"{device}/advance", {}
+    if verb == "clock":
+        return "POST", f"{device}/clock", {"advance": args.seconds}
     if verb == "set-trusthosts":
         return "POST", f"{device}/trusthosts", {"user": args.user, "trusthosts": args.trusthosts}
     if verb == "op":

@@ -11,10 +11,12 @@ from __future__ import annotations
 
 import atexit
 import itertools
+import logging
 import shutil
 import tempfile
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import fields
 from functools import cache
 from pathlib import Path
@@ -22,14 +24,17 @@ from typing import Self, cast
 
 from . import kinds, scenario as scenarios, schema
 from .agent import Agent
+from .clock import Clock
 from .explain import Expectation
 from .hosts import url_host
 from .journal import DEFAULT_CAPACITY, Journal, request_body, request_event, request_headers_size
 from .listener import REQUEST_TIMEOUT, ConnectionPlan, Listener
+from .phases import PhaseRunner
 from .scenario import Scenario
-from .tls import HarnessCA
+from .tls import HarnessCA, ServerTLS, server_tls as mint_server_tls
 
 _device_numbers = itertools.count(1)
+log = logging.getLogger(__name__)
 
 #: Header sections larger than this are answered 431 before any app sees them. The reference gives no
 #: figure for httpsd; Apache's defaults allow 100 fields of 8 KiB. The listener already refuses a
@@ -71,6 +76,7 @@ class Device:
 
     default_scenario = "fgt-healthy"
     serves: str | None = None  # the only kind this class serves; None: any kind
+    _phases: PhaseRunner
 
     def __init__(
         self,
@@ -94,19 +100,24 @@ class Device:
         self._lock = threading.RLock()
         #: Every connection outcome and request on this device's port (see :mod:`mockfgt.journal`).
         self.journal = Journal(journal_capacity, journal_bytes)
+        #: The device's own time: sessions, lockouts and phase durations read it (see mockfgt.clock).
+        self.clock = Clock()
+        #: Called with the device after its phase changed, outside its lock (a harness rewrites its manifest).
+        self.on_phase: list[Callable[[Device], object]] = []
+        self._started = False
         self._install(first)  # before the listener exists: it starts with the first plan
         self._listener: Listener = Listener(self._wsgi, self._plan, host=host, port=port, journal=self.journal.record,
-                                  request_timeout=request_timeout)
+                                  request_timeout=request_timeout, on_accept=self._on_accept)
         self.host = host
         self._client_config = dict(first.client)
         self._client = self._resolve_client()
-        self._started = False
 
     # -- life cycle ---------------------------------------------------------------------------
     def start(self) -> Self:
         if not self._started:
             self._listener.start()
             self._started = True
+            self._phases.arm()
         return self
 
     def begin_stop(self) -> None:
@@ -117,6 +128,7 @@ class Device:
     def stop(self) -> None:
         """Stop serving and release the port, at once."""
         if self._started:
+            self._phases.suspend()
             self._listener.stop()
             self._started = False
 
@@ -152,6 +164,20 @@ class Device:
             self._client_config.update(changes)
             self._client = self._resolve_client()
             return self._client
+
+    def advance(self) -> dict:
+        """Enter the scenario's next phase now (see :mod:`mockfgt.phases`); returns it. ValueError in the last."""
+        return self._phases.advance()
+
+    @property
+    def phase(self) -> dict:
+        """The current phase: ``index``, ``name``, ``summary``, ``trigger``, ``expect``, ``expect_insecure``."""
+        return self._phases.current
+
+    @property
+    def phases(self) -> list[dict]:
+        """Every phase of the scenario, its top level (``start``) first."""
+        return self._phases.listing
 
     def apply(self, op: dict) -> None:
         """Run one device operation, e.g. ``{"op": "regenerate-key", "user": "agent"}``."""
@@ -234,16 +260,17 @@ class Device:
     @property
     def expect(self) -> Expectation:
         """The code a correct agent, configured as :attr:`client` says, reports here (so the Insecure
-        one where the scenario or a remedy configures the agent without verification);
-        ``assert code == device.expect`` explains a mismatch."""
+        one where the scenario or a remedy configures the agent without verification; in a phased
+        scenario, the current phase's); ``assert code == device.expect`` explains a mismatch."""
+        current = self._phases.current
         if self.client.insecure:
-            return Expectation(self._scenario.expect_insecure, self, insecure=True)
-        return Expectation(self._scenario.expect, self)
+            return Expectation(current["expect_insecure"], self, insecure=True)
+        return Expectation(current["expect"], self)
 
     @property
     def expect_insecure(self) -> Expectation:
         """The same with the agent's certificate verification off (Insecure)."""
-        return Expectation(self._scenario.expect_insecure, self, insecure=True)
+        return Expectation(self._phases.current["expect_insecure"], self, insecure=True)
 
     def check(self, reported: str, *, insecure: bool = False) -> None:
         """Raise AssertionError, saying what the device saw, why and the remedy, unless ``reported``
@@ -260,7 +287,9 @@ class Device:
 
     def accepts(self, code: str, *, insecure: bool = False) -> bool:
         """Whether a client reporting ``code`` (with verification off: ``insecure``) is right here."""
-        return code in self._scenario.acceptable(insecure=insecure)
+        if self._phases.index == 0:
+            return code in self._scenario.acceptable(insecure=insecure)
+        return code == (self.expect_insecure if insecure else self.expect)  # a later phase: its code only
 
     # -- internals ----------------------------------------------------------------------------
     def _load(self, scenario) -> Scenario:
@@ -273,8 +302,10 @@ class Device:
         """Build state, TLS and connection plan for a scenario; the listener picks up the plan."""
         kind = kinds.get(loaded.kind)
         state = kind.build_state(loaded.device)
+        state.clock = self.clock
         self._scenario, self._kind, self._state = loaded, kind, state
         self._tls_settings, self._connection = dict(loaded.tls), dict(loaded.connection)
+        self._reissued: ServerTLS | None = None
         for op in loaded.setup:
             self._apply(op)
         self._rebuild_plan()
@@ -282,11 +313,17 @@ class Device:
         # with the old state or the new app with the new state, never a FortiOS app with a
         # FortiManager's state (make stress found that mix once).
         self._serving = (shared_app(kind), state)
+        if hasattr(self, "_phases"):
+            self._phases.close()
+        self._phases = PhaseRunner(self)
+        if self._started:
+            self._phases.arm()
 
     def _apply(self, op: dict) -> None:
         changes = {k: v for k, v in op.items() if k != "op" and v is not None}
         if op["op"] == "set-tls":
             self._tls_settings.update(changes)
+            self._reissued = None
             self._rebuild_plan()
         elif op["op"] == "set-connection":
             self._connection.update(changes)
@@ -294,17 +331,38 @@ class Device:
         else:
             self._kind.apply(self._state, op)
 
-    def _rebuild_plan(self) -> None:
+    def _rebuild_plan(self, *, reissue: bool = False) -> None:
         tls = self._tls_settings
-        material = self.ca.server_tls(  # shared with every device presenting the same certificate
-            shape=tls["certificate"], versions=tls["versions"],
-            client_certificate=tls["client_certificate"] == "required",
-            hostname=self._scenario.device["hostname"], serial=self._scenario.device["serial"],
-            kind=self._kind.display_name, ciphers=tls["ciphers"],
-        )
+        mint = dict(shape=tls["certificate"], versions=tls["versions"],
+                    client_certificate=tls["client_certificate"] == "required",
+                    hostname=self._scenario.device["hostname"], serial=self._scenario.device["serial"],
+                    kind=self._kind.display_name, ciphers=tls["ciphers"])
+        if reissue:  # a leaf of this device's own, from the same CA (a phase's reissue_certificate)
+            self._reissued = mint_server_tls(self.ca, self.material_dir / "reissued", **mint)
+        # Otherwise shared with every device presenting the same certificate.
+        material = self._reissued or self.ca.server_tls(**mint)
         self._plan = ConnectionPlan(material.context, self._connection["fault"], self._connection["stall_seconds"])
         if hasattr(self, "_listener"):  # not while __init__ installs the first scenario
             self._listener.set_plan(self._plan)
+
+    def _enter_phase(self, phase: dict) -> None:
+        """What entering a phase changes (mockfgt.phases calls it under the device's lock)."""
+        for op in phase["setup"]:
+            self._apply(op)
+        if phase["reissue_certificate"]:
+            self._rebuild_plan(reissue=True)
+        self._client_config.update({k: v for k, v in phase["client"].items() if v is not None})
+        self._client = self._resolve_client()
+
+    def _on_accept(self) -> None:
+        self._phases.on_connection()
+
+    def _phase_changed(self) -> None:
+        for listener in list(self.on_phase):
+            try:
+                listener(self)
+            except Exception:  # a listener's failure must not fail the request that moved the phase
+                log.exception("%s: a phase listener failed", self.name)
 
     def _client_user(self) -> str:
         """The API user whose key the agent holds (a password agent names an admin instead)."""
@@ -361,6 +419,7 @@ class Device:
                            [("Content-Type", "text/html; charset=iso-8859-1")])
             self.journal.record(request_event(environ, body, 431, b"", started))
             return [_HEADERS_TOO_LARGE]
+        self._phases.on_request()
         status = []
 
         def capture(line, headers, exc_info=None):

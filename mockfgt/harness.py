@@ -57,6 +57,7 @@ class Harness:
         self.manifest_path: Path | None = None
         self.run_id = uuid.uuid4().hex  # tells this run's manifest from any other's at the same path
         self._lock = threading.RLock()
+        self._serving = False  # started and not stopped: the manifest exists
         self._control: Listener | None = None
         #: The control API's secret for this run: every call must send ``Authorization: Bearer`` it.
         #: Loopback is shared with every local user and every web page the user opens; the token,
@@ -81,6 +82,7 @@ class Harness:
             device = Device(loaded, host=self.host, port=port, name=name, ca=self.ca,
                             scenario_dirs=self.scenario_dirs)
             self.devices[name] = device
+        device.on_phase.append(self._phase_changed)
         return device
 
     def add_catalogue(self, kind: str | None = None) -> list[Device]:
@@ -111,10 +113,17 @@ class Harness:
         if self._control is not None:
             self._control.start()
         self.write_manifest()
+        self._serving = True
         return self
+
+    def _phase_changed(self, device: Device) -> None:
+        """A device moved to another phase by itself: the manifest says which (only while it exists)."""
+        if self._serving:
+            self.write_manifest()
 
     def stop(self) -> None:
         """Stop everything at once and remove the manifest (its ports are gone)."""
+        self._serving = False
         if self._control is not None:
             self._control.stop()
         for device in self.devices.values():  # every accept loop wakes at once, not one after another
@@ -180,12 +189,15 @@ class Harness:
             "tokens": device.tokens,
             "ca_bundle": device.ca_bundle,
             "client": device.client.manifest(),
-            "expect": str(device.expect),  # for the agent as configured
-            "expect_insecure": sc.expect_insecure,
+            "expect": str(device.expect),  # for the agent as configured; in a phased scenario, the current phase's
+            "expect_insecure": str(device.expect_insecure),
             **sc.also_acceptable_fields(),
             "remedy": sc.remedy["summary"],
             "control_url": self.device_control_url(device),
         }
+        if sc.phases:
+            entry["phase"] = device.phase["name"]
+            entry["phases"] = device.phases
         if "private-ca" in (sc.tls["certificate"], device.client.verify) or sc.client.get("ca") == "private":
             entry["private_ca_bundle"] = str(self.ca.private_ca_path)
         if sc.tls["client_certificate"] == "required":

@@ -93,7 +93,8 @@ class Listener:
     ``journal`` (if given) is called with a dict for every connection outcome that never reaches the
     app: resets, stalls, failed handshakes, requests that never arrived whole, answers never taken.
     What clients do (reset, leave mid-handshake or mid-request, stop reading) is journaled, never
-    logged as an error: only a fault of mockfgt itself is.
+    logged as an error: only a fault of mockfgt itself is. ``on_accept`` (if given) is called for every
+    accepted connection before its plan is read, so it may change the plan that connection gets.
     """
 
     def __init__(
@@ -106,8 +107,10 @@ class Listener:
         server_version: str = "xxxxxxxx-xxxxx",
         journal: Callable[[dict], object] | None = None,  # what it returns is ignored
         request_timeout: float = REQUEST_TIMEOUT,
+        on_accept: Callable[[], object] | None = None,
     ) -> None:
         self.app = app
+        self._on_accept = on_accept
         self.request_timeout = request_timeout
         self.server_version = server_version
         self._plan = plan
@@ -313,8 +316,16 @@ class Listener:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         except OSError:
             pass  # reset already: the handshake finds out and journals it
+        if self._on_accept is not None:
+            try:
+                self._on_accept()
+            except Exception:  # the listener outlives a failing hook too
+                log.exception("on_accept failed")
+            plan = self._plan  # the hook may have changed it (a phase that starts on this connection)
         client = {"client": addr[0], "client_port": addr[1]}
-        if plan.fault == "reset":
+        # A connection accepted as the port stopped listening ("refuse": on_accept moved the device to a
+        # phase that refuses) is reset, as the kernel resets those still in its backlog.
+        if plan.fault in ("reset", "refuse"):
             try:
                 sock.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
             except OSError:

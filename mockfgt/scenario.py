@@ -23,6 +23,7 @@ from pathlib import Path
 from . import codes, schema as s
 from .codes import CODES
 from .kinds import DEFAULT_KIND, DeviceKind, KindError, PasswordLogins, registry
+from .phases import check_phases, phase_spec
 from .vocabulary import CERTIFICATE_SHAPES, CIPHERS, CONNECTION_FAULTS, RSA_KEY_BITS, TLS_VERSION_NAMES
 
 
@@ -139,6 +140,7 @@ def scenario_spec(kind: DeviceKind) -> s.Table:
                 "device": s.List(list, item=ops),
                 "client": client_change_spec(kind),
             }),
+            "phases": s.List(list, item=phase_spec(ops, client_change_spec(kind))),  # see mockfgt.phases
         },
         required=("summary", "expect"),
     )
@@ -164,6 +166,7 @@ class Scenario:
     setup: list
     remedy: dict
     raw: dict = field(repr=False, compare=False)
+    phases: list = field(default_factory=list)  # the phases after the top level (mockfgt.phases)
 
     @property
     def kind(self) -> str:
@@ -388,6 +391,7 @@ def validate(data: dict, *, name: str, source: str) -> Scenario:
             client = checked["client"]
             logs_in = client["auth"] == "password" and client.get("session") != "expired"  # a kept key: no login
             checked["shown_by"] = "login" if logs_in else "status"
+        check_phases(checked["phases"])
         _dry_run(kind, checked)
     except s.SchemaError as exc:
         raise ScenarioError(source, exc.key, exc.message) from None
@@ -428,7 +432,8 @@ def _dry_run(kind: DeviceKind, checked: dict) -> None:
     elif user is not None and user not in known_users:
         raise s.SchemaError("client.user", f"'{user}' is not a user of this device; known: {', '.join(known_users)}")
     tls = dict(checked["tls"])
-    for section, ops in (("setup", checked["setup"]), ("remedy.device", checked["remedy"]["device"])):
+    phased = [(f"phases[{i}].setup", phase["setup"]) for i, phase in enumerate(checked["phases"])]
+    for section, ops in (("setup", checked["setup"]), *phased, ("remedy.device", checked["remedy"]["device"])):
         for i, op in enumerate(ops):
             if op["op"] == "set-tls":  # the device's TLS as this operation leaves it must work too
                 tls.update({k: v for k, v in op.items() if k != "op" and v is not None})

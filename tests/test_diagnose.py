@@ -83,6 +83,7 @@ EXPLANATIONS = {
     "api-user-deleted": ("authentication", ["HTTP 401", "deleted"]),
     "trusted-host-rejected": ("authentication", ["HTTP 401", "trusted hosts", "NAT"]),
     "auth-lockout": ("authentication", ["HTTP 429", "blocked this source address"]),
+    "lockout-escalating": ("authentication", ["HTTP 429", "blocked this source address"]),  # its first phase
     "password-wrong": ("authentication", ["refused the login", "LOGIN_FAILED", "password", "HTTP 429"]),
     "session-expired": ("authentication", ["HTTP 401", "session key the agent kept", "admintimeout", "Log in again"]),
     "post-login-banner": ("authentication", ["HTTP 401", "/logincheck", "post-login-banner", "--accept-banner"]),

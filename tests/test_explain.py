@@ -10,6 +10,7 @@ from __future__ import annotations
 import subprocess
 import sys
 import textwrap
+import time
 
 import pytest
 import requests
@@ -24,6 +25,10 @@ def test_check_raises_an_explanation_naming_what_the_device_saw(tmp_path):
     with FortiGate("expired-cert", certs_dir=tmp_path) as device:
         with pytest.raises(requests.exceptions.SSLError):
             requests.get(device.url + "/api/v2/monitor/system/status", verify=device.ca_bundle, timeout=seconds(5))
+        # The device journals the handshake on its own thread, which may finish after the client has its error.
+        deadline = time.monotonic() + seconds(5)
+        while not any(e["event"] == "tls-failed" for e in device.journal.events()) and time.monotonic() < deadline:
+            time.sleep(0.01)
         device.check("202003")  # right: no error
         with pytest.raises(AssertionError) as failed:
             device.check("202000")

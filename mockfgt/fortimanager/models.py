@@ -23,6 +23,7 @@ from __future__ import annotations
 import itertools
 import threading
 
+from ..clock import Clock
 from ..kernel import parse_version
 from .access import Principal, require, require_api_access
 from .admins import Admin, AdminBook
@@ -85,6 +86,15 @@ class FortiManagerState:
         self.store = ObjectStore(self.workspace, oids)
         self.fleet = Fleet(managed, self.workspace, self.profiles)
         self.installs = Tasks(self.workspace, managed, self.settings, self.profiles)
+
+    @property
+    def clock(self) -> Clock:
+        """The device's clock (session idle expiry, lock and task time stamps); see mockfgt.clock."""
+        return self.logins.clock
+
+    @clock.setter
+    def clock(self, clock: Clock) -> None:
+        self.logins.clock = self.workspace.clock = self.installs.clock = clock
 
     def _session_ended(self, number: int) -> None:
         self.workspace.release_owner(number)

@@ -11,10 +11,10 @@ calls them under its own.
 from __future__ import annotations
 
 import hmac
-import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+from ..clock import REAL, Clock
 from .access import Principal
 from .admins import Admin, new_session_id
 from .errors import LOGIN_FAILED, NO_PERMISSION, FMGError
@@ -35,6 +35,7 @@ class Sessions:
                  on_end: Callable[[int], None]) -> None:
         self.admins, self.settings, self.numbers, self.on_end = admins, settings, numbers, on_end
         self.live: dict[str, Session] = {}
+        self.clock: Clock = REAL  # idle expiry reads it; the device sets its own (mockfgt.clock)
         self.ended: dict[str, str] = {}  # admin -> the id of its last session that ended
 
     def authenticate_key(self, token: str, peer: str) -> Principal:
@@ -53,7 +54,7 @@ class Sessions:
         admin = self.admins.get(session.admin) if session else None
         if session is None or admin is None or not admin.trusts(peer):
             raise FMGError(NO_PERMISSION)
-        session.last_used = time.monotonic()
+        session.last_used = self.clock.monotonic()
         return Principal(admin, session.number, session.sid)
 
     def login(self, user, passwd, peer: str | None) -> str:
@@ -70,7 +71,7 @@ class Sessions:
 
     def open(self, admin: Admin) -> str:
         """A new session for ``admin``; its id."""
-        session = Session(new_session_id(), next(self.numbers), admin.name, time.monotonic())
+        session = Session(new_session_id(), next(self.numbers), admin.name, self.clock.monotonic())
         self.live[session.sid] = session
         return session.sid
 
@@ -78,7 +79,7 @@ class Sessions:
         return self.live[sid].number
 
     def expire_idle(self) -> None:
-        timeout, now = self.settings["idle_timeout_api"], time.monotonic()
+        timeout, now = self.settings["idle_timeout_api"], self.clock.monotonic()
         for sid in [s.sid for s in self.live.values() if now - s.last_used >= timeout]:
             self.end(sid)
 

@@ -9,9 +9,9 @@ from __future__ import annotations
 
 import itertools
 import secrets
-import time
 from dataclasses import dataclass
 
+from ..clock import REAL, Clock
 from .access import Principal, require, require_api_access
 from .devices import ManagedDevice
 from .errors import INVALID_DATA, INVALID_URL, NOT_FOUND, WORKSPACE_LOCKED, FMGError
@@ -39,6 +39,7 @@ class Tasks:
                  profiles: dict[str, dict]) -> None:
         self.workspace, self.devices, self.settings, self.profiles = workspace, devices, settings, profiles
         self.tasks: dict[int, Task] = {}
+        self.clock: Clock = REAL  # start and end time stamps; the device sets its own (mockfgt.clock)
         self._ids = itertools.count(1)
 
     def packages(self, principal: Principal, adom: str) -> list[dict]:
@@ -60,7 +61,7 @@ class Tasks:
             raise FMGError(WORKSPACE_LOCKED)
         lines = [self._install_line(entry) for entry in self._scope(adom, data.get("scope"))]
         task = Task(next(self._ids), f"Install {what.capitalize()}", f"install {what}", principal.name,
-                    adom, lines, self.settings["task_polls"], int(time.time()), secrets.randbelow(30000) + 1000)
+                    adom, lines, self.settings["task_polls"], int(self.clock.time()), secrets.randbelow(30000) + 1000)
         self.tasks[task.id] = task
         return task.id
 
@@ -92,7 +93,7 @@ class Tasks:
         if task is None:
             raise FMGError(NOT_FOUND)
         if task.polls_left == 0 and not task.end_tm:
-            task.end_tm = int(time.time())
+            task.end_tm = int(self.clock.time())
         view = self._view(task)
         if task.polls_left > 0:
             task.polls_left -= 1

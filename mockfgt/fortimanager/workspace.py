@@ -11,11 +11,11 @@ lock: the device state calls them under its own.
 from __future__ import annotations
 
 import copy
-import time
 import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass
 
+from ..clock import REAL, Clock
 from .access import Principal, require, require_api_access
 from .errors import (
     INVALID_URL,
@@ -72,6 +72,7 @@ class Workspace:
     def __init__(self, names: list[str], settings: dict, profiles: dict[str, dict], oids: Iterator[int],
                  version: tuple[int, int, int]) -> None:
         self.settings, self.profiles = settings, profiles
+        self.clock: Clock = REAL  # lock time stamps; the device sets its own (mockfgt.clock)
         self.adoms: dict[str, Adom] = {name: Adom(name, next(oids), f"{version[0]}.0", version[1]) for name in names}
 
     def enabled(self) -> bool:
@@ -122,7 +123,7 @@ class Workspace:
         if adom.lock is not None and adom.lock.owner != principal.owner:
             raise FMGError(WORKSPACE_LOCKED)
         if adom.lock is None:
-            adom.lock = AdomLock(principal.owner, principal.name, int(time.time()))
+            adom.lock = AdomLock(principal.owner, principal.name, int(self.clock.time()))
             adom.working, adom.dirty = copy.deepcopy(adom.committed), False
 
     def unlock(self, principal: Principal, name: str) -> None:

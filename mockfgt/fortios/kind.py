@@ -166,8 +166,10 @@ OPERATIONS: dict[str, Operation] = {
                     lambda state, op: state.assign_vdom(op["user"], op["vdom"])),
     "set-query-token": (s.Table(fields={"enabled": s.Bool()}, required=("enabled",)),
                         _set_setting("rest_api_key_url_query", "enabled")),
-    "lock-out": (s.Table(fields={"address": s.Str()}, required=("address",)),
-                 lambda state, op: state.lock_out(op["address"])),
+    "lock-out": (s.Table(fields={"address": s.Str(), "seconds": s.Float(None, doc="how long (default: the device's "
+                                                                               "admin-lockout-duration)")},
+                         required=("address",)),
+                 lambda state, op: state.lock_out(op["address"], op.get("seconds"))),
     "clear-lockouts": (s.Table(), lambda state, op: state.clear_lockouts()),
     "set-admin-password": (s.Table(fields={"admin": s.Str(doc="admin name"), "password": s.Str()},
                                    required=("admin", "password")),

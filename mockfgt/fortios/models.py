@@ -15,9 +15,9 @@ import itertools
 import secrets
 import string
 import threading
-import time
 from dataclasses import dataclass, field
 
+from ..clock import REAL, Clock
 from ..kernel import parse_network, parse_version, random_key, source_address
 from .tables import TABLES, TableSpec
 
@@ -117,6 +117,8 @@ class FortiOSState:
     ) -> None:
         from .sessions import AdminSessions  # late import: sessions builds on this module
         self.lock = threading.RLock()
+        #: The device's clock (lockouts, admin sessions); a device sets its own, see mockfgt.clock.
+        self.clock: Clock = REAL
         self.hostname, self.serial, self.build = hostname, serial, build
         self.version = parse_version(version)
         self.settings = dict(settings)
@@ -172,13 +174,13 @@ class FortiOSState:
     def refuse_if_locked_out(self, peer: str) -> None:
         """429 for a source still inside its lockout, whatever credential it brings."""
         with self.lock:
-            if self._locked_until.get(peer, 0) > time.monotonic():
+            if self._locked_until.get(peer, 0) > self.clock.monotonic():
                 raise AuthFailure(429, f"source {peer} is locked out after repeated failures")
 
     def count_failure(self, peer: str) -> None:
         """One failed authentication (API key or password) from ``peer``."""
         with self.lock:
-            self._count_failure(peer, time.monotonic())
+            self._count_failure(peer, self.clock.monotonic())
 
     def forget_failures(self, peer: str) -> None:
         """A success resets the source's count of recent failures."""
@@ -203,9 +205,11 @@ class FortiOSState:
             self._locked_until[peer] = now + duration
             self._failures.pop(peer, None)
 
-    def lock_out(self, address: str) -> None:
+    def lock_out(self, address: str, seconds: float | None = None) -> None:
+        """Lock ``address`` out for ``seconds`` (default: admin-lockout-duration) on the device's clock."""
         with self.lock:
-            self._locked_until[address] = time.monotonic() + self.settings["admin_lockout_duration"]
+            duration = self.settings["admin_lockout_duration"] if seconds is None else seconds
+            self._locked_until[address] = self.clock.monotonic() + duration
 
     def clear_lockouts(self) -> None:
         with self.lock:

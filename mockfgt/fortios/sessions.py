@@ -16,7 +16,6 @@ from __future__ import annotations
 import hmac
 import ipaddress
 import secrets
-import time
 from dataclasses import dataclass, field
 
 from ..kernel import parse_network
@@ -95,7 +94,7 @@ class AdminSessions:
                 admin=admin,
                 csrf_token=secrets.token_hex(16).upper(),
                 by_key=by_key,
-                last_used=time.monotonic(),
+                last_used=self.state.clock.monotonic(),
                 banner_pending=bool(self.state.settings.get("post_login_banner")) and not accept_banner,
             )
             self._sessions[session.secret] = session
@@ -116,7 +115,7 @@ class AdminSessions:
     def renew(self, session: Session, accept_banner: bool = False) -> None:
         """``PUT /api/v2/authentication``: restart the idle clock (and optionally accept the banner)."""
         with self.state.lock:
-            session.last_used = time.monotonic()
+            session.last_used = self.state.clock.monotonic()
             if accept_banner:
                 session.banner_pending = False
 
@@ -133,7 +132,7 @@ class AdminSessions:
             session = self._sessions.get(secret)
             if session is None or session.by_key != by_key:
                 return None
-            if time.monotonic() - session.last_used > self._timeout():
+            if self.state.clock.monotonic() - session.last_used > self._timeout():
                 del self._sessions[secret]
                 return None
             return session
@@ -155,7 +154,7 @@ class AdminSessions:
                 return self.state.authenticate(bearer, peer), None
             if session.banner_pending:
                 raise AuthFailure(401, "the post-login banner has not been accepted")
-            session.last_used = time.monotonic()
+            session.last_used = self.state.clock.monotonic()
             self.state.forget_failures(peer)  # a session-authenticated call is a success (ref H.14)
             return session.admin, session
 
@@ -193,5 +192,5 @@ class AdminSessions:
     def live_count(self) -> int:
         """Sessions still usable now (tests check that agents log out)."""
         with self.state.lock:
-            now, timeout = time.monotonic(), self._timeout()
+            now, timeout = self.state.clock.monotonic(), self._timeout()
             return sum(1 for s in self._sessions.values() if now - s.last_used <= timeout)
