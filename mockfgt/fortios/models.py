@@ -13,39 +13,19 @@ import hmac
 import ipaddress
 import itertools
 import secrets
-import string
 import threading
 from dataclasses import dataclass, field
 
 from ..clock import REAL, Clock
-from ..kernel import parse_network, parse_version, random_key, source_address
+from ..kernel import parse_version
+from .access import new_token, parse_trusthost, trusted
+from .errors import AuthFailure, FortiOSError
+from .sessions import AdminSessions
 from .tables import TABLES, TableSpec
 
 ACCESS_LEVELS = ("none", "read", "read-write")
 #: Access groups of a FortiOS accprofile that the emulation checks.
 ACCESS_GROUPS = ("fwgrp", "sysgrp", "netgrp", "loggrp", "authgrp", "utmgrp", "vpngrp", "wanoptgrp", "wifi")
-TOKEN_ALPHABET = string.ascii_letters + string.digits
-
-
-class FortiOSError(Exception):
-    """A refusal the device answers with an error envelope (status, FortiOS error code, CLI text)."""
-
-    def __init__(self, http_status: int, error: int | None = None, cli_error: str | None = None, mkey=None):
-        super().__init__(f"HTTP {http_status} error {error}")
-        self.http_status, self.error, self.cli_error, self.mkey = http_status, error, cli_error, mkey
-
-
-class AuthFailure(Exception):
-    """The request is refused before any handler runs: 401 (credential or trusthost) or 429 (lockout)."""
-
-    def __init__(self, http_status: int, reason: str):
-        super().__init__(reason)
-        self.http_status, self.reason = http_status, reason
-
-
-def new_token() -> str:
-    """An API key shaped like the device's: 30 characters of [A-Za-z0-9]."""
-    return random_key(30, TOKEN_ALPHABET)
 
 
 @dataclass
@@ -74,22 +54,6 @@ class ApiUser:
         return trusted(self.trusthosts, address)
 
 
-def trusted(trusthosts: list[ipaddress.IPv4Network | ipaddress.IPv6Network], address: str) -> bool:
-    """Whether ``address`` may connect: any source when there are no entries, else one must hold it."""
-    if not trusthosts:
-        return True
-    ip = source_address(address)
-    return any(ip in net for net in trusthosts if net.version == ip.version)
-
-
-def parse_trusthost(text: str) -> ipaddress.IPv4Network | ipaddress.IPv6Network:
-    """Accept '10.0.0.0/8', '10.0.0.0 255.0.0.0' or a bare address; 0.0.0.0/0 is refused as on the device."""
-    net = parse_network(text)
-    if net.prefixlen == 0:
-        raise ValueError("allow-all (0.0.0.0/0 or ::/0) is not allowed for REST API users")
-    return net
-
-
 class Vdom:
     """One VDOM's CMDB: tables keyed by path ('firewall/address'), rows keyed by name."""
 
@@ -115,7 +79,6 @@ class FortiOSState:
         external_resources: list[str],
         admins: list | None = None,
     ) -> None:
-        from .sessions import AdminSessions  # late import: sessions builds on this module
         self.lock = threading.RLock()
         #: The device's clock (lockouts, admin sessions); a device sets its own, see mockfgt.clock.
         self.clock: Clock = REAL

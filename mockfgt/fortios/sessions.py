@@ -19,7 +19,8 @@ import secrets
 from dataclasses import dataclass, field
 
 from ..kernel import parse_network
-from .models import AuthFailure, new_token, trusted
+from .access import new_token, trusted
+from .errors import AuthFailure
 
 #: FortiOS ``admintimeout`` defaults to 5 minutes of idleness.
 DEFAULT_ADMIN_TIMEOUT = 300

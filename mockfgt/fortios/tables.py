@@ -13,10 +13,10 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cache
 
+from .errors import FortiOSError
 
-def _error(code: int, text: str):
-    from .models import FortiOSError  # late import: models imports this module
 
+def _error(code: int, text: str) -> FortiOSError:
     return FortiOSError(500, code, text)
 
 
