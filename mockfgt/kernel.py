@@ -13,8 +13,12 @@ Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
 
 def random_key(length: int, alphabet: str) -> str:
-    """``length`` characters drawn from ``alphabet`` by the secrets module."""
-    return "".join(secrets.choice(alphabet) for _ in range(length))
+    """``length`` characters drawn from ``alphabet`` with the secrets module's randomness.
+
+    One read of the system's random source for the whole key (a key per device is on the path of
+    every start and swap); 16 bits per character keep the modulo's bias below 0.1 %."""
+    raw = secrets.token_bytes(2 * length)
+    return "".join(alphabet[int.from_bytes(raw[i:i + 2], "big") % len(alphabet)] for i in range(0, 2 * length, 2))
 
 
 def parse_version(text: str) -> tuple[int, int, int]:

@@ -13,6 +13,8 @@ else (lists included) replaces.
 
 from __future__ import annotations
 
+import copy
+import json
 import os
 import re
 import tomllib
@@ -369,7 +371,21 @@ def load(ref: str | os.PathLike, *, search: list[Path] | None = None, names_only
         where = f"{exc.key}: " if exc.key else ""
         raise ScenarioError(str(path), "extends", f"{exc.source}, which it extends, is broken: {where}{exc.message}") from None
     data.pop("extends", None)
-    return validate(data, name=path.stem, source=str(path))
+    # Validating (the schema, then a dry run that builds the device) costs most of a load, and a
+    # device's every swap and start by name loads: the same content validates once per process.
+    # The key is the merged content itself, so a rewritten file is seen; each caller gets a copy.
+    key = (path.stem, str(path), json.dumps(data, sort_keys=True, default=repr))
+    validated = _VALIDATED.get(key)
+    if validated is None:
+        validated = validate(data, name=path.stem, source=str(path))
+        if len(_VALIDATED) >= VALIDATED_CACHE_SIZE:
+            _VALIDATED.pop(next(iter(_VALIDATED)), None)  # the oldest entry
+        _VALIDATED[key] = validated
+    return copy.deepcopy(validated)
+
+
+VALIDATED_CACHE_SIZE = 256
+_VALIDATED: dict[tuple[str, str, str], Scenario] = {}
 
 
 def validate(data: dict, *, name: str, source: str) -> Scenario:
