@@ -36,15 +36,6 @@ from .tls import SNI_ATTRIBUTE
 
 log = logging.getLogger("mockfgt")
 
-#: Connection faults a scenario's ``connection.fault`` may name.
-CONNECTION_FAULTS = {
-    "none": "answer normally",
-    "refuse": "nothing listens on the port: connections are refused",
-    "reset": "accept TCP, then reset it (RST) before any byte",
-    "stall-handshake": "accept TCP, never send a ServerHello: hold the connection until the client leaves",
-    "stall-response": "complete TLS and read the request, never answer: hold it until the client leaves",
-    "plaintext": "speak plain HTTP on the HTTPS port",
-}
 
 #: A client has this long to finish the TLS handshake, and then each request (line, headers, body),
 #: however slowly it trickles bytes; an idle keep-alive connection is closed after it too.

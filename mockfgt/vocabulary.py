@@ -39,8 +39,7 @@ CIPHERS = {
 #: but for the dot: see :data:`mockfgt.tls.TLS_VERSIONS`).
 TLS_VERSION_NAMES = ("TLSv1", "TLSv1.1", "TLSv1.2", "TLSv1.3")
 
-#: Connection faults a scenario's ``connection.fault`` may name (the listener's CONNECTION_FAULTS;
-#: tests/test_plugin_lazy.py keeps the two equal).
+#: Connection faults a scenario's ``connection.fault`` may name; the listener enacts them.
 CONNECTION_FAULTS = {
     "none": "answer normally",
     "refuse": "nothing listens on the port: connections are refused",

@@ -85,9 +85,3 @@ def test_a_manifest_read_loads_no_device_machinery(tmp_path):
     manifest.write_text('{"ca_bundle": "/x/ca.pem", "devices": []}')
     code = f"from mockfgt import cli\nassert cli.main(['manifest', {str(manifest)!r}, 'get', 'ca_bundle']) == 0"
     assert _heavy_after(code) == []
-
-
-def test_the_scenario_vocabulary_is_the_listeners():
-    from mockfgt import listener, vocabulary
-
-    assert vocabulary.CONNECTION_FAULTS == listener.CONNECTION_FAULTS
