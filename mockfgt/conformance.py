@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
+import importlib.util
 import os
 import re
 import shutil
@@ -502,6 +503,11 @@ def configure(p: argparse.ArgumentParser) -> None:
 
 
 def command(args) -> int:
+    missing = [name for name in ("requests", "httpx") if name in (args.client or CLIENTS) and not _installed(name)]
+    if missing:
+        print(f"mockfgt conformance: the {' and '.join(missing)} client stack is not installed; "
+              "pip install 'mockfgt[conformance]' (or pass --client for the others)", file=sys.stderr)
+        return 2
     for name in TRUST_VARIABLES:  # the rows state their trust; the machine's must not leak in
         os.environ.pop(name, None)
     from .scenario import catalogue, load
@@ -516,6 +522,13 @@ def command(args) -> int:
         Path(args.write).write_text(render(cells), encoding="utf-8")
         print(f"wrote {args.write}")
     return 0 if all(c.passed for c in cells) else 1
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ValueError:  # present in sys.modules as None: import blocked
+        return False
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -89,3 +89,16 @@ def test_raise_for_status_errors_are_classified_by_their_response(make_fortigate
     with pytest.raises(httpx.HTTPStatusError) as raised_httpx:
         httpx.get(url, headers=client.headers(), verify=client.ssl_context(), timeout=seconds(5)).raise_for_status()
     assert mockfgt.classify(raised_httpx.value) == mockfgt.AUTHENTICATION
+
+
+def test_conformance_without_its_client_stacks_says_what_to_install():
+    """requests and httpx are the `conformance` extra, not runtime dependencies: without them the
+    command says so instead of failing with an ImportError halfway through the matrix."""
+    import subprocess
+    import sys
+
+    code = ("import sys; sys.modules['httpx'] = None\n"
+            "from mockfgt import cli; sys.exit(cli.main(['conformance', '--scenario', 'fgt-healthy']))")
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=seconds(60))
+    assert done.returncode == 2
+    assert "the httpx client stack is not installed; pip install 'mockfgt[conformance]'" in done.stderr
