@@ -44,7 +44,7 @@ def test_a_correct_agent_matches_and_the_junit_says_so(tmp_path):
     given, in both modes where Insecure changes the expectation and only there."""
     junit = tmp_path / "report.xml"
     names = [arg for name in SAMPLE for arg in ("--scenario", name)]
-    done = check(*names, "--timeout", "1", "--junit", str(junit), "--json", "--",
+    done = check(*names, "--timeout", str(seconds(1)), "--junit", str(junit), "--json", "--",
                  sys.executable, str(REFERENCE_AGENT), "{settings}")
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-2000:]
     report = json.loads(done.stdout)

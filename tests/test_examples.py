@@ -22,7 +22,7 @@ EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
 def check_everything(*agent: str, cwd: Path | None = None) -> dict:
-    done = run_mockfgt("check", "--timeout", "2", "--json", "--", *agent, timeout=seconds(240))
+    done = run_mockfgt("check", "--timeout", str(seconds(1)), "--json", "--", *agent, timeout=seconds(240))
     assert done.returncode in (0, 1), done.stderr[-3000:]
     report = json.loads(done.stdout)
     failures = [line for run in report["runs"] for line in run["explanation"]]
