@@ -87,14 +87,14 @@ def log_in(http: requests.Session, client: mockfgt.ClientSettings) -> dict[str, 
     return {}
 
 
-def fetch_status(client: mockfgt.ClientSettings) -> str:
+def fetch_status(client: mockfgt.ClientSettings, timeout: float) -> str:
     """What an agent using requests reports for its first call (after its login, if it has one)."""
     kwargs = client.request_kwargs()
     with requests.Session() as http:
         try:
             if client.needs_login:
                 kwargs["headers"] = {**kwargs["headers"], **log_in(http, client)}
-            response = http.get(f"{client.url}/api/v2/monitor/system/status", timeout=TIMEOUT, **kwargs)
+            response = http.get(f"{client.url}/api/v2/monitor/system/status", timeout=timeout, **kwargs)
         except LoginFailed as exc:
             return exc.code
         except requests.RequestException as exc:
@@ -102,11 +102,11 @@ def fetch_status(client: mockfgt.ClientSettings) -> str:
     return mockfgt.classify(response)
 
 
-def fetch_first_jsonrpc(client: mockfgt.ClientSettings) -> str:
+def fetch_first_jsonrpc(client: mockfgt.ClientSettings, timeout: float) -> str:
     """What a FortiManager agent using requests reports for its first call (login or /sys/status)."""
     body = first_call(client, "fortimanager")
     try:
-        response = requests.post(f"{client.url}/jsonrpc", json=body, timeout=TIMEOUT, **client.request_kwargs())
+        response = requests.post(f"{client.url}/jsonrpc", json=body, timeout=timeout, **client.request_kwargs())
     except requests.RequestException as exc:
         return mockfgt.classify(exc)
     assert response.status_code == 200, response.text  # FortiManager answers 200 whatever happened
@@ -114,13 +114,18 @@ def fetch_first_jsonrpc(client: mockfgt.ClientSettings) -> str:
     return classify_jsonrpc(entry["status"]["code"], method=body["method"], url=entry["url"])
 
 
+def patience(device) -> float:
+    """1 s where the device stalls on purpose (the client must give up); elsewhere a deadline load cannot reach."""
+    return TIMEOUT if device.scenario.connection["fault"] in ("stall-handshake", "stall-response") else seconds(10)
+
+
 def outcome(device, client) -> str:
     """requests for the first call, then the reference agent for the rest of the flow."""
-    kind = device.scenario.kind
-    first = fetch_first_jsonrpc(client) if kind == "fortimanager" else fetch_status(client)
+    kind, timeout = device.scenario.kind, patience(device)
+    first = fetch_first_jsonrpc(client, timeout) if kind == "fortimanager" else fetch_status(client, timeout)
     if first != mockfgt.OK:
         return first
-    return probe(client, kind=kind, timeout=TIMEOUT).code
+    return probe(client, kind=kind, timeout=timeout).code
 
 
 def test_expected_code(catalogue_device):
@@ -142,9 +147,7 @@ def test_remedy_clears_the_fault(catalogue_device):
 def test_shown_by_names_the_first_call_that_fails(catalogue_device):
     if catalogue_device.expect == mockfgt.OK:
         return
-    stalls = catalogue_device.expect == mockfgt.TIMEOUT
-    timeout = TIMEOUT if stalls else seconds(10)  # only a stall must outlast the client's patience
-    result = probe(catalogue_device.client, kind=catalogue_device.scenario.kind, timeout=timeout)
+    result = probe(catalogue_device.client, kind=catalogue_device.scenario.kind, timeout=patience(catalogue_device))
     if result.code == mockfgt.OK and catalogue_device.accepts(mockfgt.OK):
         return  # the probe's TLS stack (urllib) accepts what a strict one refuses: no call fails
     assert result.role == catalogue_device.scenario.shown_by, result
