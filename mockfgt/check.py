@@ -14,6 +14,11 @@ the agent reports with what a correct agent reports. The agent gets its settings
   with all of them as typed values (:func:`agent_document`);
 - environment variables ``MOCKFGT_URL``, ``MOCKFGT_TOKEN``, ... (the same names, upper case).
 
+A phased scenario (``[[phases]]``: a fault that starts mid-run, a reboot) runs the agent once per
+phase, advancing the device between runs, each run judged by its phase's expectation; ``{state}``
+(``MOCKFGT_STATE``) is a folder the agent may keep files in from one run to the next, as it would
+between two polls (a kept session, say).
+
 The agent reports on the last non-empty line of its standard output: ``ok``, a code such as
 ``202003``, or a JSON object with a ``code`` member. ``skip: REASON`` (or ``{"skip": "REASON"}``)
 says the agent does not support what the scenario needs (a password login, say): the run is shown
@@ -54,7 +59,7 @@ if TYPE_CHECKING:
 AGENT_FIELDS = ("kind", "url", "host", "port", "insecure", "ca", "cert", "key", "timeout", "auth", "token",
                 "token_in", "user", "password", "session", "login", "csrf", "accept_banner", "vdom", "adom",
                 "workspace_lock", "trusthost_user", "write")
-PLACEHOLDERS = (*AGENT_FIELDS, "settings")
+PLACEHOLDERS = (*AGENT_FIELDS, "settings", "state")
 #: Variables that would give the agent a trust it was not configured with.
 TRUST_VARIABLES = ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE", "SSL_CERT_FILE", "SSL_CERT_DIR", "NODE_EXTRA_CA_CERTS")
 OUTPUT_LIMIT = 64 * 1024  # what is kept of each output stream: its end, where the verdict is
@@ -83,6 +88,7 @@ class Job:
 class Outcome:
     job: Job
     expected: str
+    phase: str | None = None  # the phase of a phased scenario the run was judged in
     reported: str | None = None  # None: nothing readable
     verdict: str = "error"  # pass | fail | hung | skipped
     skip_reason: str = ""
@@ -142,11 +148,6 @@ def placeholder_values(document: dict) -> dict[str, str]:
         return f"{value:g}" if isinstance(value, float) else str(value)
 
     return {name: text(document.get(name)) for name in AGENT_FIELDS}
-
-
-def expected_code(scenario, document: dict) -> str:
-    """What a correct agent configured as ``document`` says reports."""
-    return scenario.expect_insecure if document["insecure"] else scenario.expect
 
 
 def substitute(args: list[str], settings: dict[str, str]) -> list[str]:
@@ -225,8 +226,9 @@ def _tail(stream) -> str:
 def explain(outcome: Outcome, events: list[dict]) -> list[str]:
     from .explain import explanation
 
+    name = f"{outcome.job.name} (phase {outcome.phase})" if outcome.phase else outcome.job.name
     return explanation(outcome.job.scenario, outcome.expected, outcome.reported, events,
-                       name=outcome.job.name, hung=outcome.verdict == "hung")
+                       name=name, hung=outcome.verdict == "hung")
 
 
 # -- the run --------------------------------------------------------------------------------------
@@ -242,33 +244,56 @@ def run(jobs: list[Job], command: list[str], *, workers: int, run_timeout: float
         with tempfile.TemporaryDirectory(prefix="mockfgt-check-") as scratch:
             lock = threading.Lock()
 
-            def one(job: Job) -> Outcome:
-                outcome = _run_one(job, devices[job], command, Path(scratch), run_timeout, agent_timeout)
+            def one(job: Job) -> list[Outcome]:
+                outcomes = _run_phases(job, devices[job], command, Path(scratch), run_timeout, agent_timeout)
                 if progress is not None:
                     with lock:
-                        progress(outcome)
-                return outcome
+                        for outcome in outcomes:
+                            progress(outcome)
+                return outcomes
 
             with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
-                return list(pool.map(one, jobs))
+                return [outcome for outcomes in pool.map(one, jobs) for outcome in outcomes]
     finally:
         harness.stop()
 
 
-def _run_one(job: Job, device, command: list[str], scratch: Path, run_timeout: float, agent_timeout: float) -> Outcome:
+def _run_phases(job: Job, device, command: list[str], scratch: Path, run_timeout: float,
+                agent_timeout: float) -> list[Outcome]:
+    """One run per phase of the scenario (one run for a steady one), advancing the device between
+    runs; the agent's ``{state}`` folder outlives the runs, as its files would between two polls."""
+    state = scratch / f"{job.name}.state"
+    state.mkdir(mode=0o700)
+    phases = device.phases
+    outcomes = []
+    for index, phase in enumerate(phases):
+        name = phase["name"] if len(phases) > 1 else None
+        outcomes.append(_run_one(job, device, command, scratch, run_timeout, agent_timeout, state, name))
+        if index + 1 < len(phases) and device.phase["index"] == index:  # a trigger may have moved it already
+            device.advance()
+    return outcomes
+
+
+def _run_one(job: Job, device, command: list[str], scratch: Path, run_timeout: float, agent_timeout: float,
+             state: Path, phase: str | None) -> Outcome:
     document = agent_document(device, job.mode, agent_timeout)
-    settings_file = scratch / f"{job.name}.json"
+    settings_file = scratch / f"{job.name}{'.' + phase if phase else ''}.json"
     fd = os.open(settings_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # holds a token or password
     with os.fdopen(fd, "w") as handle:
         json.dump(document, handle, indent=2)
-    settings = {**placeholder_values(document), "settings": str(settings_file)}
-    outcome = Outcome(job, expected_code(job.scenario, document))
+    settings = {**placeholder_values(document), "settings": str(settings_file), "state": str(state)}
+    insecure = document["insecure"]
+    before = device.phase["index"]
+    expected = device.expect_insecure if insecure else device.expect
+    outcome = Outcome(job, str(expected), phase=phase)
     started = time.monotonic()
     outcome.exit_code, outcome.stdout, outcome.stderr, hung = run_agent(
         substitute(command, settings), settings, run_timeout)
     outcome.seconds = time.monotonic() - started
     outcome.reported, outcome.skip_reason = (None, "") if hung else parse_report(outcome.stdout)
-    acceptable = job.scenario.acceptable(insecure=document["insecure"])  # expect, and also_acceptable if any
+    acceptable = {c for c in (job.scenario.acceptable(insecure=insecure) if before == 0 else (str(expected),))}
+    if device.phase["index"] != before:  # a trigger fired during the run: either phase's answer is right
+        acceptable.add(str(device.expect_insecure if insecure else device.expect))
     outcome.verdict = ("hung" if hung else "skipped" if outcome.reported == SKIP
                        else "pass" if outcome.reported in acceptable else "fail")
     if outcome.failed:
@@ -280,9 +305,10 @@ def _run_one(job: Job, device, command: list[str], scratch: Path, run_timeout: f
 
 # -- reports --------------------------------------------------------------------------------------
 def render_table(outcomes: list[Outcome]) -> str:
-    header = ["scenario", "mode", "expected", "reported", "verdict"]
-    rows = [[o.job.scenario.name, o.job.mode, o.expected, o.reported or "-",
-             _verdict_cell(o)] for o in outcomes]
+    phased = any(o.phase for o in outcomes)
+    header = ["scenario", "mode", *(["phase"] if phased else []), "expected", "reported", "verdict"]
+    rows = [[o.job.scenario.name, o.job.mode, *([o.phase or "-"] if phased else []), o.expected,
+             o.reported or "-", _verdict_cell(o)] for o in outcomes]
     widths = [max(len(r[i]) for r in [header, *rows]) for i in range(len(header))]
     lines = ["  ".join(cell.ljust(w) for cell, w in zip(r, widths)).rstrip() for r in [header, *rows]]
     reasons = {o.job.scenario.name: o.job.scenario.also_acceptable_reason
@@ -316,7 +342,7 @@ def to_json(outcomes: list[Outcome]) -> dict:
         "failed": sum(o.failed for o in outcomes),
         "skipped": sum(o.verdict == "skipped" for o in outcomes),
         "runs": [{
-            "scenario": o.job.scenario.name, "kind": o.job.scenario.kind, "mode": o.job.mode,
+            "scenario": o.job.scenario.name, "kind": o.job.scenario.kind, "mode": o.job.mode, "phase": o.phase,
             "expected": o.expected, "reported": o.reported, "verdict": o.verdict, "exit_code": o.exit_code,
             "seconds": round(o.seconds, 3), "explanation": o.explanation, "skip_reason": o.skip_reason,
         } for o in outcomes],
@@ -332,7 +358,8 @@ def to_junit(outcomes: list[Outcome]) -> bytes:
                        errors="0", skipped=str(sum(o.verdict == "skipped" for o in outcomes)), time=f"{sum(o.seconds for o in outcomes):.3f}")
     for o in outcomes:
         case = ET.SubElement(suite, "testcase", classname=f"mockfgt.{o.job.scenario.kind}",
-                             name=f"{o.job.scenario.name}[{o.job.mode}]", time=f"{o.seconds:.3f}")
+                             name=f"{o.job.scenario.name}[{o.job.mode}{'/' + o.phase if o.phase else ''}]",
+                             time=f"{o.seconds:.3f}")
         if o.verdict == "skipped":
             ET.SubElement(case, "skipped", message=o.skip_reason or "skipped by the agent")
         elif o.failed:

@@ -171,3 +171,29 @@ def test_usage_errors_exit_2_with_a_message(args, message):
     assert message in done.stderr
     assert "Traceback" not in done.stderr
 
+
+
+def test_a_phased_scenario_runs_the_agent_once_per_phase_with_its_state_kept(tmp_path):
+    """device-reboot: up, refusing, up again. The agent runs three times, each judged by its phase;
+    its {state} folder is the same for all three runs. An agent that always says ok fails the
+    refusing phase only, and the explanation names the phase."""
+    agent = script(tmp_path, "polls.sh", """\
+        echo run >> "$MOCKFGT_STATE/runs"
+        code=$(curl -s --max-time "$MOCKFGT_TIMEOUT" --cacert "$MOCKFGT_CA" -o /dev/null -w '%{http_code}' \\
+               -H "Authorization: Bearer $MOCKFGT_TOKEN" "$MOCKFGT_URL/api/v2/monitor/system/status")
+        case "$code" in 200) echo ok ;; 000) echo 202000 ;; *) echo 202001 ;; esac
+        cp "$MOCKFGT_STATE/runs" "$1"
+        """)
+    seen = tmp_path / "runs-seen"
+    done = check("--scenario", "device-reboot", "--json", "--", agent, str(seen))
+    assert done.returncode == 0, done.stdout + done.stderr
+    runs = json.loads(done.stdout)["runs"]
+    assert [(r["phase"], r["expected"], r["verdict"]) for r in runs] == [
+        ("start", "ok", "pass"), ("rebooting", "202000", "pass"), ("up", "ok", "pass")]
+    assert seen.read_text().split() == ["run", "run", "run"]  # one state folder across the phases
+
+    says_ok = script(tmp_path, "says-ok.sh", "echo ok\n")
+    done = check("--scenario", "device-reboot", "--", says_ok)
+    assert done.returncode == 1
+    assert "device-reboot (phase rebooting): expected 202000 (connection failure), the agent reported ok" in done.stdout
+    assert "2 of 3 runs matched; 1 did not" in done.stdout
