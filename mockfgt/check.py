@@ -126,9 +126,16 @@ def jobs_for(scenarios, *, insecure_too: bool = False) -> list[Job]:
         jobs.append(Job(sc, "verify"))
         if sc.client.get("insecure"):
             continue
-        if insecure_too or sc.expect_insecure != sc.expect:
+        if insecure_too or _insecure_differs(sc):
             jobs.append(Job(sc, "insecure"))
     return jobs
+
+
+def _insecure_differs(scenario) -> bool:
+    """Whether Insecure changes the answer in any phase of the scenario (its first included)."""
+    from .phases import listing
+
+    return any(phase["expect_insecure"] != phase["expect"] for phase in listing(scenario))
 
 
 # -- what the agent is told ---------------------------------------------------------------------

@@ -49,6 +49,8 @@ REQUIRED_ROWS = {
     # Phased rows, by their first phase (tests/test_phases.py walks the others).
     "token-regenerated-mid-run": ("ok", "ok"), "session-expires-mid-run": ("ok", "ok"), "device-reboot": ("ok", "ok"),
     "lockout-escalating": ("202001", "202001"), "cert-regenerated": ("ok", "ok"),
+    "upgrade-7.2-to-7.4-query-token": ("ok", "ok"), "upgrade-7.4-profile-flip": ("ok", "ok"),
+    "cert-expires-mid-run": ("ok", "ok"),
 }
 # Rows whose outcome depends on the client's TLS stack: the other code a correct client may report.
 ALSO_ACCEPTABLE = {"legacy-ciphers-only": "ok", "weak-key-cert": "ok", "cn-only-cert": "ok"}
