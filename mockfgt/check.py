@@ -196,12 +196,42 @@ def parse_report(stdout: str) -> tuple[str | None, str]:
     return (last if last == codes.OK or last in codes.TITLES else None), ""
 
 
-def run_agent(command: list[str], settings: dict[str, str], run_timeout: float) -> tuple[int | None, str, str, bool]:
+class LiveAgents:
+    """The agents running now. Each runs in a session of its own (so its children can be killed with
+    it), where the terminal's Ctrl+C does not reach: :meth:`kill_all` ends them when check is stopped."""
+
+    def __init__(self) -> None:
+        self._procs: set[subprocess.Popen] = set()
+        self._lock = threading.Lock()
+        self.stopped = False
+
+    def start(self, command: list[str], **kwargs) -> subprocess.Popen:
+        with self._lock:
+            if self.stopped:
+                raise CheckError("stopped")
+            proc = subprocess.Popen(command, start_new_session=True, **kwargs)
+            self._procs.add(proc)
+            return proc
+
+    def done(self, proc: subprocess.Popen) -> None:
+        with self._lock:
+            self._procs.discard(proc)
+
+    def kill_all(self) -> None:
+        with self._lock:
+            self.stopped = True
+            procs = list(self._procs)
+        for proc in procs:
+            _kill_group(proc)
+
+
+def run_agent(command: list[str], settings: dict[str, str], run_timeout: float,
+              live: LiveAgents | None = None) -> tuple[int | None, str, str, bool]:
     """Run the agent once: (exit code, stdout tail, stderr tail, hung). Output is kept bounded."""
+    live = live or LiveAgents()
     with tempfile.TemporaryFile() as out, tempfile.TemporaryFile() as err:
         try:
-            proc = subprocess.Popen(command, stdin=subprocess.DEVNULL, stdout=out, stderr=err,
-                                    env=environment(settings), start_new_session=True)
+            proc = live.start(command, stdin=subprocess.DEVNULL, stdout=out, stderr=err, env=environment(settings))
         except OSError as exc:
             raise CheckError(f"cannot run {shlex.join(command[:1])}: {exc.strerror or exc}") from None
         hung = False
@@ -211,6 +241,7 @@ def run_agent(command: list[str], settings: dict[str, str], run_timeout: float) 
             hung = True
         finally:
             _kill_group(proc)
+            live.done(proc)
         return (None if hung else proc.returncode), _tail(out), _tail(err), hung
 
 
@@ -251,22 +282,31 @@ def run(jobs: list[Job], command: list[str], *, workers: int, run_timeout: float
         with tempfile.TemporaryDirectory(prefix="mockfgt-check-") as scratch:
             lock = threading.Lock()
 
+            live = LiveAgents()
+
             def one(job: Job) -> list[Outcome]:
-                outcomes = _run_phases(job, devices[job], command, Path(scratch), run_timeout, agent_timeout)
+                outcomes = _run_phases(job, devices[job], command, Path(scratch), run_timeout, agent_timeout, live)
                 if progress is not None:
                     with lock:
                         for outcome in outcomes:
                             progress(outcome)
                 return outcomes
 
-            with ThreadPoolExecutor(max_workers=max(1, workers)) as pool:
+            pool = ThreadPoolExecutor(max_workers=max(1, workers))
+            try:
                 return [outcome for outcomes in pool.map(one, jobs) for outcome in outcomes]
+            except BaseException:  # Ctrl+C, SIGTERM: no agent outlives check, no queued run starts
+                pool.shutdown(wait=False, cancel_futures=True)
+                live.kill_all()
+                raise
+            finally:
+                pool.shutdown(wait=True)
     finally:
         harness.stop()
 
 
 def _run_phases(job: Job, device, command: list[str], scratch: Path, run_timeout: float,
-                agent_timeout: float) -> list[Outcome]:
+                agent_timeout: float, live: LiveAgents) -> list[Outcome]:
     """One run per phase of the scenario (one run for a steady one), advancing the device between
     runs; the agent's ``{state}`` folder outlives the runs, as its files would between two polls."""
     state = scratch / f"{job.name}.state"
@@ -275,14 +315,14 @@ def _run_phases(job: Job, device, command: list[str], scratch: Path, run_timeout
     outcomes = []
     for index, phase in enumerate(phases):
         name = phase["name"] if len(phases) > 1 else None
-        outcomes.append(_run_one(job, device, command, scratch, run_timeout, agent_timeout, state, name))
+        outcomes.append(_run_one(job, device, command, scratch, run_timeout, agent_timeout, state, name, live))
         if index + 1 < len(phases) and device.phase["index"] == index:  # a trigger may have moved it already
             device.advance()
     return outcomes
 
 
 def _run_one(job: Job, device, command: list[str], scratch: Path, run_timeout: float, agent_timeout: float,
-             state: Path, phase: str | None) -> Outcome:
+             state: Path, phase: str | None, live: LiveAgents) -> Outcome:
     document = agent_document(device, job.mode, agent_timeout)
     settings_file = scratch / f"{job.name}{'.' + phase if phase else ''}.json"
     fd = os.open(settings_file, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)  # holds a token or password
@@ -295,7 +335,7 @@ def _run_one(job: Job, device, command: list[str], scratch: Path, run_timeout: f
     outcome = Outcome(job, str(expected), phase=phase)
     started = time.monotonic()
     outcome.exit_code, outcome.stdout, outcome.stderr, hung = run_agent(
-        substitute(command, settings), settings, run_timeout)
+        substitute(command, settings), settings, run_timeout, live)
     outcome.seconds = time.monotonic() - started
     outcome.reported, outcome.skip_reason = (None, "") if hung else parse_report(outcome.stdout)
     acceptable = {c for c in (job.scenario.acceptable(insecure=insecure) if before == 0 else (str(expected),))}
@@ -379,6 +419,10 @@ def to_junit(outcomes: list[Outcome]) -> bytes:
 
 
 # -- command line ---------------------------------------------------------------------------------
+def _terminated(signum, frame) -> None:
+    raise SystemExit(128 + signum)
+
+
 def add_parser(sub) -> None:
     p = sub.add_parser("check", help="run an agent's own command against every scenario and judge its codes",
                        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -424,8 +468,12 @@ def command(args) -> int:
         if not scenarios:
             raise CheckError("the filters leave no scenario to run")
         jobs = jobs_for(scenarios, insecure_too=args.insecure_too)
-        outcomes = run(jobs, agent, workers=args.workers, run_timeout=args.run_timeout,
-                       agent_timeout=args.timeout, certs_dir=args.certs_dir)
+        previous = signal.signal(signal.SIGTERM, _terminated)  # SIGTERM unwinds like Ctrl+C: agents killed
+        try:
+            outcomes = run(jobs, agent, workers=args.workers, run_timeout=args.run_timeout,
+                           agent_timeout=args.timeout, certs_dir=args.certs_dir)
+        finally:
+            signal.signal(signal.SIGTERM, previous)
     except CheckError as exc:
         print(f"mockfgt check: {exc}", file=sys.stderr)
         return 2

@@ -8,6 +8,8 @@ its exit code, and must survive an agent that hangs.
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
 import sys
 import textwrap
 import time
@@ -17,7 +19,7 @@ from xml.etree import ElementTree as ET
 import pytest
 
 from deadlines import seconds
-from run_cli import run_mockfgt
+from run_cli import as_from_a_terminal, cli_env, mockfgt_command, run_mockfgt
 
 REFERENCE_AGENT = Path(__file__).parent / "data" / "agents" / "reference_agent.py"
 
@@ -197,3 +199,32 @@ def test_a_phased_scenario_runs_the_agent_once_per_phase_with_its_state_kept(tmp
     assert done.returncode == 1
     assert "device-reboot (phase rebooting): expected 202000 (connection failure), the agent reported ok" in done.stdout
     assert "2 of 3 runs matched; 1 did not" in done.stdout
+
+
+@pytest.mark.parametrize(("signum", "code"), [(signal.SIGINT, 130), (signal.SIGTERM, 143)])
+def test_stopping_check_kills_the_running_agents(tmp_path, signum, code):
+    """Agents run in sessions of their own, where the terminal's Ctrl+C does not reach: stopping
+    check (Ctrl+C or SIGTERM) must end them and their children, at once, and start no more."""
+    pids = tmp_path / "pids"
+    agent = script(tmp_path, "hangs.sh", f"""\
+        sleep 300 &
+        echo $! >> {pids}
+        wait
+        """)
+    process = subprocess.Popen([*mockfgt_command(), "check", "--workers", "2", "--scenario", "fgt-healthy",
+                                "--scenario", "expired-cert", "--", agent], stdout=subprocess.PIPE,
+                               stderr=subprocess.PIPE, text=True, env=cli_env(), preexec_fn=as_from_a_terminal)
+    deadline = time.monotonic() + seconds(20)
+    while (not pids.exists() or len(pids.read_text().split()) < 2) and time.monotonic() < deadline:
+        time.sleep(0.05)
+    children = [int(p) for p in pids.read_text().split()]
+    process.send_signal(signum)
+    _, stderr = process.communicate(timeout=seconds(20))
+    assert process.returncode == code, stderr
+    assert "Traceback" not in stderr
+    for child in children:
+        deadline = time.monotonic() + seconds(5)
+        while _alive(child) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert not _alive(child), "an agent outlived check"
+    assert len(pids.read_text().split()) == len(children), "a run started after check was stopped"
