@@ -12,14 +12,16 @@ import shlex
 import signal
 import ssl
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from . import codes
+from . import codes, device as device_module
 from .device import Device
 from .harness import Harness
 from .kinds import PasswordLogins
-from .scenario import catalogue, expand, kinds
+from .scenario import Scenario, catalogue, expand, kinds
+from .tls import prepare_rsa_keys
 
 if TYPE_CHECKING:
     from .flows import Call, Conversation
@@ -53,6 +55,8 @@ def cmd_serve(args) -> int:
         print(f"mockfgt: --base-port {args.base_port} leaves no room for {len(refs)} devices (ports end at 65535)",
               file=sys.stderr)
         return 2
+    prepare_rsa_keys(r.tls["certificate"] for r in refs if isinstance(r, Scenario))  # in threads, meanwhile
+    device_module.BUILD_APPS_AT_INSTALL = False  # built once the manifest is out (harness.warm_up below)
     stopping = stop_signals()
     signal.pthread_sigmask(signal.SIG_BLOCK, stopping)  # threads started from here on inherit it
     try:
@@ -66,6 +70,9 @@ def cmd_serve(args) -> int:
         with harness:
             harness.start(manifest=args.manifest)
             print(ready_text(harness), flush=True)
+            # Every device answers from here on; what its first request would build is built now,
+            # while the agent reads the manifest and starts (the cold start: docs/performance.md).
+            threading.Thread(target=harness.warm_up, name="mockfgt-warm-up", daemon=True).start()
             signal.sigwait(stopping)
     finally:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, stopping)
