@@ -155,13 +155,11 @@ def curl_line(device: Device) -> str:
     A cookie-session agent's ``/logincheck`` login goes first in the same command: curl keeps its
     cookies across ``--next``, so the call after it carries the session as the agent's would.
     """
-    from .conformance import curl_trust  # the client side loads only for a one-device banner
-
     requests = agent_requests(device)
     parts = ["curl"]
     for i, (method, url, headers, body) in enumerate(requests):
         parts += ["--next"] if i else []
-        parts += ["--max-time", str(AGENT_TIMEOUT), *curl_trust(device.client)]
+        parts += ["--max-time", str(AGENT_TIMEOUT), *device.client.curl_trust()]
         parts += ["--cookie", ""] if len(requests) > 1 else []  # an empty jar: the cookie engine, in memory
         if method not in ("GET", "POST") or (method == "POST" and body is None):
             parts += ["-X", method]
