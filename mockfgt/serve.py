@@ -10,6 +10,7 @@ import errno
 import os
 import shlex
 import signal
+import socket  # noqa: F401 - before ssl: a Ctrl+C while _ssl imports _socket becomes an ImportError
 import ssl
 import sys
 import threading
