@@ -101,7 +101,7 @@ DEVICE = s.Table(
         "accprofiles": s.MapOf(value=_ACCESS),
         "api_users": s.List(
             lambda: [{"name": "agent", "accprofile": "agent_rw", "vdoms": ["root"], "trusthosts": [],
-                      "enabled": True, "token": None, "comments": ""}],
+                      "enabled": True, "token": None, "comments": "", "scope": "global"}],
             item=s.Table(
                 fields={
                     "name": s.Str(),
@@ -111,6 +111,9 @@ DEVICE = s.Table(
                     "enabled": s.Bool(True),
                     "token": s.Str(None, doc="fixed API key; by default a fresh 30-character key at every start"),
                     "comments": s.Str(""),
+                    "scope": s.Str("global", choices=("global", "vdom"),
+                                   doc="the scope of its admin profile: 'vdom' refuses global-scope calls "
+                                       "(?scope=global) with 403"),
                 },
                 required=("name",),
             ),
@@ -149,6 +152,16 @@ def _set_setting(key: str, field: str):
     return run
 
 
+def build_number(version: str, build: int | None = None) -> int:
+    """The build a version reports: the scenario's, the one seen in captures, else a plausible number."""
+    parsed = parse_version(version)
+    return build or KNOWN_BUILDS.get(version, 1000 + 100 * parsed[1] + parsed[2])
+
+
+def _set_version(state: FortiOSState, op: dict) -> None:
+    state.upgrade(op["version"], build_number(op["version"], op.get("build")))
+
+
 OPERATIONS: dict[str, Operation] = {
     "regenerate-key": (s.Table(fields={"user": _USER}, required=("user",)),
                        lambda state, op: state.regenerate_key(op["user"])),
@@ -171,6 +184,13 @@ OPERATIONS: dict[str, Operation] = {
                          required=("address",)),
                  lambda state, op: state.lock_out(op["address"], op.get("seconds"))),
     "clear-lockouts": (s.Table(), lambda state, op: state.clear_lockouts()),
+    "failed-attempts": (s.Table(fields={"address": s.Str(doc="the source address the attempts come from"),
+                                        "count": s.Int(3, min=1, max=100, doc="how many")},
+                                required=("address",)),
+                        lambda state, op: state.failed_attempts(op["address"], op["count"])),
+    "set-version": (s.Table(fields={"version": _version(doc="the FortiOS version after the upgrade, e.g. 7.4.5"),
+                                    "build": s.Int(None, min=1)}, required=("version",)),
+                    _set_version),
     "set-admin-password": (s.Table(fields={"admin": s.Str(doc="admin name"), "password": s.Str()},
                                    required=("admin", "password")),
                            lambda state, op: state.sessions.set_password(op["admin"], op["password"])),
@@ -190,14 +210,14 @@ def build_state(device: dict) -> FortiOSState:
         hostname=device["hostname"],
         serial=device["serial"],
         version=device["version"],
-        build=device["build"] or KNOWN_BUILDS.get(device["version"], 1000 + 100 * version[1] + version[2]),
+        build=build_number(device["version"], device["build"]),
         settings=settings,
         accprofiles={name: AccProfile(name, dict(access)) for name, access in profiles.items()},
         api_users=[
             ApiUser(
                 name=u["name"], accprofile=u["accprofile"], vdoms=list(u["vdoms"]),
                 token=u["token"] or new_token(), trusthosts=[parse_trusthost(t) for t in u["trusthosts"]],
-                enabled=u["enabled"], comments=u["comments"],
+                enabled=u["enabled"], comments=u["comments"], scope=u["scope"],
             )
             for u in device["api_users"]
         ],

@@ -21,7 +21,7 @@ from ..kernel import parse_version
 from .access import new_token, parse_trusthost, trusted
 from .errors import AuthFailure, FortiOSError
 from .sessions import AdminSessions
-from .tables import TABLES, TableSpec
+from .tables import TABLES, TableSpec, factory_rows
 
 ACCESS_LEVELS = ("none", "read", "read-write")
 #: Access groups of a FortiOS accprofile that the emulation checks.
@@ -48,6 +48,9 @@ class ApiUser:
     trusthosts: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = field(default_factory=list)
     enabled: bool = True
     comments: str = ""
+    #: The scope of its admin profile (FortiOS ``config system accprofile / set scope``): "global" may
+    #: make global-scope calls (``?scope=global``), "vdom" works only inside its VDOMs.
+    scope: str = "global"
 
     def trusts(self, address: str) -> bool:
         """No trusthost entries means any source may use the key."""
@@ -174,6 +177,18 @@ class FortiOSState:
             duration = self.settings["admin_lockout_duration"] if seconds is None else seconds
             self._locked_until[address] = self.clock.monotonic() + duration
 
+    def failed_attempts(self, address: str, count: int, token: str | None = None) -> int:
+        """``count`` requests from ``address`` with a key the device does not know (a stale agent), through
+        the same check a request goes through: each counts toward the lockout, and once the source is
+        locked out the rest are refused before any check. Returns how many were refused as locked out."""
+        refused = 0
+        for _ in range(count):
+            try:
+                self.authenticate(token or new_token(), address)
+            except AuthFailure as exc:
+                refused += exc.http_status == 429
+        return refused
+
     def clear_lockouts(self) -> None:
         with self.lock:
             self._locked_until.clear()
@@ -227,9 +242,28 @@ class FortiOSState:
         with self.lock:
             self.accprofiles[profile].access[group] = access
 
+    # -- firmware ------------------------------------------------------------------------------
+    def upgrade(self, version: str, build: int) -> None:
+        """A firmware upgrade (or downgrade): the device reports the new version and behaves as it does
+        wherever behaviour depends on the version (cookie names, envelopes, logins). The configuration
+        is kept: settings, users, profiles, objects (the new version's factory objects are added where
+        missing). The reboot ends every admin session and lockout."""
+        with self.lock:
+            self.version, self.build = parse_version(version), build
+            for vdom in self.vdoms:
+                rows = self.vdoms[vdom].tables
+                for path, row in factory_rows(self.version):
+                    rows[path].setdefault(row["name"], row)
+            self.sessions.end_all()
+            self._locked_until.clear()
+            self._failures.clear()
+
     # -- VDOM scoping ---------------------------------------------------------------------------
-    def vdoms_for(self, user: ApiUser, requested: str | None) -> list[str]:
-        """The VDOMs a request addresses; 403 for one the user may not use (or that does not exist)."""
+    def vdoms_for(self, user: ApiUser, requested: str | None, scope: str | None = None) -> list[str]:
+        """The VDOMs a request addresses; 403 for one the user may not use (or that does not exist), and
+        for a global-scope call (``scope=global``) by a VDOM-scoped user."""
+        if scope == "global" and getattr(user, "scope", "global") != "global":
+            raise FortiOSError(403)
         if requested is None:
             return [user.vdoms[0]]
         if requested == "*":

@@ -1,0 +1,171 @@
+"""The FortiGate rows of faults over time (issue 17), each walked phase by phase over the wire with real
+clients (requests, httpx, curl), the device clock advanced rather than waited for: a neighbour's lockout,
+firmware upgrades (set-version), a VDOM-scoped token refused global calls."""
+
+from __future__ import annotations
+
+import subprocess
+
+import httpx
+import pytest
+import requests
+
+from mockfgt.probe import probe
+
+from deadlines import seconds
+
+STATUS = "/api/v2/monitor/system/status"
+ADDRESSES = "/api/v2/cmdb/firewall/address"
+
+
+def get(device, path: str, token: str | None = None, **params) -> requests.Response:
+    headers = {"Authorization": f"Bearer {token or device.token}"}
+    return requests.get(device.url + path, headers=headers, params=params, verify=device.ca_bundle,
+                        timeout=seconds(5))
+
+
+def phase_names(device) -> list[str]:
+    return [e["phase"] for e in device.journal.events() if e["event"] == "phase"]
+
+
+# -- lockout-by-neighbour ---------------------------------------------------------------------------
+def test_a_neighbour_behind_the_same_address_locks_the_right_key_out(make_fortigate):
+    fgt = make_fortigate("lockout-by-neighbour")
+    stale = "s7ALEkeyFromAnOldAgent00000000"
+    assert get(fgt, STATUS).status_code == 200
+    # The stale agent, from the same address (127.0.0.1), through the real counter: three failures.
+    assert [get(fgt, STATUS, stale).status_code for _ in range(3)] == [401, 401, 401]
+    locked = get(fgt, STATUS)  # the correct agent, the right key
+    assert locked.status_code == 429 and "Too Many Requests" in locked.text
+    assert get(fgt, STATUS, "").status_code == 429  # the credential is not even looked at
+    fgt.clock.advance(seconds=61)  # admin-lockout-duration on the device clock
+    assert get(fgt, STATUS).status_code == 200
+
+
+def test_lockout_by_neighbour_phases_follow_the_device_clock(make_fortigate):
+    fgt = make_fortigate("lockout-by-neighbour")
+    assert probe(fgt.client, kind="fortigate").code == "ok"
+    fgt.clock.advance(minutes=10)  # the stale agent fails three times from the agent's address
+    assert fgt.phase["name"] == "neighbour-failing" and fgt.expect == "202001"
+    with httpx.Client(verify=fgt.client.ssl_context(), trust_env=False, timeout=seconds(5)) as client:
+        answer = client.get(fgt.url + STATUS, headers={"Authorization": f"Bearer {fgt.token}"})
+    assert answer.status_code == 429
+    assert probe(fgt.client, kind="fortigate").code == "202001"
+    fgt.clock.advance(seconds=60)  # the lockout runs out
+    assert fgt.phase["name"] == "free"
+    assert probe(fgt.client, kind="fortigate").code == "ok"
+    assert phase_names(fgt) == ["neighbour-failing", "free"]
+
+
+def test_failed_attempts_count_only_until_the_lockout(make_fortigate):
+    fgt = make_fortigate("fgt-healthy")
+    assert fgt.state.failed_attempts("192.0.2.7", 5) == 2  # the 4th and 5th are refused unchecked
+    assert get(fgt, STATUS).status_code == 200  # another source is not concerned
+
+
+# -- set-version and the upgrade rows ---------------------------------------------------------------
+def test_set_version_changes_what_the_device_reports_and_keeps_the_config(make_fortigate):
+    fgt = make_fortigate("fgt-healthy-7.2")
+    created = requests.post(fgt.url + ADDRESSES, json={"name": "kept", "subnet": "192.0.2.0/24"},
+                            headers={"Authorization": f"Bearer {fgt.token}"}, verify=fgt.ca_bundle,
+                            timeout=seconds(5))
+    assert created.status_code == 200
+    before = get(fgt, STATUS).json()
+    assert before["version"].startswith("v7.2")
+    fgt.apply({"op": "set-version", "version": "7.4.5"})
+    after = get(fgt, STATUS).json()
+    assert (after["version"], after["build"]) == ("v7.4.5", 2702)
+    names = [row["name"] for row in get(fgt, ADDRESSES).json()["results"]]
+    assert "kept" in names and "all" in names  # the configuration survives the upgrade
+
+
+def test_set_version_ends_sessions_and_renames_the_cookies(make_fortigate):
+    fgt = make_fortigate("fgt-healthy-6.4")
+    with requests.Session() as session:
+        session.verify = fgt.ca_bundle
+        login = session.post(fgt.url + "/logincheck", timeout=seconds(5),
+                             data={"username": "netops", "secretkey": client_password(fgt), "ajax": "1"})
+        assert login.text.startswith("1")
+        old_names = set(session.cookies.keys())
+        assert session.get(fgt.url + STATUS, timeout=seconds(5)).status_code == 200
+        fgt.apply({"op": "set-version", "version": "7.4.5"})
+        assert session.get(fgt.url + STATUS, timeout=seconds(5)).status_code == 401  # the reboot ended it
+        session.cookies.clear()
+        assert session.post(fgt.url + "/logincheck", timeout=seconds(5),
+                            data={"username": "netops", "secretkey": client_password(fgt)}).text.startswith("1")
+        new_names = set(session.cookies.keys())
+        assert "ccsrftoken" in old_names and "ccsrftoken" not in new_names  # 7.2.4+: by port and hash
+        assert any(name.startswith(f"ccsrftoken_{fgt.port}_") for name in new_names)
+        assert session.get(fgt.url + STATUS, timeout=seconds(5)).status_code == 200
+
+
+def client_password(fgt) -> str:
+    return fgt.state.sessions.admins["netops"].password
+
+
+def test_upgrade_to_7_4_5_reports_7_4_5_and_refuses_the_query_token(make_fortigate, curl):
+    fgt = make_fortigate("upgrade-7.2-to-7.4-query-token")
+
+    def by_query() -> tuple[str, str]:
+        out = subprocess.run([curl, "-sS", "--cacert", str(fgt.ca_bundle), "-o", "/dev/null", "-w", "%{http_code}",
+                              f"{fgt.url}{STATUS}?access_token={fgt.token}"],
+                             capture_output=True, text=True, timeout=seconds(10), env={"PATH": "/usr/bin:/bin"})
+        return out.stdout, get(fgt, STATUS).json()["version"]
+
+    assert by_query() == ("200", "v7.2.10")
+    fgt.clock.advance(hours=1)
+    assert fgt.phase["name"] == "upgraded"
+    assert by_query() == ("401", "v7.4.5")  # the header still works, and says 7.4.5 now
+    assert probe(fgt.client, kind="fortigate").code == "202001"
+    fgt.remedy()
+    assert probe(fgt.client, kind="fortigate").code == "ok"
+
+
+def test_upgrade_to_7_6_3_logincheck_issues_no_session_cookie(make_fortigate):
+    fgt = make_fortigate("upgrade-7.6.3-logincheck-no-cookie")
+    form = {"username": "netops", "secretkey": client_password(fgt), "ajax": "1"}
+
+    def logincheck_then_status() -> tuple[str, bool, int]:
+        with requests.Session() as session:
+            session.verify = fgt.ca_bundle
+            login = session.post(fgt.url + "/logincheck", data=form, timeout=seconds(5))
+            has_session = any(name.startswith(("APSCOOKIE", "session_key")) for name in session.cookies.keys())
+            return login.text[:1], has_session, session.get(fgt.url + STATUS, timeout=seconds(5)).status_code
+
+    assert logincheck_then_status() == ("1", True, 200)
+    assert probe(fgt.client, kind="fortigate").code == "ok"
+    fgt.clock.advance(hours=1)
+    assert fgt.phase["name"] == "upgraded" and get(fgt, STATUS).json()["version"] == "v7.6.3"
+    assert logincheck_then_status() == ("1", False, 401)  # "success", and nothing to use it with
+    assert probe(fgt.client, kind="fortigate").code == "202001"
+    fgt.remedy()  # /api/v2/authentication still gives a session
+    assert probe(fgt.client, kind="fortigate").code == "ok"
+
+
+# -- global-scope-denied ----------------------------------------------------------------------------
+def test_a_vdom_scoped_token_is_refused_global_calls_with_json_403(make_fortigate):
+    fgt = make_fortigate("global-scope-denied")
+    own = get(fgt, ADDRESSES)  # no vdom: the user's own VDOM
+    assert own.status_code == 200 and own.json()["vdom"] == "tenant-a"
+    for params in ({"scope": "global"}, {"vdom": "root"}):
+        refused = get(fgt, STATUS, **params)
+        assert refused.status_code == 403 and refused.headers["Content-Type"].startswith("application/json")
+        body = refused.json()
+        assert (body["status"], body["http_status"]) == ("error", 403)
+        assert body["vdom"] == ("tenant-a" if "scope" in params else "root")
+    assert get(fgt, STATUS, vdom="tenant-a").status_code == 200
+    assert probe(fgt.client, kind="fortigate").code == "202002" == fgt.expect
+    fgt.remedy()
+    assert probe(fgt.client, kind="fortigate").code == "ok"
+
+
+def test_a_global_scope_user_may_make_global_calls(make_fortigate):
+    fgt = make_fortigate("fgt-healthy")
+    assert get(fgt, STATUS, scope="global").status_code == 200
+
+
+@pytest.mark.parametrize("name", ["global-scope-denied", "lockout-by-neighbour", "upgrade-7.6.3-logincheck-no-cookie"])
+def test_the_rows_are_in_the_catalogue(name):
+    from mockfgt.scenario import catalogue
+
+    assert name in {sc.name for sc in catalogue()}
