@@ -110,7 +110,10 @@ GENERIC_OPERATIONS = {
         "client_certificate": s.Str(None, choices=("none", "required")),
         "ciphers": s.Str(None, choices=CIPHERS),
     }, validate=check_tls),
-    "set-connection": s.Table(fields={"fault": s.Str(None, choices=CONNECTION_FAULTS), "stall_seconds": s.Float(None)}),
+    "set-connection": s.Table(fields={"fault": s.Str(None, choices=CONNECTION_FAULTS), "stall_seconds": s.Float(None),
+                                      "kept": s.Str(None, choices=("silence",),
+                                                    doc="silence: connections open now are never answered "
+                                                        "again (an HA failover); new ones get the fault")}),
 }
 
 #: The agent's calls a fault can show on (roles of mockfgt.flows): a write-only fault needs a write.

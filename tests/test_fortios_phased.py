@@ -5,6 +5,7 @@ firmware upgrades (set-version), a VDOM-scoped token refused global calls."""
 from __future__ import annotations
 
 import subprocess
+import time
 
 import httpx
 import pytest
@@ -169,3 +170,61 @@ def test_the_rows_are_in_the_catalogue(name):
     from mockfgt.scenario import catalogue
 
     assert name in {sc.name for sc in catalogue()}
+
+
+# -- ha-failover ------------------------------------------------------------------------------------
+def test_ha_failover_with_one_agent_keeping_its_connection_and_session(make_fortigate):
+    fgt = make_fortigate("ha-failover")
+    form = {"username": "netops", "secretkey": client_password(fgt), "ajax": "1"}
+    with requests.Session() as agent:  # one agent: its pooled connection and its cookies, across phases
+        agent.verify = fgt.ca_bundle
+        assert agent.post(fgt.url + "/logincheck", data=form, timeout=seconds(5)).text.startswith("1")
+        assert agent.get(fgt.url + STATUS, timeout=seconds(5)).status_code == 200  # kept alive after this
+
+        fgt.clock.advance(minutes=10)
+        assert fgt.phase["name"] == "failover" and fgt.expect == "202000"
+        # The kept connection is not closed: the agent reuses it, and no answer ever comes. The 1 s
+        # timeout is the behaviour under test (the device never answers), not a deadline.
+        with pytest.raises(requests.exceptions.ReadTimeout):
+            agent.get(fgt.url + STATUS, timeout=1)
+        with pytest.raises(requests.exceptions.ConnectionError):  # a new connection: reset
+            agent.get(fgt.url + STATUS, timeout=seconds(5))
+        assert probe(fgt.client, kind="fortigate").code == "202000"
+
+        fgt.clock.advance(minutes=1)
+        assert fgt.phase["name"] == "booting"
+        with pytest.raises(requests.exceptions.Timeout):  # accepted, never a ServerHello (a ReadTimeout here)
+            agent.get(fgt.url + STATUS, timeout=1)
+
+        fgt.clock.advance(minutes=10)
+        assert fgt.phase["name"] == "up"
+        assert agent.get(fgt.url + STATUS, timeout=seconds(5)).status_code == 401  # the old session's cookie
+        assert agent.post(fgt.url + "/logincheck", data=form, timeout=seconds(5)).text.startswith("1")
+        assert agent.get(fgt.url + STATUS, timeout=seconds(5)).status_code == 200  # ok after a new login
+    events = [e["event"] for e in fgt.journal.events()]
+    assert "silenced" in events and "reset" in events and "stall-handshake" in events
+    assert phase_names(fgt) == ["failover", "booting", "up"]
+
+
+def test_a_silenced_connection_stays_silent_through_later_phases_until_the_client_leaves(make_fortigate, curl):
+    fgt = make_fortigate("ha-failover")
+    fgt.apply({"op": "set-connection", "fault": "none"})  # stays healthy for new connections
+    with httpx.Client(verify=fgt.client.ssl_context(), trust_env=False, timeout=seconds(5)) as kept:
+        headers = {"Authorization": f"Bearer {fgt.token}"}
+        assert kept.get(fgt.url + STATUS, headers=headers).status_code == 200
+        assert fgt.connections == 1
+        fgt.apply({"op": "set-connection", "kept": "silence"})
+        fgt.apply({"op": "set-connection", "fault": "none"})  # a new plan does not release it, as it would a stall
+        assert fgt.connections == 1  # still open: not closed, not reset
+        with pytest.raises(httpx.ReadTimeout):
+            kept.get(fgt.url + STATUS, headers=headers, timeout=1)  # 1 s: the silence is under test
+        # httpx closes a connection that timed out: the client left, and the device lets go of it.
+        deadline = time.monotonic() + seconds(5)
+        while fgt.connections and time.monotonic() < deadline:
+            time.sleep(0.02)
+        assert fgt.connections == 0
+        fresh = subprocess.run([curl, "-sS", "--cacert", str(fgt.ca_bundle), "-o", "/dev/null", "-w", "%{http_code}",
+                                "-H", f"Authorization: Bearer {fgt.token}", fgt.url + STATUS],
+                               capture_output=True, text=True, timeout=seconds(10), env={"PATH": "/usr/bin:/bin"})
+        assert fresh.stdout == "200"  # a new connection is answered
+    assert [e for e in fgt.journal.events() if e["event"] == "silenced"]
