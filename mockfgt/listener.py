@@ -456,9 +456,13 @@ class Listener:
             return
         assert self._loop is not None
         conn.where = "held"
-        if conn.plan.stall_seconds is not None:
-            conn.timer = self._loop.schedule(time.monotonic() + conn.plan.stall_seconds, self._late, conn)
-            return
+        late = conn.handler.held_seconds if conn.handler is not None else None
+        if late is None:
+            late = conn.plan.stall_seconds
+        if late is not None:
+            conn.timer = self._loop.schedule(time.monotonic() + late, self._late, conn)
+            if conn.handler is None:
+                return  # a late handshake: what the client sent is its ClientHello, left unread
         try:
             conn.sock.setblocking(False)
         except OSError:
@@ -466,6 +470,8 @@ class Listener:
         self._loop_watch(conn, self._held_ready)
 
     def _held_ready(self, conn: _Connection) -> None:
+        if conn.where != "held":  # an event taken just before the hold ended
+            return
         try:
             for _ in range(_READS_PER_WAKE):
                 if not conn.sock.recv(65536):
@@ -482,6 +488,13 @@ class Listener:
         """A late plan's time is up: the handshake or the answer goes on."""
         if conn.where != "held":
             return
+        if conn.handler is not None:  # a late answer was watched for the client leaving meanwhile
+            assert self._loop is not None
+            self._loop.unwatch(conn.sock)
+            try:
+                conn.sock.setblocking(True)
+            except OSError:
+                pass
         conn.since = time.monotonic()  # the handshake's deadline counts from now
         self._dispatch(conn, self._go_on)
 
@@ -579,8 +592,11 @@ class Listener:
             first = False
             stays = handler.serve_one()
             if handler.held is not None:  # a stall-response plan: the request is in, the answer never
-                self._journal({"client": conn.addr[0], "client_port": conn.addr[1], "event": "stall-response",
-                               "method": handler.command, "path": handler.path.split("?", 1)[0]})
+                event = {"client": conn.addr[0], "client_port": conn.addr[1], "event": "stall-response",
+                         "method": handler.command, "path": handler.path.split("?", 1)[0]}
+                if handler.held_seconds is not None:  # a slow endpoint: answered, late
+                    event.update(event="answer-held", seconds=handler.held_seconds)
+                self._journal(event)
                 if not self._loop.call_soon(self._hold, conn):
                     self._close(conn)
                 return

@@ -228,3 +228,46 @@ def test_a_silenced_connection_stays_silent_through_later_phases_until_the_clien
                                capture_output=True, text=True, timeout=seconds(10), env={"PATH": "/usr/bin:/bin"})
         assert fresh.stdout == "200"  # a new connection is answered
     assert [e for e in fgt.journal.events() if e["event"] == "silenced"]
+
+
+# -- slow-endpoint ----------------------------------------------------------------------------------
+def test_slow_endpoint_the_status_is_fast_the_address_read_outlasts_the_agent(make_fortigate):
+    fgt = make_fortigate("slow-endpoint")
+    headers = {"Authorization": f"Bearer {fgt.token}"}
+    with requests.Session() as agent:
+        agent.verify, agent.headers = fgt.ca_bundle, headers
+        assert agent.get(fgt.url + STATUS, timeout=seconds(5)).status_code == 200
+        # 1 s: the agent's timeout against a device slow on purpose (20 s), not a deadline.
+        with pytest.raises(requests.exceptions.ReadTimeout):
+            agent.get(fgt.url + ADDRESSES, timeout=1)
+    # The client left: the held answer is dropped with its connection, not kept for 20 s.
+    deadline = time.monotonic() + seconds(5)
+    while fgt.connections and time.monotonic() < deadline:
+        time.sleep(0.02)
+    assert fgt.connections == 0
+    held = [e for e in fgt.journal.events() if e["event"] == "answer-held"]
+    assert [(e["path"], e["seconds"]) for e in held] == [(ADDRESSES, 20.0)]
+    assert probe(fgt.client, kind="fortigate", timeout=1).code == "202004" == fgt.expect
+
+
+def test_slow_endpoint_a_longer_timeout_gets_the_answer_late_on_the_same_connection(make_fortigate, curl):
+    fgt = make_fortigate("slow-endpoint")
+    fgt.apply({"op": "set-slow-path", "prefix": "/api/v2/cmdb/firewall/address", "seconds": 0.3})
+    with httpx.Client(verify=fgt.client.ssl_context(), trust_env=False, timeout=seconds(10),
+                      headers={"Authorization": f"Bearer {fgt.token}"}) as agent:
+        answers = [agent.get(fgt.url + ADDRESSES) for _ in range(2)] + [agent.get(fgt.url + STATUS)]
+    assert [a.status_code for a in answers] == [200, 200, 200]
+    assert "all" in [row["name"] for row in answers[0].json()["results"]]
+    assert fgt.connections <= 1  # kept alive through the late answers (httpx may not have closed yet)
+    # Only authenticated answers are slow: a refusal is httpsd's, at once.
+    refused = subprocess.run([curl, "-sS", "--max-time", "1", "--cacert", str(fgt.ca_bundle), "-o", "/dev/null",
+                              "-w", "%{http_code}", fgt.url + ADDRESSES],
+                             capture_output=True, text=True, timeout=seconds(10), env={"PATH": "/usr/bin:/bin"})
+    assert refused.stdout == "401"
+
+
+def test_slow_endpoint_remedy_makes_it_fast(make_fortigate):
+    fgt = make_fortigate("slow-endpoint")
+    fgt.remedy()
+    assert probe(fgt.client, kind="fortigate", timeout=seconds(5)).code == "ok"
+    assert not [e for e in fgt.journal.events() if e["event"] == "answer-held"]

@@ -97,6 +97,8 @@ DEVICE = s.Table(
             "admin_timeout": s.Int(DEFAULT_ADMIN_TIMEOUT, min=1, max=480 * 60,
                                    doc="seconds of idleness before an admin session ends (FortiOS admintimeout, 5 min)"),
             "post_login_banner": s.Bool(False, doc="admins must accept the post-login disclaimer before any API call"),
+            "slow_paths": s.MapOf(value=s.Float(min=0, max=3600), doc="URL path prefix -> seconds its authenticated "
+                                  "answers take (a slow endpoint; the answer is dropped if the client leaves first)"),
         }),
         "accprofiles": s.MapOf(value=_ACCESS),
         "api_users": s.List(
@@ -188,6 +190,10 @@ OPERATIONS: dict[str, Operation] = {
                                         "count": s.Int(3, min=1, max=100, doc="how many")},
                                 required=("address",)),
                         lambda state, op: state.failed_attempts(op["address"], op["count"])),
+    "set-slow-path": (s.Table(fields={"prefix": s.Str(doc="a URL path prefix, e.g. /api/v2/cmdb/firewall/address"),
+                                      "seconds": s.Float(min=0, max=3600, doc="how long its answers take; 0: at once")},
+                              required=("prefix", "seconds")),
+                      lambda state, op: state.set_slow_path(op["prefix"], op["seconds"])),
     "set-version": (s.Table(fields={"version": _version(doc="the FortiOS version after the upgrade, e.g. 7.4.5"),
                                     "build": s.Int(None, min=1)}, required=("version",)),
                     _set_version),

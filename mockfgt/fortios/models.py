@@ -242,6 +242,24 @@ class FortiOSState:
         with self.lock:
             self.accprofiles[profile].access[group] = access
 
+    # -- slow endpoints ----------------------------------------------------------------------
+    def slowness(self, path: str) -> float:
+        """Seconds an answer to ``path`` takes (the longest matching prefix of ``slow_paths``; 0: at once)."""
+        with self.lock:
+            paths = self.settings.get("slow_paths") or {}
+            matching = [p for p in paths if path == p.rstrip("/") or path.startswith(p.rstrip("/") + "/")]
+            return float(paths[max(matching, key=len)]) if matching else 0.0
+
+    def set_slow_path(self, prefix: str, seconds: float) -> None:
+        """Answers under ``prefix`` take ``seconds`` from now on (0: at once again)."""
+        with self.lock:
+            paths = dict(self.settings.get("slow_paths") or {})
+            if seconds > 0:
+                paths[prefix] = seconds
+            else:
+                paths.pop(prefix, None)
+            self.settings["slow_paths"] = paths
+
     # -- firmware ------------------------------------------------------------------------------
     def upgrade(self, version: str, build: int) -> None:
         """A firmware upgrade (or downgrade): the device reports the new version and behaves as it does

@@ -15,6 +15,7 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from .. import bodies
+from ..http11 import ANSWER_AFTER
 from ..httpsd import HTML_TYPE
 from . import WRITE_METHODS, logins, system
 from .models import AuthFailure, FortiOSError, FortiOSState
@@ -218,6 +219,9 @@ def handle(state: FortiOSState, req) -> Response:
         user, session = logins.authenticate(state, req, bearer_token(req, query, state))
     except AuthFailure as exc:
         return auth_refused(state, exc)
+    slow = state.slowness("/" + "/".join(segments))
+    if slow:  # an authenticated call to a slow endpoint: answered, late (the connection layer holds it)
+        req.environ[ANSWER_AFTER] = slow
 
     call, handler = route(req.method, segments[2], segments[3:])
     if handler is _cmdb_system and not system.CMDB[f"{call.path}/{call.name}"].exists(state):
