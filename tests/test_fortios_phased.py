@@ -271,3 +271,73 @@ def test_slow_endpoint_remedy_makes_it_fast(make_fortigate):
     fgt.remedy()
     assert probe(fgt.client, kind="fortigate", timeout=seconds(5)).code == "ok"
     assert not [e for e in fgt.journal.events() if e["event"] == "answer-held"]
+
+
+# -- api-user-schedule ------------------------------------------------------------------------------
+def test_api_user_schedule_phases_follow_the_device_wall_time(make_fortigate, curl):
+    fgt = make_fortigate("api-user-schedule")
+
+    def by_curl() -> str:
+        done = subprocess.run([curl, "-sS", "--cacert", str(fgt.ca_bundle), "-o", "/dev/null", "-w", "%{http_code}",
+                               "-H", f"Authorization: Bearer {fgt.token}", fgt.url + STATUS],
+                              capture_output=True, text=True, timeout=seconds(10), env={"PATH": "/usr/bin:/bin"})
+        return done.stdout
+
+    assert fgt.state.wall.now().isoformat().startswith("2026-01-05T09:00")  # Monday 09:00, whatever the real time
+    assert by_curl() == "200"
+    fgt.clock.advance(hours=8, minutes=59)  # Monday 17:59: still inside
+    assert fgt.phase["name"] == "start" and by_curl() == "200"
+    fgt.clock.advance(minutes=1)  # 18:00: the end is not inside
+    assert fgt.phase["name"] == "evening"
+    refused = get(fgt, STATUS)
+    assert refused.status_code == 401 and "<title>401 Unauthorized</title>" in refused.text
+    assert [by_curl() for _ in range(4)] == ["401"] * 4  # the right key: refused, never locked out for it
+    assert probe(fgt.client, kind="fortigate").code == "202001" == fgt.expect
+    fgt.clock.advance(hours=14)  # Tuesday 08:00
+    assert fgt.phase["name"] == "next-morning" and by_curl() == "200"
+    assert probe(fgt.client, kind="fortigate").code == "ok"
+
+
+def test_api_user_schedule_remedy_removes_the_schedule(make_fortigate):
+    fgt = make_fortigate("api-user-schedule")
+    fgt.advance()  # told: the phase sets the wall time to Monday 18:00 itself
+    assert fgt.state.wall.now().isoformat().startswith("2026-01-05T18:00")
+    assert get(fgt, STATUS).status_code == 401
+    fgt.remedy()
+    assert get(fgt, STATUS).status_code == 200
+
+
+def test_a_schedule_ending_before_it_starts_runs_into_the_next_day(make_fortigate, tmp_path):
+    path = tmp_path / "night-shift.toml"
+    path.write_text('''
+summary = "a night-shift API user: Friday 22:00 to Saturday 06:00"
+extends = "fgt-healthy"
+expect = "ok"
+[device.settings]
+system_time = "2026-01-09T21:00:00Z"
+[device.schedules.nights]
+days = ["friday"]
+start = "22:00"
+end = "06:00"
+[[device.api_users]]
+name = "agent"
+schedule = "nights"
+''')
+    fgt = make_fortigate(str(path))
+    seen = []
+    for step in (0, 1, 7, 1):  # Friday 21:00, Friday 22:00, Saturday 05:00, Saturday 06:00
+        fgt.clock.advance(hours=step)
+        seen.append(get(fgt, STATUS).status_code)
+    assert seen == [401, 200, 200, 401]
+    fgt.apply({"op": "set-system-time", "time": "2026-01-01T00:00:00"})  # the past: the time does not go back
+    assert fgt.state.wall.now().isoformat().startswith("2026-01-10T06:00")
+
+
+def test_a_schedule_the_device_does_not_have_is_named_with_those_it_has(tmp_path):
+    from mockfgt.scenario import ScenarioError, load
+
+    path = tmp_path / "typo.toml"
+    path.write_text('summary = "x"\nextends = "fgt-healthy"\nexpect = "ok"\n'
+                    '[[device.api_users]]\nname = "agent"\nschedule = "ofice-hours"\n')
+    with pytest.raises(ScenarioError, match=r"api_users\[0\]\.schedule.*'ofice-hours' is not in device.schedules"):
+        load(str(path))

@@ -20,6 +20,7 @@ from ..clock import REAL, Clock
 from ..kernel import parse_version
 from .access import new_token, parse_trusthost, trusted
 from .errors import AuthFailure, FortiOSError
+from .schedules import Schedule, WallTime, parse_wall_time
 from .sessions import AdminSessions
 from .tables import TABLES, TableSpec, factory_rows
 
@@ -51,6 +52,8 @@ class ApiUser:
     #: The scope of its admin profile (FortiOS ``config system accprofile / set scope``): "global" may
     #: make global-scope calls (``?scope=global``), "vdom" works only inside its VDOMs.
     scope: str = "global"
+    #: A recurring schedule's name (:mod:`mockfgt.fortios.schedules`): outside it the key is refused.
+    schedule: str = ""
 
     def trusts(self, address: str) -> bool:
         """No trusthost entries means any source may use the key."""
@@ -81,10 +84,14 @@ class FortiOSState:
         vdoms: list[str],
         external_resources: list[str],
         admins: list | None = None,
+        schedules: list[Schedule] | None = None,
     ) -> None:
         self.lock = threading.RLock()
+        self.schedules: dict[str, Schedule] = {sc.name: sc for sc in schedules or []}
+        start = settings.get("system_time")
+        self._system_time = parse_wall_time(start) if start else None
         #: The device's clock (lockouts, admin sessions); a device sets its own, see mockfgt.clock.
-        self.clock: Clock = REAL
+        self.clock = REAL
         self.hostname, self.serial, self.build = hostname, serial, build
         self.version = parse_version(version)
         self.settings = dict(settings)
@@ -100,6 +107,35 @@ class FortiOSState:
         self._revision_seed = secrets.token_hex(8)
         self._revisions = itertools.count(1)
         self.revision = self._next_revision()
+
+    # -- time ----------------------------------------------------------------------------------
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    @clock.setter
+    def clock(self, clock: Clock) -> None:
+        """The device sets its own clock after building the state; the wall time (schedules) starts
+        then, at ``settings.system_time`` if the scenario set one."""
+        self._clock = clock
+        self.wall = WallTime(clock, self._system_time)
+
+    def set_system_time(self, moment: str) -> None:
+        """``execute date`` / ``execute time``: the wall time moves forward to ``moment`` (never back)."""
+        with self.lock:
+            self.wall.move_to(parse_wall_time(moment))
+
+    def set_schedule(self, user: str, schedule: str) -> None:
+        """Give an API user a schedule ('' removes it: the key works at any time)."""
+        with self.lock:
+            if schedule and schedule not in self.schedules:
+                raise KeyError(schedule)
+            self.user(user).schedule = schedule
+
+    def in_schedule(self, user: ApiUser) -> bool:
+        with self.lock:
+            schedule = self.schedules.get(user.schedule) if user.schedule else None
+            return schedule is None or schedule.contains(self.wall.now())
 
     # -- identity -----------------------------------------------------------------------------
     @property
@@ -134,6 +170,8 @@ class FortiOSState:
             if not user.trusts(peer):
                 self.count_failure(peer)
                 raise AuthFailure(401, f"Peer not trusted: {peer}")
+            if not self.in_schedule(user):  # the right key at the wrong time: refused, not counted
+                raise AuthFailure(401, f"outside the schedule {user.schedule!r} of API user {user.name}")
             self.forget_failures(peer)
             return user
 
