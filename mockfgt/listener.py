@@ -588,7 +588,7 @@ class Listener:
         """Serve requests while they come back to back; then park the connection, hold it or close it."""
         handler = conn.handler
         assert handler is not None and self._loop is not None
-        while first or (not conn.silenced and (handler.pending or readable_within(conn.sock, KEEPALIVE_LINGER))):
+        while first or self._next_request_in(conn, handler):
             first = False
             stays = handler.serve_one()
             if handler.held is not None:  # a stall-response plan: the request is in, the answer never
@@ -606,6 +606,13 @@ class Listener:
         self.arm(conn.sock)  # an idle keep-alive connection is closed after request_timeout too
         if not self._loop.call_soon(self._parked, conn):
             self._finish(conn)
+
+    def _next_request_in(self, conn: _Connection, handler: Handler) -> bool:
+        """Whether the next request is here (or comes within the linger) and may be answered: not on a
+        connection silenced meanwhile; silenced while we waited means it came after the silence."""
+        if conn.silenced:
+            return False
+        return (handler.pending or readable_within(conn.sock, KEEPALIVE_LINGER)) and not conn.silenced
 
     def _finish(self, conn: _Connection) -> None:
         if isinstance(conn.sock, ssl.SSLSocket) and conn.handler is not None:

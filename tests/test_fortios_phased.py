@@ -11,6 +11,7 @@ import httpx
 import pytest
 import requests
 
+from mockfgt.explain import journal_summary
 from mockfgt.probe import probe
 
 from deadlines import seconds
@@ -203,6 +204,8 @@ def test_ha_failover_with_one_agent_keeping_its_connection_and_session(make_fort
         assert agent.get(fgt.url + STATUS, timeout=seconds(5)).status_code == 200  # ok after a new login
     events = [e["event"] for e in fgt.journal.events()]
     assert "silenced" in events and "reset" in events and "stall-handshake" in events
+    saw = journal_summary(fgt.journal.events(), limit=100)  # what a mismatch's explanation says of it
+    assert "a connection kept from before silently dropped: never answered again (the scenario's fault)" in saw
     assert phase_names(fgt) == ["failover", "booting", "up"]
 
 
@@ -248,6 +251,8 @@ def test_slow_endpoint_the_status_is_fast_the_address_read_outlasts_the_agent(ma
     held = [e for e in fgt.journal.events() if e["event"] == "answer-held"]
     assert [(e["path"], e["seconds"]) for e in held] == [(ADDRESSES, 20.0)]
     assert probe(fgt.client, kind="fortigate", timeout=1).code == "202004" == fgt.expect
+    with pytest.raises(AssertionError, match="GET /api/v2/cmdb/firewall/address: answered after 20 s"):
+        fgt.check("ok")  # an agent that reported ok is told what the device did
 
 
 def test_slow_endpoint_a_longer_timeout_gets_the_answer_late_on_the_same_connection(make_fortigate, curl):
