@@ -29,7 +29,7 @@ from .explain import Expectation
 from .hosts import url_host
 from .journal import DEFAULT_CAPACITY, Journal, request_body, request_event, request_headers_size
 from .listener import REQUEST_TIMEOUT, ConnectionPlan, Listener
-from .phases import PhaseRunner
+from .phases import PhaseRunner, answering
 from .scenario import Scenario
 from .tls import HarnessCA, ServerTLS, server_tls as mint_server_tls
 
@@ -168,6 +168,13 @@ class Device:
     def advance(self) -> dict:
         """Enter the scenario's next phase now (see :mod:`mockfgt.phases`); returns it. ValueError in the last."""
         return self._phases.advance()
+
+    def notice(self, action: str) -> None:
+        """A client's ``action`` (``login``, ``logout``, ``lock``, ``write``: :data:`mockfgt.phases.ACTIONS`)
+        succeeded: journaled as ``{"event": "action", ...}``; a phase waiting for it (``on``) may start.
+        The kinds' wire layers call :func:`mockfgt.phases.notice` while answering."""
+        self.journal.record({"event": "action", "action": action})
+        self._phases.on_action(action)
 
     @property
     def phase(self) -> dict:
@@ -433,6 +440,7 @@ class Device:
     def _call_app(self, environ, start_response) -> list[bytes]:
         """Run the kind's shared app for this device: its ``get_state()`` answers with our state."""
         app, _answering.state = self._serving
+        _answering.device = self
         try:
             answer = app(environ, start_response)
             try:
@@ -441,10 +449,11 @@ class Device:
                 if hasattr(answer, "close"):
                     answer.close()
         finally:
-            _answering.state = None
+            _answering.state = _answering.device = None
 
 
-_answering = threading.local()  # the state of the device whose request this thread is answering
+# The state (and device) whose request this thread is answering: mockfgt.phases.notice reads it too.
+_answering = answering
 
 
 def _current_state():
