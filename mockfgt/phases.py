@@ -87,6 +87,8 @@ def phase_spec(operations: s.Spec, client_change: s.Table) -> s.Table:
             "on_count": s.Int(None, min=1, doc="the N-th such action (default 1)"),
             "expect": s.Code(choices=CODES, doc="what a verifying client reports in this phase"),
             "expect_insecure": s.Code(None, choices=CODES),
+            "expect_pinned": s.Code(None, choices=CODES, doc="what an agent that pinned the first certificate "
+                                                             "reports in this phase (default: expect)"),
             "setup": s.List(list, item=operations),
             "client": client_change,
             "reissue_certificate": s.Bool(False, doc="present a new leaf certificate from the same CA"),
@@ -136,6 +138,8 @@ def check_phases(phases: list[dict]) -> None:
         seen.add(phase["name"])
         if phase["expect_insecure"] is None:
             phase["expect_insecure"] = phase["expect"]
+        if phase["expect_pinned"] is None:
+            phase["expect_pinned"] = phase["expect"]
 
 
 def trigger_text(phase: dict) -> str:
@@ -160,11 +164,13 @@ def _ordinal(n: int) -> str:
 
 
 def listing(scenario) -> list[dict]:
-    """Every phase of a scenario, the top level first: name, summary, trigger, expect, expect_insecure."""
+    """Every phase of a scenario, the top level first: name, summary, trigger, expect, expect_insecure,
+    expect_pinned (an agent that pinned the first certificate: the top level's is its expect)."""
     first = {"name": START, "summary": scenario.summary, "trigger": "at start", "expect": scenario.expect,
-             "expect_insecure": scenario.expect_insecure}
+             "expect_insecure": scenario.expect_insecure, "expect_pinned": scenario.expect}
     return [first] + [{"name": p["name"], "summary": p["summary"], "trigger": trigger_text(p),
-                       "expect": p["expect"], "expect_insecure": p["expect_insecure"]} for p in scenario.phases]
+                       "expect": p["expect"], "expect_insecure": p["expect_insecure"],
+                       "expect_pinned": p["expect_pinned"]} for p in scenario.phases]
 
 
 class PhaseRunner:
