@@ -3,15 +3,16 @@
 A scenario's top level is its first phase, ``start``. Each ``[[phases]]`` entry is a later phase: what
 changes on entry (``setup`` operations of the kind, ``set-connection`` and ``set-tls`` included; a
 ``client`` change, such as the agent now holding a stale key; ``reissue_certificate``, a new leaf
-from the same CA), what a correct agent reports in it (``expect``, ``expect_insecure``) and what
-starts it, counted from the start of the phase before:
+from the same CA), what a correct agent reports in it (``expect``, ``expect_insecure``, and
+``expect_pinned`` for an agent that pinned the first certificate) and what starts it, counted from the
+start of the phase before:
 
 - ``after_requests = N``: the request after the N-th is answered in the new phase;
 - ``after_connections = N``: the connection after the N-th is treated in the new phase;
 - ``after_seconds = S``: S seconds on the device's clock (:mod:`mockfgt.clock`), real or advanced;
 - ``at = "HH:MM"`` (UTC) or an ISO date-time: when the device clock's wall time next reaches it;
 - ``on = ACTION`` (``login``, ``logout``, ``lock``, ``write``), ``on_count = N``: right after the N-th
-  such action of a client succeeded (the kinds tell the device: :meth:`Device.notice`);
+  such action of a client succeeded (the kinds' wire layers call :func:`notice`);
 - none of these: only when told (``device.advance()``, the control API, ``mockfgt ctl advance``).
 
 ``device.advance()`` also moves on from a phase that has a trigger. Every phase change is journaled
@@ -130,7 +131,7 @@ def next_time(at: str, since: float) -> float:
 
 
 def check_phases(phases: list[dict]) -> None:
-    """Names unique; expect_insecure filled in."""
+    """Names unique; expect_insecure and expect_pinned filled in (by default, expect)."""
     seen: set[str] = set()
     for i, phase in enumerate(phases):
         if phase["name"] in seen:

@@ -310,3 +310,35 @@ expect = "ok"
     checked = subprocess.run([str(BIN / "mockfgt"), "scenarios", "check", str(path)], capture_output=True,
                              text=True, timeout=seconds(30))
     assert checked.returncode == 0, checked.stdout + checked.stderr
+
+
+# -- the documented examples ------------------------------------------------------------------------
+def documented(name: str) -> str:
+    text = (Path(__file__).resolve().parents[1] / "docs" / "scenarios.md").read_text()
+    section = text.split("## Triggers in examples", 1)[1].split("\n## ", 1)[0]
+    blocks = [b.split("```", 1)[0] for b in section.split("```toml\n")[1:]]
+    return {"write": blocks[0], "schedule": blocks[1]}[name]
+
+
+def test_the_documented_write_example_runs(make_fortigate, tmp_path):
+    fgt = make_fortigate(str(write(tmp_path, "first-write", documented("write"))))
+    auth = {"Authorization": f"Bearer {fgt.token}"}
+
+    def create(name: str) -> int:
+        return requests.post(fgt.url + ADDRESS, json={"name": name, "subnet": "192.0.2.1 255.255.255.255"},
+                             headers=auth, verify=fgt.ca_bundle, timeout=seconds(5)).status_code
+
+    assert create("first") == 200 and fgt.phase["name"] == "read-only"
+    assert create("second") == 403 and fgt.expect == "202002"
+
+
+def test_the_documented_schedule_example_runs(make_fortigate, tmp_path):
+    fgt = make_fortigate(str(write(tmp_path, "maintenance", documented("schedule"))))
+    assert fgt.phase["trigger"] == "at start" and fgt.phases[1]["trigger"].startswith("at 02:00 UTC")
+    until = next_time("02:00", fgt.clock.time()) - fgt.clock.time()
+    fgt.clock.advance(seconds=max(0.0, until - 60))
+    assert fgt.phase["name"] == "start"
+    fgt.clock.advance(seconds=120)
+    assert fgt.phase["name"] == "maintenance"
+    with pytest.raises(requests.ConnectionError):
+        requests.get(fgt.url + STATUS, verify=fgt.ca_bundle, timeout=seconds(5))
