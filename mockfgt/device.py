@@ -30,7 +30,7 @@ from .explain import Expectation
 from .hosts import url_host
 from .journal import DEFAULT_CAPACITY, Journal, request_body, request_event, request_headers_size
 from .listener import REQUEST_TIMEOUT, ConnectionPlan, Listener
-from .phases import PhaseRunner, answering
+from .phases import ACTIONS, PhaseRunner, answering
 from .scenario import Scenario
 from .tls import HarnessCA, ServerTLS, Window, server_tls as mint_server_tls
 
@@ -174,7 +174,10 @@ class Device:
     def notice(self, action: str) -> None:
         """A client's ``action`` (``login``, ``logout``, ``lock``, ``write``: :data:`mockfgt.phases.ACTIONS`)
         succeeded: journaled as ``{"event": "action", ...}``; a phase waiting for it (``on``) may start.
-        The kinds' wire layers call :func:`mockfgt.phases.notice` while answering."""
+        The kinds' wire layers call :func:`mockfgt.phases.notice` while answering. ValueError for
+        another action."""
+        if action not in ACTIONS:
+            raise ValueError(f"'{action}' is not a client action; allowed: {', '.join(ACTIONS)}")
         self.journal.record({"event": "action", "action": action})
         self._phases.on_action(action)
 

@@ -195,6 +195,23 @@ expect = "ok"
     assert code == 0 and fmg.phase["name"] == "after-logout"
 
 
+def test_notice_by_hand_moves_the_device_and_refuses_other_actions(make_fortigate, tmp_path):
+    path = write(tmp_path, "told-by-hand", """
+summary = "a lock, told by hand"
+extends = "fgt-healthy"
+expect = "ok"
+[[phases]]
+name = "locked"
+on = "lock"
+expect = "ok"
+""")
+    fgt = make_fortigate(str(path))
+    with pytest.raises(ValueError, match="allowed: login, logout, lock, write"):
+        fgt.notice("reboot")
+    fgt.notice("lock")  # a FortiGate has no workspace locks: a test can still say one happened
+    assert fgt.phase["name"] == "locked" and [e["action"] for e in events(fgt, "action")] == ["lock"]
+
+
 # -- schedules ---------------------------------------------------------------------------------------
 def test_schedule_parsing_and_the_next_time():
     assert schedule("09:30") == ("daily", 9 * 3600 + 30 * 60)
