@@ -178,7 +178,9 @@ class Device:
         another action."""
         if action not in ACTIONS:
             raise ValueError(f"'{action}' is not a client action; allowed: {', '.join(ACTIONS)}")
-        self.journal.record({"event": "action", "action": action})
+        environ = getattr(_answering, "environ", None) if getattr(_answering, "device", None) is self else None
+        who = {} if environ is None else {"client": environ.get("REMOTE_ADDR"), "client_port": _port(environ)}
+        self.journal.record({"event": "action", "action": action, **who})  # who: as its request's entry says
         self._phases.on_action(action)
 
     @property
@@ -487,7 +489,7 @@ class Device:
     def _call_app(self, environ, start_response) -> list[bytes]:
         """Run the kind's shared app for this device: its ``get_state()`` answers with our state."""
         app, _answering.state = self._serving
-        _answering.device = self
+        _answering.device, _answering.environ = self, environ
         try:
             answer = app(environ, start_response)
             try:
@@ -496,7 +498,7 @@ class Device:
                 if hasattr(answer, "close"):
                     answer.close()
         finally:
-            _answering.state = _answering.device = None
+            _answering.state = _answering.device = _answering.environ = None
 
 
 # The state (and device) whose request this thread is answering: mockfgt.phases.notice reads it too.
@@ -520,6 +522,13 @@ def shared_app(kind):
     and per kind; the app holds no device state, since ``get_state()`` is looked up per request.
     """
     return kind.create_app(_current_state)
+
+
+def _port(environ) -> int | None:
+    try:
+        return int(environ.get("REMOTE_PORT"))
+    except (TypeError, ValueError):
+        return None
 
 
 def _validity_state(moment: datetime, window: Window) -> str:
