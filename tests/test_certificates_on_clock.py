@@ -11,7 +11,9 @@ import json
 import socket
 import ssl
 import subprocess
+import sys
 from datetime import UTC, datetime
+from pathlib import Path
 
 import pytest
 import requests
@@ -123,6 +125,7 @@ def test_the_manifest_and_scenarios_json_offer_the_pin(mockfgt_ca, tmp_path):
 
 
 # -- validity on the clock ---------------------------------------------------------------------------
+@pytest.mark.filterwarnings("ignore:Unverified HTTPS request")  # Insecure on purpose, once
 def test_a_certificate_runs_out_on_the_device_clock(make_fortigate, tmp_path):
     fgt = make_fortigate(scenario(tmp_path, SHORT_LIVED))
     assert status(fgt) == 200
@@ -162,3 +165,13 @@ def test_a_device_whose_clock_is_ahead_mints_to_match(make_fortigate, tmp_path):
     fgt.use(scenario(tmp_path, SHORT_LIVED))  # valid from the device's now: valid for real clients too
     assert status(fgt) == 200
     assert presented(fgt).not_valid_before_utc < datetime.now(UTC) < presented(fgt).not_valid_after_utc
+
+
+def test_scenarios_show_and_json_say_what_a_pinning_agent_reports():
+    mockfgt_bin = str(Path(sys.executable).parent / "mockfgt")
+    shown = subprocess.run([mockfgt_bin, "scenarios", "show", "cert-regenerated"], capture_output=True, text=True,
+                           timeout=seconds(30))
+    assert shown.returncode == 0 and "regenerated, after 3600 s on the device clock: expect ok, pinned 202003" in shown.stdout
+    listed = subprocess.run([mockfgt_bin, "scenarios", "--json"], capture_output=True, text=True, timeout=seconds(30))
+    rows = {r["name"]: r for r in json.loads(listed.stdout)}
+    assert [p["expect_pinned"] for p in rows["cert-regenerated"]["phases"]] == ["ok", "202003"]
