@@ -290,3 +290,20 @@ def test_fixtures_reset_state_between_tests(pytester):
     pytester.makepyfile(test_fixture_reset=FIXTURE_TESTS)
     result = pytester.runpytest("-p", "no:randomly", "-q")
     result.assert_outcomes(passed=4)
+
+
+@pytest.mark.parametrize("name", ["../escaped", "a/b", "a\\b", ".hidden", "tab\there", "x" * 129])
+def test_a_device_name_that_is_not_one_folder_is_refused(tmp_path, name):
+    """A device's name becomes a folder under the certificates folder and a control-URL segment:
+    '../escaped' would write key material outside that folder, 'a/b' could never be addressed."""
+    certs = tmp_path / "certs"
+    with pytest.raises(ValueError, match="device name"):
+        mockfgt.FortiGate(name=name, certs_dir=certs)
+    assert not (tmp_path / "escaped").exists()
+    assert not certs.exists() or all(p.parent == certs for p in certs.iterdir())
+
+
+def test_a_device_name_may_have_spaces_and_dots_inside(tmp_path):
+    with mockfgt.FortiGate(name="edge fw 1.2", certs_dir=tmp_path) as fgt:
+        assert fgt.material_dir == tmp_path / "edge fw 1.2"
+        assert status_code(fgt) == 200
