@@ -71,7 +71,7 @@ CONNECTION = s.Table(fields={
 
 #: The [client] fields every agent has; each kind adds its own (``client_fields`` of its client half).
 CLIENT_FIELDS = {
-    "host": s.Str(None, doc="host name or address the agent connects to (default: the address the device serves on)"),
+    "host": s.Str(None, doc="host name or address the agent connects to (default, or \"\": the address the device serves on)"),
     "scheme": s.Str("https", choices=("https", "http")),
     "user": s.Str(None, doc="which API user's key the agent holds, or with auth = 'password' which admin it "
                             "logs in as (default: the first)"),

@@ -307,3 +307,12 @@ def test_a_device_name_may_have_spaces_and_dots_inside(tmp_path):
     with mockfgt.FortiGate(name="edge fw 1.2", certs_dir=tmp_path) as fgt:
         assert fgt.material_dir == tmp_path / "edge fw 1.2"
         assert status_code(fgt) == 200
+
+
+def test_the_dns_remedy_points_the_agent_at_the_address_the_device_serves_on(tmp_path):
+    """The remedy of dns-unresolvable is "use the device's address": on a device bound to ::1 that is
+    ::1, not a fixed 127.0.0.1 where nothing listens."""
+    with mockfgt.FortiGate("dns-unresolvable", host="::1", certs_dir=tmp_path) as fgt:
+        agent = fgt.remedy()
+        assert agent.url == f"https://[::1]:{fgt.port}"
+        assert status_code(fgt) == 200
