@@ -114,7 +114,7 @@ GENERIC_OPERATIONS = {
 }
 
 #: The agent's calls a fault can show on (roles of mockfgt.flows): a write-only fault needs a write.
-SHOWN_BY = ("login", "status", "read", "write", "trusthosts")
+SHOWN_BY = ("login", "status", "mode", "read", "write", "trusthosts")
 
 
 def scenario_spec(kind: DeviceKind) -> s.Table:
