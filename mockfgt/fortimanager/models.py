@@ -211,10 +211,13 @@ class FortiManagerState:
             if principal.session is not None:
                 self.logins.end(principal.session)
 
-    def expire_sessions(self) -> None:
-        """Every login session ends, as the idle timeout would end them."""
+    def expire_sessions(self, user: str | None = None) -> None:
+        """Every login session ends (or every one of ``user``'s), as the idle timeout would end them."""
         with self.lock:
-            self.logins.end_all()
+            if user is None:
+                self.logins.end_all()
+            else:
+                self.logins.end_for(self.people.get(user).name)
 
     def open_session(self, user: str, count: int = 1) -> str:
         """``count`` sessions for ``user`` as if it had logged in and never logged out (scenario
