@@ -114,7 +114,7 @@ GENERIC_OPERATIONS = {
 }
 
 #: The agent's calls a fault can show on (roles of mockfgt.flows): a write-only fault needs a write.
-SHOWN_BY = ("login", "status", "read", "write", "trusthosts")
+SHOWN_BY = ("login", "status", "mode", "read", "lock", "write", "trusthosts")
 
 
 def scenario_spec(kind: DeviceKind) -> s.Table:
@@ -185,7 +185,7 @@ class Scenario:
             return "connect"
         if code == codes.TLS or fault in ("stall-handshake", "plaintext"):
             return "tls"
-        return {"login": "login", "write": "write", "trusthosts": "write"}.get(self.shown_by, "read")
+        return {"login": "login", "lock": "write", "write": "write", "trusthosts": "write"}.get(self.shown_by, "read")
 
     def acceptable(self, *, insecure: bool = False) -> tuple[str, ...]:
         """The codes a correct client may report: ``expect`` (or ``expect_insecure``), then ``also_acceptable``."""
