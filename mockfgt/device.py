@@ -61,6 +61,16 @@ ClientSettings = Agent
 AGENT_FIELDS = {f.name for f in fields(Agent)}
 
 
+def _checked_name(name: str) -> str:
+    """A device's name is one folder under the certificates folder and one segment of a control URL:
+    a name such as '../x' or 'a/b' would write outside the folder or never be addressable."""
+    if (not name or len(name) > 128 or name.startswith(".") or any(c in name for c in "/\\")
+            or not name.isprintable()):
+        raise ValueError(f"device name {name!r}: use up to 128 printable characters without '/' or '\\', "
+                         "not starting with '.'")
+    return name
+
+
 class Device:
     """A mock Fortinet device serving one scenario on a real HTTPS port.
 
@@ -96,7 +106,7 @@ class Device:
         self._scenario_dirs = [Path(p) for p in scenario_dirs or []]
         self.ca = ca or (HarnessCA(certs_dir) if certs_dir else default_ca())
         first = self._load(scenario or self.default_scenario)
-        self.name = name or f"{first.name}-{next(_device_numbers)}"
+        self.name = _checked_name(name or f"{first.name}-{next(_device_numbers)}")
         self.material_dir = self.ca.certs_dir / self.name
         self._lock = threading.RLock()
         #: Every connection outcome and request on this device's port (see :mod:`mockfgt.journal`).

@@ -73,7 +73,7 @@ CONNECTION = s.Table(fields={
 
 #: The [client] fields every agent has; each kind adds its own (``client_fields`` of its client half).
 CLIENT_FIELDS = {
-    "host": s.Str(None, doc="host name or address the agent connects to (default: the address the device serves on)"),
+    "host": s.Str(None, doc="host name or address the agent connects to (default, or \"\": the address the device serves on)"),
     "scheme": s.Str("https", choices=("https", "http")),
     "user": s.Str(None, doc="which API user's key the agent holds, or with auth = 'password' which admin it "
                             "logs in as (default: the first)"),
@@ -117,7 +117,7 @@ GENERIC_OPERATIONS = {
 }
 
 #: The agent's calls a fault can show on (roles of mockfgt.flows): a write-only fault needs a write.
-SHOWN_BY = ("login", "status", "read", "write", "trusthosts")
+SHOWN_BY = ("login", "status", "mode", "read", "lock", "write", "trusthosts")
 
 
 def scenario_spec(kind: DeviceKind) -> s.Table:
@@ -188,7 +188,7 @@ class Scenario:
             return "connect"
         if code == codes.TLS or fault in ("stall-handshake", "plaintext"):
             return "tls"
-        return {"login": "login", "write": "write", "trusthosts": "write"}.get(self.shown_by, "read")
+        return {"login": "login", "lock": "write", "write": "write", "trusthosts": "write"}.get(self.shown_by, "read")
 
     def acceptable(self, *, insecure: bool = False) -> tuple[str, ...]:
         """The codes a correct client may report: ``expect`` (or ``expect_insecure``), then ``also_acceptable``."""
