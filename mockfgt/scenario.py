@@ -60,6 +60,8 @@ TLS = s.Table(fields={
     "versions": s.List(lambda: ["TLSv1.2", "TLSv1.3"], item=s.Str(choices=TLS_VERSION_NAMES), unique=True, nonempty=True),
     "client_certificate": s.Str("none", choices=("none", "required")),
     "ciphers": s.Str("default", choices=CIPHERS, doc="the cipher suites the device offers up to TLS 1.2"),
+    "valid_days": s.Int(None, min=1, max=36500, doc="a certificate valid in time lasts this many days from when the "
+                                                    "device minted it, on its clock (default: the shape's own)"),
 }, validate=check_tls)
 
 CONNECTION = s.Table(fields={
@@ -109,6 +111,7 @@ GENERIC_OPERATIONS = {
         "versions": s.List(None, item=s.Str(choices=TLS_VERSION_NAMES), unique=True, nonempty=True),
         "client_certificate": s.Str(None, choices=("none", "required")),
         "ciphers": s.Str(None, choices=CIPHERS),
+        "valid_days": s.Int(None, min=1, max=36500),
     }, validate=check_tls),
     "set-connection": s.Table(fields={"fault": s.Str(None, choices=CONNECTION_FAULTS), "stall_seconds": s.Float(None)}),
 }

@@ -21,6 +21,7 @@ from werkzeug.http import HTTP_STATUS_CODES
 
 from .. import bodies
 from ..httpsd import HTML_TYPE, NOT_FOUND_HTML
+from ..phases import notice
 from .access import Principal
 from .enums import render
 from .errors import INTERNAL_ERROR, INVALID_DATA, INVALID_URL, MESSAGES, NO_PERMISSION, OK, FMGError
@@ -40,6 +41,7 @@ TOO_LARGE_HTML = (
 ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
 #: JSON-RPC methods FortiManager knows; anything else is refused per params item.
 METHODS = ("get", "set", "add", "update", "delete", "exec", "clone", "move", "replace", "unset")
+WRITES = ("set", "add", "update", "delete", "clone", "move", "replace", "unset")  # a phase's on = "write"
 
 
 def create_app(get_state: Callable[[], FortiManagerState]) -> Flask:
@@ -237,6 +239,8 @@ def answer_item(state, req, body, item, authenticate) -> tuple[dict, str | None]
         result = handler(call)
     except FMGError as exc:
         return {"status": status(exc.code, exc.message), "url": url}, None
+    if call.method in WRITES:
+        notice("write")
     answer = result if isinstance(result, Answer) else Answer(result)
     entry = {} if answer.data is None else {"data": render(answer.data, table, call.verbose)}
     entry.update(status=status(OK), url=url)
@@ -247,11 +251,14 @@ def answer_item(state, req, body, item, authenticate) -> tuple[dict, str | None]
 def _login(call: Call) -> Answer:
     data = call.data[0] if isinstance(call.data, list) and call.data else call.data
     data = data if isinstance(data, dict) else {}
-    return Answer(None, call.state.login(data.get("user"), data.get("passwd"), call.peer))
+    session = call.state.login(data.get("user"), data.get("passwd"), call.peer)
+    notice("login")  # a phase may wait for it (mockfgt.phases)
+    return Answer(None, session)
 
 
 def _logout(call: Call) -> None:
     call.state.logout(call.principal)
+    notice("logout")
 
 
 def _status(call: Call) -> dict:
@@ -305,8 +312,11 @@ def _workspace(action: str) -> Handler:
     def run(call: Call):
         principal, adom = call.principal, call.captures[0]
         state = call.state
-        return {"lock": state.lock_adom, "unlock": state.unlock_adom, "commit": state.commit_adom,
+        done = {"lock": state.lock_adom, "unlock": state.unlock_adom, "commit": state.commit_adom,
                 "lockinfo": state.lock_info, "dirty": state.dirty}[action](principal, adom)
+        if action == "lock":
+            notice("lock")
+        return done
 
     return run
 
