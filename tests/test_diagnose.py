@@ -104,6 +104,8 @@ EXPLANATIONS = {
     "no-firewall-permission": ("authorization", ["HTTP 403", "no firewall access"]),
     "read-only-profile": ("authorization", [WRITE_PREFIX, "HTTP 403", "firewall read only"]),
     "vdom-not-assigned": ("authorization", ["HTTP 403", "VDOM 'customer' is not assigned"]),
+    "global-scope-denied": ("authorization", ["HTTP 403", "VDOM 'root' is not assigned"]),
+    "slow-endpoint": ("authorization", ["no HTTP answer to the read call", "overloaded"]),  # status fast, read slow
     "legacy-ciphers-only": ("tls", ["outdated cipher suites", "AES", "RSA key exchange", "strong-crypto enable"]),
     "weak-key-cert": ("tls", ["key too weak", "OpenSSL code 66", "1024-bit", "2048-bit"]),
     "sha1-signed-cert": ("tls", ["digest algorithm too weak", "OpenSSL code 68", "signed with SHA1", "SHA-256"]),
