@@ -450,7 +450,9 @@ class Listener:
 
     def _hold(self, conn: _Connection) -> None:
         """A stall: keep the connection, reading and dropping what the client sends, until it leaves,
-        the plan is replaced or the device stops (or, with ``stall_seconds``, until then)."""
+        the plan is replaced or the device stops (or, with ``stall_seconds``, until then). A late
+        answer (a slow endpoint's ``held_seconds``, or ``stall_seconds`` after the request) is watched
+        the same way, so a client that leaves first frees the connection at once."""
         if self._stopping or conn.plan is not self._plan:  # released before it was held
             self._close(conn)
             return
