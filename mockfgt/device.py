@@ -374,6 +374,8 @@ class Device:
             self._reissued = None
             self._rebuild_plan()
         elif op["op"] == "set-connection":
+            if changes.pop("kept", None) == "silence" and hasattr(self, "_listener"):
+                self._listener.silence_kept()  # before the new plan: only connections from before
             self._connection.update(changes)
             self._rebuild_plan()
         else:

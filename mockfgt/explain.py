@@ -90,8 +90,11 @@ def event_line(event: dict) -> str:
         return f"TLS handshake failed: {tls.get('error')}{alert}"
     if kind == "dropped":
         return f"connection dropped: {event.get('reason')}"
+    if kind == "answer-held":  # a slow endpoint (fortios settings.slow_paths)
+        return f"{event.get('method')} {event.get('path')}: answered after {event.get('seconds'):g} s (the scenario's fault)"
     return {"reset": "connection reset by the device (the scenario's fault)",
             "stall-handshake": "connection accepted, handshake never answered (the scenario's fault)",
+            "silenced": "a connection kept from before silently dropped: never answered again (the scenario's fault)",
             }.get(str(kind), str(kind))
 
 

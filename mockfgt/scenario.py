@@ -113,7 +113,10 @@ GENERIC_OPERATIONS = {
         "ciphers": s.Str(None, choices=CIPHERS),
         "valid_days": s.Int(None, min=1, max=36500),
     }, validate=check_tls),
-    "set-connection": s.Table(fields={"fault": s.Str(None, choices=CONNECTION_FAULTS), "stall_seconds": s.Float(None)}),
+    "set-connection": s.Table(fields={"fault": s.Str(None, choices=CONNECTION_FAULTS), "stall_seconds": s.Float(None),
+                                      "kept": s.Str(None, choices=("silence",),
+                                                    doc="silence: connections open now are never answered "
+                                                        "again (an HA failover); new ones get the fault")}),
 }
 
 #: The agent's calls a fault can show on (roles of mockfgt.flows): a write-only fault needs a write.

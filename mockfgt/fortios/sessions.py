@@ -182,6 +182,11 @@ class AdminSessions:
             for session in self._sessions.values():
                 session.last_used = -float("inf")
 
+    def end_all(self) -> None:
+        """Forget every session (a reboot): their keys and cookies are refused from now on."""
+        with self.state.lock:
+            self._sessions.clear()
+
     def expired_session_key(self, name: str) -> str:
         """A session key from an earlier login of ``name`` that has idled out since (for stale agents)."""
         with self.state.lock:
