@@ -169,6 +169,16 @@ class Device:
         """Enter the scenario's next phase now (see :mod:`mockfgt.phases`); returns it. ValueError in the last."""
         return self._phases.advance()
 
+    def walk_phases(self, *, clock: bool = True, remedy: bool = True):
+        """Step through the scenario's phases with one agent instance: see :func:`mockfgt.walk.walk`."""
+        from .walk import walk
+
+        return walk(self, clock=clock, remedy=remedy)
+
+    def close_idle_connections(self) -> None:
+        """Close the idle keep-alive connections clients keep to the device (as its keep-alive timeout would)."""
+        self._listener.close_idle()
+
     @property
     def phase(self) -> dict:
         """The current phase: ``index``, ``name``, ``summary``, ``trigger``, ``expect``, ``expect_insecure``."""
