@@ -198,7 +198,7 @@ class Listener:
         finally:
             self._loop.call_soon(self._replanned)
 
-    def close_idle(self, wait: float = 1.0) -> None:
+    def close_idle(self, wait: float = 5.0) -> None:
         """Close the idle keep-alive connections now and return once they are closed (``wait`` at most):
         a client that kept one finds it closed, as after a device's keep-alive timeout or a reboot."""
         loop, done = self._loop, threading.Event()
@@ -210,6 +210,12 @@ class Listener:
                 self._close_idle(conn)
             done.set()
 
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:  # a worker parks a connection after its keep-alive linger
+            with self._conn_lock:
+                if not any(conn.where == "working" for conn in self._connections):
+                    break
+            time.sleep(KEEPALIVE_LINGER)
         if loop is not None and not self._stopping and loop.call_soon(close_parked):
             done.wait(wait)
 

@@ -104,9 +104,11 @@ class Step:
         return phase_explanation(self, code, self.acceptable(insecure))
 
 
-def walk(device: Device, *, clock: bool = True, remedy: bool = True) -> Iterator[Step]:
+def walk(device: Device, *, clock: bool = True, remedy: bool = True, insecure: bool | None = None) -> Iterator[Step]:
     """Yield one :class:`Step` per phase of ``device``'s scenario, from the phase it is in, moving it on
     after each (see the module's text); then, with ``remedy``, a remedy step when the last phase is a fault.
+    ``insecure``: the agent runs with certificate verification off (default: as ``device.client`` says),
+    so steps expect each phase's ``expect_insecure``.
 
     A steady scenario is one step (and its remedy step when it expects a fault).
     """
@@ -114,8 +116,8 @@ def walk(device: Device, *, clock: bool = True, remedy: bool = True) -> Iterator
     while True:
         index = device.phase["index"]
         current = phases[index]
-        step = Step(device, index, current["name"], current["summary"], device.client,
-                    insecure=device.client.insecure)
+        off = device.client.insecure if insecure is None else insecure
+        step = Step(device, index, current["name"], current["summary"], device.client, insecure=off)
         yield step
         step._end = now = device.phase["index"]
         if now != index:
@@ -124,10 +126,11 @@ def walk(device: Device, *, clock: bool = True, remedy: bool = True) -> Iterator
             break
         _move_on(device, now, clock)
     last = phases[device.phase["index"]]
-    if remedy and last["expect_insecure" if device.client.insecure else "expect"] != codes.OK:
+    off = device.client.insecure if insecure is None else insecure
+    if remedy and last["expect_insecure" if off else "expect"] != codes.OK:
         fixed = device.remedy()
         yield Step(device, device.phase["index"], REMEDY, device.scenario.remedy["summary"], fixed,
-                   reconfigure=fixed, insecure=fixed.insecure)
+                   reconfigure=fixed, insecure=off)
 
 
 def _move_on(device: Device, index: int, clock: bool) -> None:
