@@ -8,6 +8,9 @@ Each row is a scenario in one mode: ``verify`` (the agent as the scenario config
 certificate gets a row per TLS version instead, because TLS 1.3 reports the missing certificate only
 after the handshake and TLS 1.2 during it.
 
+A phased scenario's row is walked (:func:`walk_cell`): one client object for every phase, the
+cell passing only when every phase's code is right (shown as ``ok → 202001 → remedy: ok``).
+
 Each column is a client running the agent's flow (:mod:`mockfgt.flows`) with its own HTTP stack:
 
 - ``requests``, ``httpx``, ``urllib``: exceptions classified by :func:`mockfgt.classify`;
@@ -515,6 +518,12 @@ or 202003) and `mockfgt diagnose`. A cell shows the code the client reported: �
 expected one, ✗ when not, — when the client does not apply. Where the outcome depends on the client's
 TLS stack, the row's expectation names the other acceptable code (`202003 or ok`), and a client that
 reports it shows `✓ ok (its TLS stack)`: that is this client's behaviour, explained under the matrix.
+
+A phased scenario's row is walked phase by phase (`mockfgt.walk`) with one client object and one
+agent instance per cell (its session, cookies and kept-alive connections carried from phase to phase;
+`openssl` and `diagnose` run afresh in each phase), the device moved on by its clock. The row shows
+each phase's code in turn, then `remedy: ok` where the last phase is still a fault (the remedy applied,
+the agent given its new settings); a cell passes only when every step is right for its phase.
 """
 
 MATRIX_TITLE = "## Matrix"

@@ -19,6 +19,10 @@ the kind's client half (:class:`mockfgt.kinds.KindClient`; ``fortios/client.py``
 context, as a good client's does: a FortiGate says what went wrong in the HTTP status except on its
 login URLs, a FortiManager answers HTTP 200 with a JSON-RPC code inside.
 
+:func:`run_flow` is one run of a fresh agent (logged in, then out); :class:`KeptFlow` is one agent
+instance run again and again, its session kept from run to run, as a polling agent keeps it: what a
+phase walk (:mod:`mockfgt.walk`) needs to test recovery rather than a fresh start.
+
 Client side only: nothing here knows the mock, so it works against a real device.
 """
 
@@ -32,8 +36,8 @@ from . import kinds
 from .agent import PROBE_PREFIX, Agent
 from .codes import AUTHENTICATION, OK
 
-__all__ = ["Agent", "Answer", "Call", "Conversation", "Memory", "Outcome", "PROBE_PREFIX", "judge", "run_flow",
-           "surface"]
+__all__ = ["Agent", "Answer", "Call", "Conversation", "KeptFlow", "Memory", "Outcome", "PROBE_PREFIX", "judge",
+           "run_flow", "surface"]
 PROBE_SUBNET = ("192.0.2.1", "255.255.255.255")  # TEST-NET-1: never a real host
 COMMENT = "created by mockfgt; safe to delete"
 

@@ -198,7 +198,7 @@ class Listener:
         finally:
             self._loop.call_soon(self._replanned)
 
-    def close_idle(self, wait: float = 5.0) -> None:
+    def close_idle(self, wait: float = 30.0) -> None:
         """Close the idle keep-alive connections now and return once they are closed (``wait`` at most):
         a client that kept one finds it closed, as after a device's keep-alive timeout or a reboot."""
         loop, done = self._loop, threading.Event()
