@@ -15,7 +15,9 @@ the agent reports with what a correct agent reports. The agent gets its settings
 - environment variables ``MOCKFGT_URL``, ``MOCKFGT_TOKEN``, ... (the same names, upper case).
 
 A phased scenario (``[[phases]]``: a fault that starts mid-run, a reboot) runs the agent once per
-phase, advancing the device between runs, each run judged by its phase's expectation; ``{state}``
+phase, moving the device on between runs as :mod:`mockfgt.walk` does (by its clock where the next
+phase starts after a duration), each run judged by its phase's expectation, or by any phase a trigger
+started while it ran; ``{state}``
 (``MOCKFGT_STATE``) is a folder the agent may keep files in from one run to the next, as it would
 between two polls (a kept session, say).
 

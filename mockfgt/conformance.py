@@ -440,7 +440,7 @@ def walk_cell(device, row: Row, client: str, timeout: float) -> Cell:
             else:
                 code, seen = RUNNERS[client](agent, wait.seconds)
             observed.append(f"remedy: {code}" if step.name == "remedy" else code)
-            surfaces.append(seen)
+            surfaces.append(seen or "—")
             verdicts.append(step.accepts(code, insecure=insecure))
         if flow is not None:
             flow.close()

@@ -248,7 +248,7 @@ class KeptFlow:
         talk, last, ran = self.talk, "nothing sent", 0
         self.runs += 1
         for call in talk.agent.calls():
-            if call.role in CLOSING_ROLES or not talk.wants(call):
+            if call.role == "logout" or not talk.wants(call):  # the session stays open for the next run
                 continue
             if call.role in ("login", "banner") and talk.memory.logged_in:
                 continue  # still logged in from an earlier run

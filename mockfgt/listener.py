@@ -207,6 +207,7 @@ class Listener:
             with self._conn_lock:
                 idle = [conn for conn in self._connections if conn.where == "parked"]
             for conn in idle:
+                cut(conn.sock)  # the FIN now: close() alone waits for the handler's file objects to go
                 self._close_idle(conn)
             done.set()
 

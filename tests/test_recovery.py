@@ -243,3 +243,18 @@ def test_a_phased_matrix_row_shows_every_step_and_passes_only_when_all_do():
     assert all(c.passed for c in cells)
     one_wrong = conformance.Cell(row, "requests", "ok → 202001 → remedy: 202001", "", steps_passed=False)
     assert not one_wrong.passed
+
+
+def test_the_reference_agent_logs_in_again_to_a_fortimanager_whose_session_idled_out(make_fortimanager, tmp_path):
+    """JSON-RPC: the kept session id gets -11 once it idled out (202001); the next poll logs in anew."""
+    path = tmp_path / "fmg-idle.toml"
+    path.write_text('extends = "fmg-healthy"\nsummary = "a password agent polling a FortiManager"\n'
+                    '\n[client]\nuser = "admin"\nauth = "password"\npassword = "current"\n\n'
+                    '[[phases]]\nname = "idled-out"\nafter_seconds = 3600\nexpect = 202001\n'
+                    'setup = [{ op = "expire-sessions" }]\n\n'
+                    '[[phases]]\nname = "next-poll"\nafter_seconds = 300\nexpect = "ok"\n')
+    fmg = make_fortimanager(path)
+    seen = walk_with_reference_agent(fmg)
+    assert seen == [("start", "ok"), ("idled-out", "202001"), ("next-poll", "ok")]
+    logins = [r for r in fmg.requests if "/sys/login/user" in str(r.get("body") or "")]
+    assert len(logins) == 2  # one at the start, one after the session idled out: none in between
