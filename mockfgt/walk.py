@@ -6,7 +6,7 @@ A test creates its agent once and runs it once per step; the agent keeps what it
     agent = MyAgent(device.client)                 # one instance for the whole walk
     for step in device.walk_phases():
         if step.reconfigure:                       # the remedy: the operator gives the agent new settings
-            agent.configure(step.reconfigure)
+            agent.reconfigure(step.reconfigure)
         step.check(agent.run())                    # explained AssertionError naming the phase
 
 Each step is the device in one phase (``step.name``, ``step.index``, ``step.expect``). When the agent's
