@@ -60,6 +60,8 @@ TLS = s.Table(fields={
     "versions": s.List(lambda: ["TLSv1.2", "TLSv1.3"], item=s.Str(choices=TLS_VERSION_NAMES), unique=True, nonempty=True),
     "client_certificate": s.Str("none", choices=("none", "required")),
     "ciphers": s.Str("default", choices=CIPHERS, doc="the cipher suites the device offers up to TLS 1.2"),
+    "valid_days": s.Int(None, min=1, max=36500, doc="a certificate valid in time lasts this many days from when the "
+                                                    "device minted it, on its clock (default: the shape's own)"),
 }, validate=check_tls)
 
 CONNECTION = s.Table(fields={
@@ -71,7 +73,7 @@ CONNECTION = s.Table(fields={
 
 #: The [client] fields every agent has; each kind adds its own (``client_fields`` of its client half).
 CLIENT_FIELDS = {
-    "host": s.Str(None, doc="host name or address the agent connects to (default: the address the device serves on)"),
+    "host": s.Str(None, doc="host name or address the agent connects to (default, or \"\": the address the device serves on)"),
     "scheme": s.Str("https", choices=("https", "http")),
     "user": s.Str(None, doc="which API user's key the agent holds, or with auth = 'password' which admin it "
                             "logs in as (default: the first)"),
@@ -109,12 +111,13 @@ GENERIC_OPERATIONS = {
         "versions": s.List(None, item=s.Str(choices=TLS_VERSION_NAMES), unique=True, nonempty=True),
         "client_certificate": s.Str(None, choices=("none", "required")),
         "ciphers": s.Str(None, choices=CIPHERS),
+        "valid_days": s.Int(None, min=1, max=36500),
     }, validate=check_tls),
     "set-connection": s.Table(fields={"fault": s.Str(None, choices=CONNECTION_FAULTS), "stall_seconds": s.Float(None)}),
 }
 
 #: The agent's calls a fault can show on (roles of mockfgt.flows): a write-only fault needs a write.
-SHOWN_BY = ("login", "status", "read", "write", "trusthosts")
+SHOWN_BY = ("login", "status", "mode", "read", "lock", "write", "trusthosts")
 
 
 def scenario_spec(kind: DeviceKind) -> s.Table:
@@ -185,7 +188,7 @@ class Scenario:
             return "connect"
         if code == codes.TLS or fault in ("stall-handshake", "plaintext"):
             return "tls"
-        return {"login": "login", "write": "write", "trusthosts": "write"}.get(self.shown_by, "read")
+        return {"login": "login", "lock": "write", "write": "write", "trusthosts": "write"}.get(self.shown_by, "read")
 
     def acceptable(self, *, insecure: bool = False) -> tuple[str, ...]:
         """The codes a correct client may report: ``expect`` (or ``expect_insecure``), then ``also_acceptable``."""

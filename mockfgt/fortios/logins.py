@@ -28,6 +28,7 @@ from urllib.parse import parse_qs
 from flask import Response
 
 from .. import bodies
+from ..phases import notice
 from . import WRITE_METHODS
 from .models import AuthFailure, FortiOSState
 from .sessions import AdminSessions, LoginRefused, Session
@@ -136,6 +137,7 @@ def _logincheck(state: FortiOSState, req) -> Response:
         if legacy:
             _set_session_cookies(response, state, req, FAILED_COOKIE, FAILED_COOKIE)
         return response
+    notice("login")
     response = _text(LOGIN_OK_BODY)
     if legacy:
         _set_session_cookies(response, state, req, session.secret, session.csrf_token)
@@ -148,6 +150,7 @@ def _logout(state: FortiOSState, req) -> Response:
     session = _request_session(state, req)
     if session is not None:
         state.sessions.logout(session)
+        notice("logout")
     response = Response(LOGOUT_HTML, status=200, content_type=HTML_TYPE)
     _clear_session_cookies(response, state, req)
     return response
@@ -176,6 +179,7 @@ def _authentication(state: FortiOSState, req) -> Response:
         raise AuthFailure(401, "no session")
     if req.method == "DELETE":
         state.sessions.logout(session)
+        notice("logout")
         response = _json({"status_message": "HTTP_AUTHD_LOGOUT_SUCCESS"}, 200)
         if not session.by_key:
             _clear_session_cookies(response, state, req)
@@ -196,6 +200,7 @@ def _api_login(state: FortiOSState, req) -> Response:
                                        accept_banner=bool(body.get("ack_post_disclaimer")))
     except LoginRefused:
         return _json({"status": -1, "status_message": "LOGIN_FAILED"}, 200)
+    notice("login")
     response = _json(_login_success(state, session), 200)
     if not by_key:
         _set_session_cookies(response, state, req, session.secret, session.csrf_token)

@@ -16,6 +16,7 @@ from werkzeug.exceptions import HTTPException
 
 from .. import bodies
 from ..httpsd import HTML_TYPE
+from ..phases import notice
 from . import WRITE_METHODS, logins, system
 from .models import AuthFailure, FortiOSError, FortiOSState
 from .tables import SUBTABLES, TABLES
@@ -242,6 +243,8 @@ def handle(state: FortiOSState, req) -> Response:
         except FortiOSError as exc:
             payload, status = error_envelope(state, call, vdom, exc), exc.http_status
         answers.append((payload, status))
+    if req.method in WRITE_METHODS and all(status == 200 for _, status in answers):
+        notice("write")  # a phase may wait for it (mockfgt.phases)
     if requested is not None and (requested == "*" or "," in requested):
         return _json([a[0] for a in answers], answers[0][1] if answers else 200)
     return _json(*answers[0])
