@@ -181,6 +181,16 @@ class Device:
         """Enter the scenario's next phase now (see :mod:`mockfgt.phases`); returns it. ValueError in the last."""
         return self._phases.advance()
 
+    def walk_phases(self, *, clock: bool = True, remedy: bool = True, insecure: bool | None = None):
+        """Step through the scenario's phases with one agent instance: see :func:`mockfgt.walk.walk`."""
+        from .walk import walk
+
+        return walk(self, clock=clock, remedy=remedy, insecure=insecure)
+
+    def close_idle_connections(self) -> None:
+        """Close the idle keep-alive connections clients keep to the device (as its keep-alive timeout would)."""
+        self._listener.close_idle()
+
     def notice(self, action: str) -> None:
         """A client's ``action`` (``login``, ``logout``, ``lock``, ``write``: :data:`mockfgt.phases.ACTIONS`)
         succeeded: journaled as ``{"event": "action", ...}``; a phase waiting for it (``on``) may start.

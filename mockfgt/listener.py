@@ -221,6 +221,28 @@ class Listener:
             self._loop.call_soon(self._silence_idle, kept)
         return len(kept)
 
+    def close_idle(self, wait: float = 30.0) -> None:
+        """Close the idle keep-alive connections now and return once they are closed (``wait`` at most):
+        a client that kept one finds it closed, as after a device's keep-alive timeout or a reboot."""
+        loop, done = self._loop, threading.Event()
+
+        def close_parked() -> None:
+            with self._conn_lock:
+                idle = [conn for conn in self._connections if conn.where == "parked"]
+            for conn in idle:
+                cut(conn.sock)  # the FIN now: close() alone waits for the handler's file objects to go
+                self._close_idle(conn)
+            done.set()
+
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:  # a worker parks a connection after its keep-alive linger
+            with self._conn_lock:
+                if not any(conn.where == "working" for conn in self._connections):
+                    break
+            time.sleep(KEEPALIVE_LINGER)
+        if loop is not None and not self._stopping and loop.call_soon(close_parked):
+            done.wait(wait)
+
     # -- deadlines ----------------------------------------------------------------------------
     def arm(self, sock: socket.socket, *, answering: bool = False, until: float | None = None) -> None:
         """Drop ``sock`` unless it finishes what it is sending (or, ``answering``, takes our answer)
