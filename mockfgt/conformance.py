@@ -137,10 +137,13 @@ def phased_row(sc, mode: str, tls: str | None) -> Row:
     key = "expect_insecure" if mode == "insecure" else "expect"
     phases = listing(sc)
     codes, names = [str(p[key]) for p in phases], [p["name"] for p in phases]
+    also = [p.get("also_acceptable") for p in phases]
     if codes[-1] != OK:
         codes.append(OK)
         names.append("remedy")
-    shown = [f"remedy: {c}" if n == "remedy" else c for n, c in zip(names, codes, strict=True)]
+        also.append(None)
+    shown = [f"remedy: {c}" if n == "remedy" else f"{c} or {a}" if a and a != c else c
+             for n, c, a in zip(names, codes, also, strict=True)]
     return Row(sc.name, sc.kind, mode, tls, STEP_ARROW.join(shown), steps=tuple(codes), step_names=tuple(names))
 
 

@@ -30,7 +30,7 @@ from .explain import Expectation
 from .hosts import url_host
 from .journal import DEFAULT_CAPACITY, Journal, request_body, request_event, request_headers_size
 from .listener import REQUEST_TIMEOUT, ConnectionPlan, Listener
-from .phases import ACTIONS, PhaseRunner, answering
+from .phases import ACTIONS, PhaseRunner, acceptable as phase_acceptable, answering
 from .scenario import Scenario
 from .tls import HarnessCA, ServerTLS, Window, server_tls as mint_server_tls
 
@@ -344,9 +344,7 @@ class Device:
 
     def accepts(self, code: str, *, insecure: bool = False) -> bool:
         """Whether a client reporting ``code`` (with verification off: ``insecure``) is right here."""
-        if self._phases.index == 0:
-            return code in self._scenario.acceptable(insecure=insecure)
-        return code == (self.expect_insecure if insecure else self.expect)  # a later phase: its code only
+        return code in phase_acceptable(self._phases.current, insecure=insecure)
 
     # -- internals ----------------------------------------------------------------------------
     def _load(self, scenario) -> Scenario:

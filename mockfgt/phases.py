@@ -69,6 +69,30 @@ def _check_phase(phase: dict, key: str) -> None:
     if phase["name"] == START:
         raise s.SchemaError(f"{key}.name" if key else "name",
                             f"'{START}' is the scenario's top level, the first phase; name this one otherwise")
+    check_also_acceptable(phase, key)
+
+
+def _at(key: str, field: str) -> str:
+    return f"{key}.{field}" if key else field
+
+
+def check_also_acceptable(table: dict, key: str = "") -> None:
+    """``also_acceptable`` (a scenario's top level or a phase) needs its reason, the reason its code,
+    and the code must add something."""
+    also, reason = table["also_acceptable"], table["also_acceptable_reason"]
+    if also is None:
+        if reason is not None:
+            raise s.SchemaError(_at(key, "also_acceptable_reason"), "says why a client reports also_acceptable, which "
+                                                                 "is not set; add also_acceptable or remove this key")
+        return
+    if not reason or not reason.strip():
+        raise s.SchemaError(_at(key, "also_acceptable_reason"), f"is required with also_acceptable = '{also}': say "
+                                                             "which clients report it and why, e.g. 'your TLS stack "
+                                                             "accepted the certificate'")
+    if {table["expect"], table["expect_insecure"] or table["expect"]} == {also}:
+        others = ", ".join(c for c in CODES if c != also)
+        raise s.SchemaError(_at(key, "also_acceptable"), f"'{also}' is already what the scenario expects, with and without "
+                                                      f"Insecure; allowed: {others}")
 
 
 def phase_spec(operations: s.Spec, client_change: s.Table) -> s.Table:
@@ -90,6 +114,9 @@ def phase_spec(operations: s.Spec, client_change: s.Table) -> s.Table:
             "expect_insecure": s.Code(None, choices=CODES),
             "expect_pinned": s.Code(None, choices=CODES, doc="what an agent that pinned the first certificate "
                                                              "reports in this phase (default: expect)"),
+            "also_acceptable": s.Code(None, choices=CODES, doc="the other code a correct agent may report in "
+                                                               "this phase, where what it kept decides"),
+            "also_acceptable_reason": s.Str(None, doc="why an agent reports also_acceptable, in the user's words"),
             "setup": s.List(list, item=operations),
             "client": client_change,
             "reissue_certificate": s.Bool(False, doc="present a new leaf certificate from the same CA"),
@@ -166,12 +193,27 @@ def _ordinal(n: int) -> str:
 
 def listing(scenario) -> list[dict]:
     """Every phase of a scenario, the top level first: name, summary, trigger, expect, expect_insecure,
-    expect_pinned (an agent that pinned the first certificate: the top level's is its expect)."""
+    expect_pinned (an agent that pinned the first certificate: the top level's is its expect), and
+    also_acceptable with its reason where the phase has one."""
     first = {"name": START, "summary": scenario.summary, "trigger": "at start", "expect": scenario.expect,
-             "expect_insecure": scenario.expect_insecure, "expect_pinned": scenario.expect}
+             "expect_insecure": scenario.expect_insecure, "expect_pinned": scenario.expect,
+             **_also(scenario.also_acceptable, scenario.also_acceptable_reason)}
     return [first] + [{"name": p["name"], "summary": p["summary"], "trigger": trigger_text(p),
                        "expect": p["expect"], "expect_insecure": p["expect_insecure"],
-                       "expect_pinned": p["expect_pinned"]} for p in scenario.phases]
+                       "expect_pinned": p["expect_pinned"], **_also(p["also_acceptable"], p["also_acceptable_reason"])}
+                      for p in scenario.phases]
+
+
+def _also(code: str | None, reason: str | None) -> dict:
+    return {} if code is None else {"also_acceptable": code, "also_acceptable_reason": reason}
+
+
+def acceptable(phase: dict, *, insecure: bool = False) -> list[str]:
+    """The codes a correct agent may report in ``phase`` (an entry of :func:`listing`): its expectation,
+    then its ``also_acceptable``."""
+    expect = str(phase["expect_insecure" if insecure else "expect"])
+    also = phase.get("also_acceptable")
+    return [expect] if also is None or also == expect else [expect, also]
 
 
 class PhaseRunner:

@@ -25,7 +25,7 @@ from pathlib import Path
 from . import codes, schema as s
 from .codes import CODES
 from .kinds import DEFAULT_KIND, DeviceKind, KindError, PasswordLogins, registry
-from .phases import check_phases, phase_spec
+from .phases import check_also_acceptable, check_phases, phase_spec
 from .vocabulary import CERTIFICATE_SHAPES, CIPHERS, CONNECTION_FAULTS, RSA_KEY_BITS, TLS_VERSION_NAMES
 
 
@@ -408,7 +408,7 @@ def validate(data: dict, *, name: str, source: str) -> Scenario:
         checked = scenario_spec(kind).check(data, "")
         if checked["expect_insecure"] is None:
             checked["expect_insecure"] = checked["expect"]
-        _check_also_acceptable(checked)
+        check_also_acceptable(checked)
         if checked["shown_by"] is None:
             client = checked["client"]
             logs_in = client["auth"] == "password" and client.get("session") != "expired"  # a kept key: no login
@@ -419,24 +419,6 @@ def validate(data: dict, *, name: str, source: str) -> Scenario:
         raise ScenarioError(source, exc.key, exc.message) from None
     checked.pop("extends")
     return Scenario(name=name, source=source, raw=data, **checked)
-
-
-def _check_also_acceptable(checked: dict) -> None:
-    """``also_acceptable`` needs its reason, the reason its code, and the code must add something."""
-    also, reason = checked["also_acceptable"], checked["also_acceptable_reason"]
-    if also is None:
-        if reason is not None:
-            raise s.SchemaError("also_acceptable_reason", "says why a client reports also_acceptable, which is not "
-                                                          "set; add also_acceptable or remove this key")
-        return
-    if not reason or not reason.strip():
-        raise s.SchemaError("also_acceptable_reason", f"is required with also_acceptable = '{also}': say which clients "
-                                                      "report it and why, e.g. 'your TLS stack accepted the certificate'")
-    expected = {checked["expect"], checked["expect_insecure"]}
-    if expected == {also}:
-        others = ", ".join(c for c in CODES if c != also)
-        raise s.SchemaError("also_acceptable", f"'{also}' is already what the scenario expects, with and without "
-                                               f"Insecure; allowed: {others}")
 
 
 def _dry_run(kind: DeviceKind, checked: dict) -> None:

@@ -15,8 +15,8 @@ run is over, the walk moves the device on: by its clock where the next phase sta
 closed, as a device closes them long before minutes pass), else with ``device.advance()``.
 
 A trigger may fire while the agent runs (after N requests, say): the run is then judged against every
-phase it ran in, so the code of any phase entered during the run is accepted (the first phase's
-``also_acceptable`` too), and ``step.entered`` names them. The next step is the phase the device is in
+phase it ran in, so the code of any phase entered during the run is accepted (its ``also_acceptable``
+too), and ``step.entered`` names them. The next step is the phase the device is in
 then. ``mockfgt check`` judges each run of an agent command by the same rule (:func:`acceptable`).
 
 When the last phase is still a fault (a regenerated key, an upgrade that changed a setting), the walk
@@ -31,7 +31,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING
 
-from . import codes
+from . import codes, phases
 
 if TYPE_CHECKING:
     from .agent import Agent
@@ -42,12 +42,9 @@ REMEDY = "remedy"
 
 def acceptable(device: Device, first: int, last: int, *, insecure: bool = False) -> list[str]:
     """The codes a correct agent may report for a run that began in phase ``first`` and ended in phase
-    ``last`` (indexes of ``device.phases``): the code of every phase it ran in, and the top level's
-    ``also_acceptable`` when the run began there."""
-    key = "expect_insecure" if insecure else "expect"
-    found = [str(phase[key]) for phase in device.phases[first:last + 1]]
-    if first == 0:
-        found += [c for c in device.scenario.acceptable(insecure=insecure) if c not in found]
+    ``last`` (indexes of ``device.phases``): the codes of every phase it ran in, each phase's
+    ``also_acceptable`` included."""
+    found = [code for phase in device.phases[first:last + 1] for code in phases.acceptable(phase, insecure=insecure)]
     return list(dict.fromkeys(found))
 
 
