@@ -309,12 +309,17 @@ class Listener:
             self._watching = wanted
 
     def _replanned(self) -> None:
-        """A new plan: watch the port as it says, and release every stall held for an older plan."""
+        """A new plan: watch the port as it says, and release every stall held for an older plan. A
+        plan that refuses (the device went down: a reboot, httpsd stopped) also ends the keep-alive
+        connections clients keep, as a device going down does; a silenced connection stays silent."""
         self._refresh()
+        down = self._down()
         with self._conn_lock:
-            stale = [conn for conn in self._connections
-                     if conn.where == "held" and conn.plan is not self._plan and not conn.silenced]
+            stale = [conn for conn in self._connections if not conn.silenced and (
+                (conn.where == "held" and conn.plan is not self._plan) or (down and conn.where == "parked"))]
         for conn in stale:
+            if conn.where == "parked":
+                cut(conn.sock)  # the FIN now: close() alone waits for the handler's file objects to go
             self._close_idle(conn)
 
     def _detach(self) -> None:
@@ -451,9 +456,13 @@ class Listener:
             pass
         self._loop_watch(conn, self._held_ready)
 
+    def _down(self) -> bool:
+        """The device is down (a plan that refuses): no request is answered, not even on a kept connection."""
+        return self._plan.fault == "refuse"
+
     def _parked(self, conn: _Connection) -> None:
         """An idle keep-alive connection waits in the loop for its next request."""
-        if self._stopping:
+        if self._stopping or (self._down() and not conn.silenced):
             self._close(conn)
             return
         if conn.silenced:  # silence_kept() came while a worker had it
@@ -468,6 +477,9 @@ class Listener:
             self._silence_idle([conn])
             return
         self._loop.unwatch(conn.sock)
+        if self._down():
+            self._close(conn)
+            return
         self._dispatch(conn, self._resume)
 
     def _hold(self, conn: _Connection) -> None:
@@ -627,16 +639,22 @@ class Listener:
             if not stays:
                 self._finish(conn)
                 return
+        if self._down() and not conn.silenced:  # went down while this connection was kept: it ends
+            cut(conn.sock)
+            self._close(conn)
+            return
         self.arm(conn.sock)  # an idle keep-alive connection is closed after request_timeout too
         if not self._loop.call_soon(self._parked, conn):
             self._finish(conn)
 
     def _next_request_in(self, conn: _Connection, handler: Handler) -> bool:
         """Whether the next request is here (or comes within the linger) and may be answered: not on a
-        connection silenced meanwhile; silenced while we waited means it came after the silence."""
-        if conn.silenced:
+        connection silenced meanwhile (silenced while we waited means it came after the silence), nor
+        once the device is down."""
+        if conn.silenced or self._down():
             return False
-        return (handler.pending or readable_within(conn.sock, KEEPALIVE_LINGER)) and not conn.silenced
+        return ((handler.pending or readable_within(conn.sock, KEEPALIVE_LINGER))
+                and not conn.silenced and not self._down())
 
     def _finish(self, conn: _Connection) -> None:
         if isinstance(conn.sock, ssl.SSLSocket) and conn.handler is not None:

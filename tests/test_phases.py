@@ -211,6 +211,21 @@ def test_a_kept_connection_silenced_by_a_failover_times_out_and_that_is_acceptab
     fgt.check("202004")
 
 
+def test_a_rebooting_device_ends_the_connections_clients_kept(make_fortigate):
+    """device-reboot: while the device is down nothing answers, not even on a connection a client
+    kept alive from before (it is closed as the device goes down); after the boot it answers again."""
+    fgt = make_fortigate("device-reboot")
+    kept = RequestsApi(fgt)
+    assert kept.get("monitor/system/status").status_code == 200
+    fgt.clock.advance(seconds=600)
+    assert fgt.phase["name"] == "rebooting"
+    with pytest.raises(requests.exceptions.ConnectionError):
+        kept.get("monitor/system/status")
+    fgt.clock.advance(seconds=120)
+    assert kept.get("monitor/system/status").status_code == 200
+    kept.session.close()
+
+
 # -- validation --------------------------------------------------------------------------------------
 @pytest.mark.parametrize(("body", "key", "words"), [
     ('[[phases]]\nname = "x"\nexpect = "ok"\nafter_requests = 2\nafter_seconds = 5\n', "phases[0].after_seconds",
