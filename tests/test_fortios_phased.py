@@ -346,3 +346,56 @@ def test_a_schedule_the_device_does_not_have_is_named_with_those_it_has(tmp_path
                     '[[device.api_users]]\nname = "agent"\nschedule = "ofice-hours"\n')
     with pytest.raises(ScenarioError, match=r"api_users\[0\]\.schedule.*'ofice-hours' is not in device.schedules"):
         load(str(path))
+
+
+# -- password-expires-mid-run -----------------------------------------------------------------------
+def logincheck(device, password: str) -> requests.Response:
+    return requests.post(device.url + "/logincheck", data={"username": "netops", "secretkey": password},
+                         verify=device.ca_bundle, timeout=seconds(5))
+
+
+def test_an_expired_password_answers_change_required_on_both_logins(make_fortigate):
+    """config system password-policy expire-day 90: the right password, 90 days on, logs in no more;
+    /logincheck answers status 4 (ref A.5) without a session cookie, the JSON login status 4."""
+    fgt = make_fortigate("password-expires-mid-run")
+    password = fgt.client.password
+    first = logincheck(fgt, password)
+    assert first.text.startswith("1") and first.cookies
+    fgt.clock.advance(days=89)
+    assert logincheck(fgt, password).text.startswith("1")
+    fgt.clock.advance(days=1)
+    assert fgt.phase["name"] == "expired"
+    expired = logincheck(fgt, password)
+    assert expired.status_code == 200 and expired.text == "4" and not expired.cookies
+    with httpx.Client(verify=fgt.client.ssl_context(), trust_env=False, timeout=seconds(5)) as client:
+        answer = client.post(fgt.url + "/api/v2/authentication", json={"username": "netops", "secretkey": password})
+    assert answer.json() == {"status": 4, "status_message": "LOGIN_PASSWORD_CHANGE_REQUIRED"}
+    # The right password: no failure counted, so no lockout however often the agent retries.
+    assert [logincheck(fgt, password).text for _ in range(4)] == ["4"] * 4
+    assert logincheck(fgt, "wrong").text == "0"
+
+
+def test_a_changed_password_is_dated_from_the_change(make_fortigate):
+    fgt = make_fortigate("password-expires-mid-run")
+    fgt.clock.advance(days=90)
+    agent = fgt.remedy()  # the admin's password set anew on the device, and the agent given it
+    assert logincheck(fgt, agent.password).text.startswith("1")
+    assert probe(agent, kind="fortigate").code == "ok"
+    fgt.clock.advance(days=90)
+    assert logincheck(fgt, agent.password).text == "4"
+
+
+def test_without_a_password_policy_passwords_never_expire(make_fortigate):
+    fgt = make_fortigate("fgt-healthy")
+    fgt.clock.advance(days=3650)
+    assert logincheck(fgt, "Fortinet-Lab-2024!").text.startswith("1")
+
+
+def test_password_expire_days_out_of_range_names_the_key(tmp_path):
+    from mockfgt.scenario import ScenarioError, load
+
+    path = tmp_path / "bad.toml"
+    path.write_text('extends = "fgt-healthy"\nsummary = "s"\nexpect = "ok"\n[device.settings]\npassword_expire_days = 0\n')
+    with pytest.raises(ScenarioError) as caught:
+        load(str(path))
+    assert caught.value.key == "device.settings.password_expire_days" and str(path) in caught.value.source

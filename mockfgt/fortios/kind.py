@@ -102,6 +102,8 @@ DEVICE = s.Table(
             "admin_timeout": s.Int(DEFAULT_ADMIN_TIMEOUT, min=1, max=480 * 60,
                                    doc="seconds of idleness before an admin session ends (FortiOS admintimeout, 5 min)"),
             "post_login_banner": s.Bool(False, doc="admins must accept the post-login disclaimer before any API call"),
+            "password_expire_days": s.Int(None, min=1, max=999, doc="config system password-policy expire-day: an "
+                                          "admin password this old (device clock) must be changed at login"),
             "system_time": s.Parsed(None, parse=parse_wall_time, what="an ISO date and time like 2026-01-05T09:00:00",
                                     doc="the device's wall time at start (execute date/time), read by schedules; "
                                         "it then runs with the device clock (default: the real time)"),

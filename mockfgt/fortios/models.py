@@ -119,6 +119,7 @@ class FortiOSState:
         then, at ``settings.system_time`` if the scenario set one."""
         self._clock = clock
         self.wall = WallTime(clock, self._system_time)
+        self.started = clock.monotonic()  # passwords set by the scenario date from here (password expiry)
 
     def set_system_time(self, moment: str) -> None:
         """``execute date`` / ``execute time``: the wall time moves forward to ``moment`` (never back)."""
