@@ -120,7 +120,8 @@ def classify_exception(exc: BaseException) -> str:
         return CONNECTION
     if any(_is_timeout(e) for e in chain):
         return TIMEOUT
-    if any(isinstance(e, ssl.SSLError) for e in chain):
+    # urllib3's SSLError (requests' too) without an ssl one below: a pinned fingerprint did not match.
+    if any(isinstance(e, ssl.SSLError) or _named(e, "SSLError") for e in chain):
         return TLS
     if any(isinstance(e, OSError) or _named(e, "ConnectError", "ConnectionError", "RemoteDisconnected",
                                             "ProtocolError", "ReadError") for e in chain):

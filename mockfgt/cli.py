@@ -225,7 +225,11 @@ def explain(sc) -> str:
         for phase, declared in zip(listing(sc)[1:], sc.phases, strict=True):
             lines.append(f"    {phase['name']}, {phase['trigger']}: expect {phase['expect']}"
                          f"{'' if phase['expect_insecure'] == phase['expect'] else ', insecure ' + phase['expect_insecure']}"
+                         f"{'' if phase['expect_pinned'] == phase['expect'] else ', pinned ' + phase['expect_pinned']}"
                          f"{': ' + phase['summary'] if phase['summary'] else ''}")
+            if "also_acceptable" in phase:
+                lines.append(f"      also acceptable: {codes.titled(phase['also_acceptable'])}, where "
+                             f"{phase['also_acceptable_reason']}")
             entering = [_op(op) for op in declared["setup"]]
             entering += [f"client {k} = {v}" for k, v in declared["client"].items() if v is not None]
             entering += ["a new leaf certificate from the same CA"] if declared["reissue_certificate"] else []

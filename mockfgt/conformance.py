@@ -8,6 +8,9 @@ Each row is a scenario in one mode: ``verify`` (the agent as the scenario config
 certificate gets a row per TLS version instead, because TLS 1.3 reports the missing certificate only
 after the handshake and TLS 1.2 during it.
 
+A phased scenario's row is walked (:func:`walk_cell`): one client object for every phase, the
+cell passing only when every phase's code is right (shown as ``ok → 202001 → remedy: ok``).
+
 Each column is a client running the agent's flow (:mod:`mockfgt.flows`) with its own HTTP stack:
 
 - ``requests``, ``httpx``, ``urllib``: exceptions classified by :func:`mockfgt.classify`;
@@ -34,7 +37,9 @@ import subprocess
 import sys
 import tempfile
 import threading
+from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import AbstractContextManager, ExitStack, contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -43,7 +48,7 @@ from . import argtypes
 from .classify import classify
 from .codes import CONNECTION, OK, TIMEOUT, TLS
 from .diagnose import is_ip
-from .flows import Agent, run_flow
+from .flows import Agent, KeptFlow, run_flow
 from .hosts import host_port
 from .transport import UrllibSender
 
@@ -67,6 +72,10 @@ class Row:
     expect: str
     also_acceptable: str | None = None  # the other code a client may report, its TLS stack deciding
     also_reason: str | None = dataclasses.field(default=None, compare=False)  # the scenario's words for it
+    #: A phased scenario: each step's code (every phase, then the remedy when the last is a fault); the
+    #: cell walks them with one client object and passes only when every step does.
+    steps: tuple[str, ...] = ()
+    step_names: tuple[str, ...] = dataclasses.field(default=(), compare=False)
 
     @property
     def id(self) -> str:
@@ -77,8 +86,9 @@ class Row:
 class Cell:
     row: Row
     client: str
-    observed: str  # a code, or n/a when the client does not apply to the row
+    observed: str  # a code, or n/a when the client does not apply to the row (a phased row: one per step)
     surface: str  # what the client saw: exception type, HTTP status, curl exit code...
+    steps_passed: bool | None = None  # a phased row: whether every step's code was right for its phase
 
     @property
     def applies(self) -> bool:
@@ -86,6 +96,8 @@ class Cell:
 
     @property
     def passed(self) -> bool:
+        if self.applies and self.steps_passed is not None:
+            return self.steps_passed
         return not self.applies or self.observed in (self.row.expect, self.row.also_acceptable)
 
     @property
@@ -106,15 +118,38 @@ def rows(scenarios) -> list[Row]:
         if sc.tls["client_certificate"] == "required":
             versions = [v for v in ("TLSv1.2", "TLSv1.3") if v in sc.tls["versions"]] or [None]
         for mode in MODES:
+            if sc.phases:
+                out += [phased_row(sc, mode, tls) for tls in versions]
+                continue
             expect, *also = sc.acceptable(insecure=mode == "insecure")
             out += [Row(sc.name, sc.kind, mode, tls, expect, *((also[0], sc.also_acceptable_reason) if also else ()))
                     for tls in versions]
     return out
 
 
+STEP_ARROW = " → "
+
+
+def phased_row(sc, mode: str, tls: str | None) -> Row:
+    """A phased scenario's row: the code of each phase in turn, and ``remedy: ok`` when the last is a fault."""
+    from .phases import listing
+
+    key = "expect_insecure" if mode == "insecure" else "expect"
+    phases = listing(sc)
+    codes, names = [str(p[key]) for p in phases], [p["name"] for p in phases]
+    also = [p.get("also_acceptable") for p in phases]
+    if codes[-1] != OK:
+        codes.append(OK)
+        names.append("remedy")
+        also.append(None)
+    shown = [f"remedy: {c}" if n == "remedy" else f"{c} or {a}" if a and a != c else c
+             for n, c, a in zip(names, codes, also, strict=True)]
+    return Row(sc.name, sc.kind, mode, tls, STEP_ARROW.join(shown), steps=tuple(codes), step_names=tuple(names))
+
+
 def applies(row: Row, client: str) -> bool:
     """s_client sees the TLS layer only: it can confirm ``ok`` or 202003, nothing past TLS."""
-    return client != "openssl" or row.expect in (OK, TLS)
+    return client != "openssl" or all(code in (OK, TLS) for code in (row.steps or (row.expect,)))
 
 
 # -- one client, one cell -----------------------------------------------------------------------
@@ -126,38 +161,69 @@ def python_error(exc: BaseException) -> tuple[str, str]:
         return f"unclassified {type(exc).__name__}", repr(exc)
 
 
-def run_requests(agent: Agent, timeout: float) -> tuple[str, str]:
+class Wait:
+    """A client's timeout in seconds, which a walk sets per phase (1 s only where the device stalls)."""
+
+    def __init__(self, seconds: float) -> None:
+        self.seconds = seconds
+
+
+#: A client stack, open for as long as the ``with`` lasts: ``(send, explain_error, cookies)`` for the
+#: agent's flow (:mod:`mockfgt.flows`); one object (Session, Client, cookie jar or file) throughout.
+Stack = Callable[[Agent, Wait], AbstractContextManager[tuple[Callable, Callable, Callable]]]
+
+
+@contextmanager
+def requests_stack(agent: Agent, wait: Wait) -> Iterator[tuple[Callable, Callable, Callable]]:
     import requests
 
     with requests.Session() as session:
         session.trust_env = False  # no REQUESTS_CA_BUNDLE, no proxies: the row states its trust
 
         def send(method, path, headers, body):
-            r = session.request(method, agent.url + path, headers=headers, data=body, timeout=timeout,
+            r = session.request(method, agent.url + path, headers=headers, data=body, timeout=wait.seconds,
                                 verify=agent.verify, cert=agent.cert)
             return r.status_code, r.content
 
-        outcome = run_flow(agent, send, python_error, lambda: [(c.name, c.value) for c in session.cookies])
-    return outcome.code, outcome.surface
+        yield send, python_error, lambda: [(c.name, c.value) for c in session.cookies]
 
 
-def run_httpx(agent: Agent, timeout: float) -> tuple[str, str]:
+@contextmanager
+def httpx_stack(agent: Agent, wait: Wait) -> Iterator[tuple[Callable, Callable, Callable]]:
     import httpx
 
-    with httpx.Client(verify=agent.ssl_context(), timeout=timeout, trust_env=False) as client:
+    with httpx.Client(verify=agent.ssl_context(), timeout=wait.seconds, trust_env=False) as client:
 
         def send(method, path, headers, body):
-            r = client.request(method, agent.url + path, headers=headers, content=body)
+            r = client.request(method, agent.url + path, headers=headers, content=body, timeout=wait.seconds)
             return r.status_code, r.content
 
-        outcome = run_flow(agent, send, python_error, lambda: [(c.name, c.value) for c in client.cookies.jar])
-    return outcome.code, outcome.surface
+        yield send, python_error, lambda: [(c.name, c.value) for c in client.cookies.jar]
 
 
-def run_urllib(agent: Agent, timeout: float) -> tuple[str, str]:
-    send = UrllibSender(agent.url, agent.ssl_context(), timeout)
-    outcome = run_flow(agent, send, python_error, send.cookies)
-    return outcome.code, outcome.surface
+@contextmanager
+def urllib_stack(agent: Agent, wait: Wait) -> Iterator[tuple[Callable, Callable, Callable]]:
+    sender = UrllibSender(agent.url, agent.ssl_context(), wait.seconds)
+
+    def send(method, path, headers, body):
+        sender.timeout = wait.seconds
+        return sender(method, path, headers, body)
+
+    yield send, python_error, sender.cookies
+
+
+def _one_run(stack: Stack) -> Callable[[Agent, float], tuple[str, str]]:
+    def run_cell_flow(agent: Agent, timeout: float) -> tuple[str, str]:
+        with stack(agent, Wait(timeout)) as (send, explain, cookies):
+            outcome = run_flow(agent, send, explain, cookies)
+        return outcome.code, outcome.surface
+
+    return run_cell_flow
+
+
+run_requests = _one_run(requests_stack)
+run_httpx = _one_run(httpx_stack)
+run_urllib = _one_run(urllib_stack)
 
 
 class CurlFailure(Exception):
@@ -211,11 +277,18 @@ def curl_trust(agent: Agent) -> list[str]:
     return agent.curl_trust()
 
 
-def run_curl(agent: Agent, timeout: float) -> tuple[str, str]:
+@contextmanager
+def curl_stack(agent: Agent, wait: Wait) -> Iterator[tuple[Callable, Callable, Callable]]:
+    """curl, one process per call, sharing a cookie file (the agent's session) for as long as it is open."""
     with tempfile.TemporaryDirectory(prefix="mockfgt-curl-") as folder:
         jar = Path(folder) / "cookies.txt"
         jar.touch()
-        return _run_curl(agent, timeout, str(jar))
+        yield _curl_send(agent, wait, str(jar)), _curl_explain, lambda: curl_cookies(str(jar))
+
+
+run_curl = _one_run(curl_stack)
+STACKS: dict[str, Stack] = {"requests": requests_stack, "httpx": httpx_stack, "urllib": urllib_stack,
+                            "curl": curl_stack}
 
 
 def curl_cookies(jar: str) -> list[tuple[str, str]]:
@@ -230,10 +303,11 @@ def curl_cookies(jar: str) -> list[tuple[str, str]]:
     return pairs
 
 
-def _run_curl(agent: Agent, timeout: float, jar: str) -> tuple[str, str]:
+def _curl_send(agent: Agent, wait: Wait, jar: str) -> Callable:
     curl = shutil.which("curl") or "curl"
 
     def send(method, path, headers, body):
+        timeout = wait.seconds
         args = [curl, "-q", "-sS", "--noproxy", "*", "--max-time", str(timeout), "-X", method,
                 "-b", jar, "-c", jar, "-o", "-", "-w", "\n%{http_code}", *curl_trust(agent)]
         for name, value in headers.items():
@@ -247,13 +321,13 @@ def _run_curl(agent: Agent, timeout: float, jar: str) -> tuple[str, str]:
         answer, _, status = done.stdout.rpartition(b"\n")
         return int(status), answer
 
-    def explain(exc):
-        if isinstance(exc, CurlFailure):
-            return curl_code(exc.exit_code, exc.stderr), f"exit {exc.exit_code}"
-        raise exc
+    return send
 
-    outcome = run_flow(agent, send, explain, lambda: curl_cookies(jar))
-    return outcome.code, outcome.surface
+
+def _curl_explain(exc: Exception) -> tuple[str, str]:
+    if isinstance(exc, CurlFailure):
+        return curl_code(exc.exit_code, exc.stderr), f"exit {exc.exit_code}"
+    raise exc
 
 
 def run_openssl(agent: Agent, timeout: float) -> tuple[str, str]:
@@ -330,9 +404,53 @@ def settings_for(device, row: Row) -> Agent:
     return dataclasses.replace(settings, verify=False) if row.mode == "insecure" else settings
 
 
+def cell_timeout(code: str, timeout: float) -> float:
+    """``timeout`` where the client must give up on a stall (202004), else a deadline load cannot reach."""
+    return timeout if code == TIMEOUT else max(timeout, ANSWER_SECONDS)
+
+
+def walk_cell(device, row: Row, client: str, timeout: float) -> Cell:
+    """A phased row, phase by phase (:mod:`mockfgt.walk`): one client object and one agent instance
+    (:class:`~mockfgt.flows.KeptFlow`: its session, cookies and kept connections) for every phase;
+    the remedy's new settings start a new one. ``openssl`` and ``diagnose``, one-shot tools, run
+    afresh in each phase with the phase's settings."""
+    settings_for(device, row)  # the device fresh in the row's scenario
+    insecure = row.mode == "insecure"
+    wait = Wait(timeout)
+    observed: list[str] = []
+    surfaces: list[str] = []
+    verdicts: list[bool] = []
+    with ExitStack() as resources:
+        flow = None
+        for step in device.walk_phases(insecure=insecure):
+            wait.seconds = timeout if TIMEOUT in step.acceptable() else max(timeout, ANSWER_SECONDS)
+            agent = dataclasses.replace(step.client, verify=False) if insecure else step.client
+            if client in STACKS and (flow is None or step.reconfigure):
+                if flow is not None:
+                    flow.close()
+                flow = KeptFlow(agent, *resources.enter_context(STACKS[client](agent, wait)))
+            if client in STACKS:
+                assert flow is not None
+                outcome = flow.run()
+                code, seen = outcome.code, outcome.surface
+            else:
+                code, seen = RUNNERS[client](agent, wait.seconds)
+            observed.append(f"remedy: {code}" if step.name == "remedy" else code)
+            surfaces.append(seen or "—")
+            verdicts.append(step.accepts(code, insecure=insecure))
+        if flow is not None:
+            flow.close()
+    return Cell(row, client, STEP_ARROW.join(observed), STEP_ARROW.join(surfaces), steps_passed=all(verdicts))
+
+
 def run_cell(device, row: Row, client: str, timeout: float) -> Cell:
     if not applies(row, client):
         return Cell(row, client, NOT_APPLICABLE, "")
+    if row.steps:
+        try:
+            return walk_cell(device, row, client, timeout)
+        except Exception as exc:  # a crash in a client is a failed cell, never a lost matrix
+            return Cell(row, client, f"crashed: {type(exc).__name__}", str(exc)[:80])
     settings = settings_for(device, row)
     try:
         observed, seen = RUNNERS[client](settings, timeout)
@@ -365,7 +483,7 @@ def run(scenarios=None, clients=CLIENTS, *, timeout: float = TIMEOUT_SECONDS, wo
             local.device = Device(row.scenario, ca=ca).start()
             with lock:
                 devices.append(local.device)
-        return run_cell(local.device, row, client, timeout if row.expect == TIMEOUT else max(timeout, ANSWER_SECONDS))
+        return run_cell(local.device, row, client, timeout if row.steps else cell_timeout(row.expect, timeout))
 
     try:
         with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="conformance") as pool:
@@ -396,6 +514,12 @@ or 202003) and `mockfgt diagnose`. A cell shows the code the client reported: �
 expected one, ✗ when not, — when the client does not apply. Where the outcome depends on the client's
 TLS stack, the row's expectation names the other acceptable code (`202003 or ok`), and a client that
 reports it shows `✓ ok (its TLS stack)`: that is this client's behaviour, explained under the matrix.
+
+A phased scenario's row is walked phase by phase (`mockfgt.walk`) with one client object and one
+agent instance per cell (its session, cookies and kept-alive connections carried from phase to phase;
+`openssl` and `diagnose` run afresh in each phase), the device moved on by its clock. The row shows
+each phase's code in turn, then `remedy: ok` where the last phase is still a fault (the remedy applied,
+the agent given its new settings); a cell passes only when every step is right for its phase.
 """
 
 MATRIX_TITLE = "## Matrix"

@@ -18,6 +18,7 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import fields
+from datetime import datetime, timedelta
 from functools import cache
 from pathlib import Path
 from typing import Self, cast
@@ -29,9 +30,9 @@ from .explain import Expectation
 from .hosts import url_host
 from .journal import DEFAULT_CAPACITY, Journal, request_body, request_event, request_headers_size
 from .listener import REQUEST_TIMEOUT, ConnectionPlan, Listener
-from .phases import PhaseRunner
+from .phases import ACTIONS, PhaseRunner, acceptable as phase_acceptable, answering
 from .scenario import Scenario
-from .tls import HarnessCA, ServerTLS, server_tls as mint_server_tls
+from .tls import HarnessCA, ServerTLS, Window, server_tls as mint_server_tls
 
 _device_numbers = itertools.count(1)
 log = logging.getLogger(__name__)
@@ -58,6 +59,16 @@ def default_ca() -> HarnessCA:
 #: The agent's settings in a scenario: one type from ``[client]`` to the manifest, flows and diagnose.
 ClientSettings = Agent
 AGENT_FIELDS = {f.name for f in fields(Agent)}
+
+
+def _checked_name(name: str) -> str:
+    """A device's name is one folder under the certificates folder and one segment of a control URL:
+    a name such as '../x' or 'a/b' would write outside the folder or never be addressable."""
+    if (not name or len(name) > 128 or name.startswith(".") or any(c in name for c in "/\\")
+            or not name.isprintable()):
+        raise ValueError(f"device name {name!r}: use up to 128 printable characters without '/' or '\\', "
+                         "not starting with '.'")
+    return name
 
 
 class Device:
@@ -95,7 +106,7 @@ class Device:
         self._scenario_dirs = [Path(p) for p in scenario_dirs or []]
         self.ca = ca or (HarnessCA(certs_dir) if certs_dir else default_ca())
         first = self._load(scenario or self.default_scenario)
-        self.name = name or f"{first.name}-{next(_device_numbers)}"
+        self.name = _checked_name(name or f"{first.name}-{next(_device_numbers)}")
         self.material_dir = self.ca.certs_dir / self.name
         self._lock = threading.RLock()
         #: Every connection outcome and request on this device's port (see :mod:`mockfgt.journal`).
@@ -106,6 +117,7 @@ class Device:
         self.on_phase: list[Callable[[Device], object]] = []
         self._started = False
         self._install(first)  # before the listener exists: it starts with the first plan
+        self.clock.subscribe(self._clock_moved)
         self._listener: Listener = Listener(self._wsgi, self._plan, host=host, port=port, journal=self.journal.record,
                                   request_timeout=request_timeout, on_accept=self._on_accept)
         self.host = host
@@ -168,6 +180,28 @@ class Device:
     def advance(self) -> dict:
         """Enter the scenario's next phase now (see :mod:`mockfgt.phases`); returns it. ValueError in the last."""
         return self._phases.advance()
+
+    def walk_phases(self, *, clock: bool = True, remedy: bool = True, insecure: bool | None = None):
+        """Step through the scenario's phases with one agent instance: see :func:`mockfgt.walk.walk`."""
+        from .walk import walk
+
+        return walk(self, clock=clock, remedy=remedy, insecure=insecure)
+
+    def close_idle_connections(self) -> None:
+        """Close the idle keep-alive connections clients keep to the device (as its keep-alive timeout would)."""
+        self._listener.close_idle()
+
+    def notice(self, action: str) -> None:
+        """A client's ``action`` (``login``, ``logout``, ``lock``, ``write``: :data:`mockfgt.phases.ACTIONS`)
+        succeeded: journaled as ``{"event": "action", ...}``; a phase waiting for it (``on``) may start.
+        The kinds' wire layers call :func:`mockfgt.phases.notice` while answering. ValueError for
+        another action."""
+        if action not in ACTIONS:
+            raise ValueError(f"'{action}' is not a client action; allowed: {', '.join(ACTIONS)}")
+        environ = getattr(_answering, "environ", None) if getattr(_answering, "device", None) is self else None
+        who = {} if environ is None else {"client": environ.get("REMOTE_ADDR"), "client_port": _port(environ)}
+        self.journal.record({"event": "action", "action": action, **who})  # who: as its request's entry says
+        self._phases.on_action(action)
 
     @property
     def phase(self) -> dict:
@@ -268,6 +302,29 @@ class Device:
         return Expectation(current["expect"], self)
 
     @property
+    def expect_pinned(self) -> Expectation:
+        """What an agent that pinned the scenario's first certificate (:attr:`pinned`) reports here: the
+        current phase's ``expect_pinned`` (by default its ``expect``)."""
+        return Expectation(self._phases.current["expect_pinned"], self)
+
+    @property
+    def certificate_fingerprint(self) -> str:
+        """SHA-256 of the DER of the leaf certificate the device presents now, lower-case hex."""
+        return self._material.fingerprint
+
+    @property
+    def certificate_pin(self) -> str:
+        """The public-key pin of that leaf, as curl's ``--pinnedpubkey`` takes it (``sha256//BASE64``)."""
+        return self._material.pin
+
+    @property
+    def pinned(self) -> dict:
+        """What a pinning agent took on first use: the scenario's first certificate (``sha256``,
+        ``pin_sha256``), and what such an agent reports now (``expect``)."""
+        first = self._first_material
+        return {"sha256": first.fingerprint, "pin_sha256": first.pin, "expect": str(self.expect_pinned)}
+
+    @property
     def expect_insecure(self) -> Expectation:
         """The same with the agent's certificate verification off (Insecure)."""
         return Expectation(self._phases.current["expect_insecure"], self, insecure=True)
@@ -287,9 +344,7 @@ class Device:
 
     def accepts(self, code: str, *, insecure: bool = False) -> bool:
         """Whether a client reporting ``code`` (with verification off: ``insecure``) is right here."""
-        if self._phases.index == 0:
-            return code in self._scenario.acceptable(insecure=insecure)
-        return code == (self.expect_insecure if insecure else self.expect)  # a later phase: its code only
+        return code in phase_acceptable(self._phases.current, insecure=insecure)
 
     # -- internals ----------------------------------------------------------------------------
     def _load(self, scenario) -> Scenario:
@@ -309,6 +364,7 @@ class Device:
         for op in loaded.setup:
             self._apply(op)
         self._rebuild_plan()
+        self._first_material = self._material  # what a pinning agent pins on first use
         # Published last and as one pair: a request that starts during a swap gets the old kind's app
         # with the old state or the new app with the new state, never a FortiOS app with a
         # FortiManager's state (make stress found that mix once).
@@ -328,21 +384,29 @@ class Device:
             self._reissued = None
             self._rebuild_plan()
         elif op["op"] == "set-connection":
+            if changes.pop("kept", None) == "silence" and hasattr(self, "_listener"):
+                self._listener.silence_kept()  # before the new plan: only connections from before
             self._connection.update(changes)
             self._rebuild_plan()
         else:
             self._kind.apply(self._state, op)
 
-    def _rebuild_plan(self, *, reissue: bool = False) -> None:
+    def _rebuild_plan(self, *, reissue: bool = False, window: Window | None = None) -> None:
+        """The connection plan for the current TLS settings and fault. ``reissue``: a new leaf of this
+        device's own; ``window``: the same certificate's validity moved (the clock jumped past an edge)."""
         tls = self._tls_settings
         mint = dict(shape=tls["certificate"], versions=tls["versions"],
                     client_certificate=tls["client_certificate"] == "required",
                     hostname=self._scenario.device["hostname"], serial=self._scenario.device["serial"],
-                    kind=self._kind.display_name, ciphers=tls["ciphers"])
-        if reissue:  # a leaf of this device's own, from the same CA (a phase's reissue_certificate)
-            self._reissued = mint_server_tls(self.ca, self.material_dir / "reissued", **mint)
+                    kind=self._kind.display_name, ciphers=tls["ciphers"], valid_days=tls.get("valid_days"))
+        if reissue or window is not None:  # a leaf of this device's own, from the same CA
+            self._reissued = mint_server_tls(self.ca, self.material_dir / "reissued", window=window, **mint)
         # Otherwise shared with every device presenting the same certificate.
         material = self._reissued or self.ca.server_tls(**mint)
+        if window is None:  # a certificate decided now: its validity on the device's clock
+            ahead = timedelta(seconds=self.clock.offset)
+            self._validity = (material.window[0] + ahead, material.window[1] + ahead)
+        self._material = material
         self._plan = ConnectionPlan(material.context, self._connection["fault"], self._connection["stall_seconds"])
         if hasattr(self, "_listener"):  # not while __init__ installs the first scenario
             self._listener.set_plan(self._plan)
@@ -355,6 +419,18 @@ class Device:
             self._rebuild_plan(reissue=True)
         self._client_config.update({k: v for k, v in phase["client"].items() if v is not None})
         self._client = self._resolve_client()
+
+    def _clock_moved(self) -> None:
+        """The clock jumped: where it passed the certificate's end (or start), present a certificate
+        that real clients, judging by real time, see as the device's clock says (expired, valid)."""
+        with self._lock:
+            wanted = _validity_state(self.clock.now(), self._validity)
+            if wanted == _validity_state(datetime.now(self._validity[0].tzinfo), self._material.window):
+                return  # re-minted only when what a client concludes changes
+            behind = timedelta(seconds=self.clock.offset)
+            self._rebuild_plan(window=(self._validity[0] - behind, self._validity[1] - behind))
+            self.journal.record({"event": "certificate", "validity": wanted, "fingerprint": self._material.fingerprint,
+                                 "not_before": self._validity[0].isoformat(), "not_after": self._validity[1].isoformat()})
 
     def _on_accept(self) -> None:
         self._phases.on_connection()
@@ -435,6 +511,7 @@ class Device:
     def _call_app(self, environ, start_response) -> list[bytes]:
         """Run the kind's shared app for this device: its ``get_state()`` answers with our state."""
         app, _answering.state = self._serving
+        _answering.device, _answering.environ = self, environ
         try:
             answer = app(environ, start_response)
             try:
@@ -443,10 +520,11 @@ class Device:
                 if hasattr(answer, "close"):
                     answer.close()
         finally:
-            _answering.state = None
+            _answering.state = _answering.device = _answering.environ = None
 
 
-_answering = threading.local()  # the state of the device whose request this thread is answering
+# The state (and device) whose request this thread is answering: mockfgt.phases.notice reads it too.
+_answering = answering
 
 
 def _current_state():
@@ -497,6 +575,20 @@ class _KindApp:
 
     def __call__(self, environ, start_response):
         return (self._app or self.build())(environ, start_response)
+
+
+def _port(environ) -> int | None:
+    try:
+        return int(environ.get("REMOTE_PORT"))
+    except (TypeError, ValueError):
+        return None
+
+
+def _validity_state(moment: datetime, window: Window) -> str:
+    """``not-yet-valid``, ``valid`` or ``expired``: a certificate of ``window`` judged at ``moment``."""
+    if moment < window[0]:
+        return "not-yet-valid"
+    return "expired" if moment > window[1] else "valid"
 
 
 def _reachable(host: str) -> str:

@@ -70,6 +70,46 @@ def explanation(scenario, expected: str, reported: object, events: list[dict], *
     return lines
 
 
+def phase_explanation(step, reported: object, acceptable: list[str]) -> list[str]:
+    """Why a run in one step of a phase walk (:mod:`mockfgt.walk`) is wrong: the phase by name first,
+    what the device saw in it (its journal since the phase began) and, for the remedy step, that the
+    agent did not recover."""
+    device, phases = step.device, step.device.phases
+    where = ("after the remedy" if step.name == "remedy"
+             else f"in phase '{step.name}' ({step.index + 1} of {len(phases)}: {step.summary or 'no summary'})")
+    scenario = device.scenario
+    shown = codes.titled(reported) if isinstance(reported, str) and reported in codes.CODES else (
+        "nothing readable" if reported is None else repr(reported))
+    wanted = " or ".join(codes.titled(c) for c in acceptable)
+    lines = [f"{device.name} {where}: expected {wanted}, the agent reported {shown}"]
+    if step.entered:
+        lines.append(f"during the run the device moved on to {', '.join(repr(n) for n in step.entered)}: "
+                     "any of those phases' codes is accepted")
+    if step.index or step.name == "remedy":
+        before = " -> ".join(f"{p['name']} ({p['expect']})" for p in phases[:step.index + 1])
+        lines.append(f"the walk so far: {before}" + (" -> remedy (ok)" if step.name == "remedy" else ""))
+    if reported != codes.OK and codes.OK in acceptable and (step.index or step.name == "remedy"):
+        lines.append("the fault has cleared here: an agent that keeps a dead session or connection, or never "
+                     "reads its new settings, does not recover")
+    lines.append(f"scenario {scenario.name}: {scenario.summary}")
+    if scenario.symptom and codes.OK not in acceptable:
+        lines.append(f"symptom: {scenario.symptom}")
+    lines.append(f"the device saw{' in this phase' if step.index else ''}:")
+    lines += [f"  {line}" for line in journal_summary(_since_phase(settled_events(device), step))]
+    if scenario.remedy["summary"]:
+        lines.append(f"remedy: {scenario.remedy['summary']}")
+    return lines
+
+
+def _since_phase(events: list[dict], step) -> list[dict]:
+    """The events since the step's phase began (its journaled phase change), or all of them at the start."""
+    if step.index == 0 and step.name != "remedy":
+        return events
+    name = step.device.phases[step.index]["name"]
+    starts = [i for i, e in enumerate(events) if e.get("event") == "phase" and e.get("phase") == name]
+    return events[starts[-1]:] if starts else events
+
+
 def journal_summary(events: list[dict], limit: int = JOURNAL_LINES) -> list[str]:
     """What the device saw, one line per event, most recent last."""
     lines = [event_line(e) for e in events]
@@ -88,10 +128,15 @@ def event_line(event: dict) -> str:
         tls = event.get("tls") or {}
         alert = f"; the client sent alert '{tls['alert']}'" if tls.get("alert") else ""
         return f"TLS handshake failed: {tls.get('error')}{alert}"
+    if kind == "phase":
+        return f"phase '{event.get('phase')}' began ({event.get('cause')}): a correct agent reports {event.get('expect')}"
     if kind == "dropped":
         return f"connection dropped: {event.get('reason')}"
+    if kind == "answer-held":  # a slow endpoint (fortios settings.slow_paths)
+        return f"{event.get('method')} {event.get('path')}: answered after {event.get('seconds'):g} s (the scenario's fault)"
     return {"reset": "connection reset by the device (the scenario's fault)",
             "stall-handshake": "connection accepted, handshake never answered (the scenario's fault)",
+            "silenced": "a connection kept from before silently dropped: never answered again (the scenario's fault)",
             }.get(str(kind), str(kind))
 
 

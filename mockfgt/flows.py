@@ -19,6 +19,10 @@ the kind's client half (:class:`mockfgt.kinds.KindClient`; ``fortios/client.py``
 context, as a good client's does: a FortiGate says what went wrong in the HTTP status except on its
 login URLs, a FortiManager answers HTTP 200 with a JSON-RPC code inside.
 
+:func:`run_flow` is one run of a fresh agent (logged in, then out); :class:`KeptFlow` is one agent
+instance run again and again, its session kept from run to run, as a polling agent keeps it: what a
+phase walk (:mod:`mockfgt.walk`) needs to test recovery rather than a fresh start.
+
 Client side only: nothing here knows the mock, so it works against a real device.
 """
 
@@ -32,8 +36,8 @@ from . import kinds
 from .agent import PROBE_PREFIX, Agent
 from .codes import AUTHENTICATION, OK
 
-__all__ = ["Agent", "Answer", "Call", "Conversation", "Memory", "Outcome", "PROBE_PREFIX", "judge", "run_flow",
-           "surface"]
+__all__ = ["Agent", "Answer", "Call", "Conversation", "KeptFlow", "Memory", "Outcome", "PROBE_PREFIX", "judge",
+           "run_flow", "surface"]
 PROBE_SUBNET = ("192.0.2.1", "255.255.255.255")  # TEST-NET-1: never a real host
 COMMENT = "created by mockfgt; safe to delete"
 
@@ -208,3 +212,79 @@ def run_flow(agent: Agent, send, explain_error, cookies=_no_cookies) -> Outcome:
         return Outcome(OK, "all", last, f"{ran} calls")
     finally:
         talk.close()
+
+
+class KeptFlow:
+    """One agent instance run again and again, as an agent that polls: what it learnt lives on.
+
+    Its session (a FortiOS session key or cookie session and CSRF token, a FortiManager session id)
+    stays open from one :meth:`run` to the next, so it logs in once, and the transport it was given
+    keeps its cookies and connections. How it recovers, as a correct agent does:
+
+    - a run that fails on a credential (202001) forgets the session: the device ended it (an idle
+      timeout, a reboot, a failover), so the next run logs in again instead of reusing it;
+    - a run that fails otherwise ends its session (logout, best effort) and the next run logs in anew;
+    - every run lifts the workspace lock it took, failed or not.
+
+    :meth:`reconfigure` gives it new settings (the operator applied a remedy: a new key, say) and
+    :meth:`close` logs out. Each run reports, as :func:`run_flow` does, the first failure's code.
+    """
+
+    def __init__(self, agent: Agent, send, explain_error, cookies=_no_cookies) -> None:
+        self.send, self.explain_error, self.cookies = send, explain_error, cookies
+        self.talk = Conversation(agent, send, cookies)
+        self.runs = 0
+
+    @property
+    def agent(self) -> Agent:
+        return self.talk.agent
+
+    def reconfigure(self, agent: Agent) -> None:
+        """Run with these settings from now on; the session of the old ones is ended."""
+        self.close()
+        self.talk = Conversation(agent, self.send, self.cookies)
+
+    def run(self) -> Outcome:
+        talk, last, ran = self.talk, "nothing sent", 0
+        self.runs += 1
+        for call in talk.agent.calls():
+            if call.role == "logout" or not talk.wants(call):  # the session stays open for the next run
+                continue
+            if call.role in ("login", "banner") and talk.memory.logged_in:
+                continue  # still logged in from an earlier run
+            try:
+                answer = talk.ask(call)
+            except Exception as exc:
+                code, seen = self.explain_error(exc)
+                self._failed(code)
+                return Outcome(code, call.role, seen, call.label)
+            if not answer.ok:
+                self._failed(answer.code)
+                return Outcome(answer.code, call.role, answer.seen, call.label)
+            last, ran = answer.seen, ran + 1
+        self._unlock()
+        return Outcome(OK, "all", last, f"{ran} calls")
+
+    def close(self) -> None:
+        """Lift the lock and log out (best effort); the next run starts with a login."""
+        self.talk.close()
+        self._forget()
+
+    def _failed(self, code: str) -> None:
+        if code == AUTHENTICATION:
+            self._unlock()
+            self._forget()  # the device no longer knows the session: logging it out would be refused
+        else:
+            self.close()
+
+    def _unlock(self) -> None:
+        for call in self.talk.agent.calls():
+            if call.role == "unlock" and self.talk.wants(call):
+                try:
+                    self.talk.ask(call)
+                except Exception:
+                    pass
+
+    def _forget(self) -> None:
+        agent = self.talk.agent
+        self.talk.memory = Memory(session=agent.session if agent.auth == "session" else None)

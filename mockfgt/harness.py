@@ -206,6 +206,7 @@ class Harness:
             **sc.also_acceptable_fields(),
             "remedy": sc.remedy["summary"],
             "control_url": self.device_control_url(device),
+            "pinning": device.pinned,  # the first certificate, for agents that pin it, and their code now
         }
         if sc.phases:
             entry["phase"] = device.phase["name"]

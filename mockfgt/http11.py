@@ -34,6 +34,10 @@ log = logging.getLogger("mockfgt")
 
 _REASONS = {str(status.value): status.phrase for status in http.HTTPStatus}
 
+#: The environ key an app sets to answer a request late: seconds (a slow endpoint). The answer is made
+#: at once and sent after that long, unless the client leaves first (see Listener._hold).
+ANSWER_AFTER = "mockfgt.answer_after"
+
 #: Apache's lingering close (2 s): after a refused handshake, how long in all to drain the client before
 #: closing; while swallowing a refused body, the longest pause that does not end it.
 LINGER_SECONDS = 2.0
@@ -225,6 +229,10 @@ class Handler(WSGIRequestHandler):
     wfile: _Output  # type: ignore[assignment]
     #: The environ of a request the plan stalls (fault ``stall-response``): read whole, not answered.
     held: dict | None = None
+    #: A request the app answers late (it set ``environ[ANSWER_AFTER]``, a slow endpoint): its answer,
+    #: made at once, and how many seconds the listener holds it before sending it.
+    held_answer: bytes | None = None
+    held_seconds: float | None = None
 
     @classmethod
     def open(cls, sock: socket.socket, addr, server: ConnectionServer) -> Handler:
@@ -242,7 +250,7 @@ class Handler(WSGIRequestHandler):
     def serve_one(self) -> bool:
         """Read and answer one request (or hold it: :attr:`held`); whether the connection stays open."""
         self.close_connection = True  # parse_request keeps an HTTP/1.1 connection open
-        self.held = None
+        self.held = self.held_answer = self.held_seconds = None
         self.handle_one_request()
         return not self.close_connection
 
@@ -255,9 +263,10 @@ class Handler(WSGIRequestHandler):
     def answer_held(self) -> bool:
         """Answer the held request now (a scenario that answers late); whether the connection stays open."""
         environ, self.held = self.held, None
+        prepared, self.held_answer, self.held_seconds = self.held_answer, None, None
         assert environ is not None
         try:
-            self._answer(environ)
+            self._answer(environ, prepared, may_hold=False)
         except OSError as exc:
             self.close_connection = True
             self.server.listener.dropped(self.connection, self.client_address, _reason(exc), self.command,
@@ -359,7 +368,24 @@ class Handler(WSGIRequestHandler):
             return
         self._answer(environ)
 
-    def _answer(self, environ) -> None:
+    def _answer(self, environ, prepared: bytes | None = None, *, may_hold: bool = True) -> None:
+        """Run the app and send its answer, or send ``prepared``; an answer the app asks to be late is
+        kept in :attr:`held_answer` for the listener to send (or drop, if the client leaves first)."""
+        data = self._prepare(environ) if prepared is None else prepared
+        delay = environ.get(ANSWER_AFTER)
+        if may_hold and isinstance(delay, (int, float)) and delay > 0:
+            self.held, self.held_answer, self.held_seconds = environ, data, float(delay)
+            return
+        # A client that stops reading must not hold this thread and its descriptor for ever.
+        self.server.listener.arm(self.connection, answering=True)
+        self.wfile.write(data)
+        self.wfile.flush()
+        self.server.listener.disarm(self.connection)
+        if self._unread_body:
+            self._drain()
+
+    def _prepare(self, environ) -> bytes:
+        """The app's answer as it goes on the wire: status line, headers and (but for HEAD) body."""
         status, headers, body = self._call_app(environ)
         code, _, reason = status.partition(" ")
         reason = _REASONS.get(code, reason)  # httpsd says "Not Found"; Werkzeug would say "NOT FOUND"
@@ -372,13 +398,7 @@ class Handler(WSGIRequestHandler):
                  f"Server: {self.version_string()}", f"Date: {self.date_time_string()}"]
         lines += [f"{name}: {value}" for name, value in headers]
         head = ("\r\n".join(lines) + "\r\n\r\n").encode("latin-1")
-        # A client that stops reading must not hold this thread and its descriptor for ever.
-        self.server.listener.arm(self.connection, answering=True)
-        self.wfile.write(head if environ["REQUEST_METHOD"] == "HEAD" else head + body)
-        self.wfile.flush()
-        self.server.listener.disarm(self.connection)
-        if self._unread_body:
-            self._drain()
+        return head if environ["REQUEST_METHOD"] == "HEAD" else head + body
 
     def _drain(self, limit: int = 4 * MAX_BODY) -> None:
         """Swallow what is left of a refused body, so the client reads our answer, not a reset.

@@ -15,6 +15,13 @@ Only the loop's thread moves a connection into or out of the selector.
 A stall holds its connection until the client leaves, the plan is replaced (a scenario swap) or the
 device stops: nothing ends it by a clock, as a silent device does not (reference H.7). A plan with
 ``stall_seconds`` instead goes on late: the handshake or the answer happens after that many seconds.
+An app may also answer one request late (``environ["mockfgt.answer_after"]``, a slow endpoint): the
+answer is made at once and sent after that many seconds, or never if the client leaves first.
+
+:meth:`Listener.silence_kept` drops the connections open at that moment silently, as an HA failover
+does to connections the new primary has no session for: they stay open, what comes on them is read
+and ignored, nothing is answered, until the client leaves or the device stops. New connections get
+the plan, as ever.
 """
 
 from __future__ import annotations
@@ -69,7 +76,7 @@ class ConnectionPlan:
 class _Connection:
     """One accepted connection: its socket (the TLS one once wrapped), its plan and where it is."""
 
-    __slots__ = ("sock", "addr", "plan", "since", "handler", "where", "timer")
+    __slots__ = ("sock", "addr", "plan", "since", "handler", "where", "timer", "silenced")
 
     def __init__(self, sock: socket.socket, addr, plan: ConnectionPlan) -> None:
         self.sock = sock
@@ -79,6 +86,7 @@ class _Connection:
         self.handler: Handler | None = None
         self.where = "working"  # waiting, working, parked, held, closed
         self.timer: acceptloop.Timer | None = None  # a late plan's: when the device goes on
+        self.silenced = False  # dropped by silence_kept(): never answered again
 
 
 class Listener:
@@ -201,6 +209,43 @@ class Listener:
         finally:
             self._loop.call_soon(self._replanned)
 
+    def silence_kept(self) -> int:
+        """Stop answering every connection open now, silently (an HA failover); returns how many.
+
+        Each stays open and unanswered until its client leaves or the device stops, whatever plan
+        comes next: it has no deadline any more, and a new plan does not release it as it releases a
+        stall. One a worker is answering now gets that answer, then goes silent.
+        """
+        with self._conn_lock:
+            kept = [conn for conn in self._connections if not conn.silenced]
+            for conn in kept:
+                conn.silenced = True
+        if self._loop is not None and not self._stopping:
+            self._loop.call_soon(self._silence_idle, kept)
+        return len(kept)
+
+    def close_idle(self, wait: float = 30.0) -> None:
+        """Close the idle keep-alive connections now and return once they are closed (``wait`` at most):
+        a client that kept one finds it closed, as after a device's keep-alive timeout or a reboot."""
+        loop, done = self._loop, threading.Event()
+
+        def close_parked() -> None:
+            with self._conn_lock:
+                idle = [conn for conn in self._connections if conn.where == "parked"]
+            for conn in idle:
+                cut(conn.sock)  # the FIN now: close() alone waits for the handler's file objects to go
+                self._close_idle(conn)
+            done.set()
+
+        deadline = time.monotonic() + wait
+        while time.monotonic() < deadline:  # a worker parks a connection after its keep-alive linger
+            with self._conn_lock:
+                if not any(conn.where == "working" for conn in self._connections):
+                    break
+            time.sleep(KEEPALIVE_LINGER)
+        if loop is not None and not self._stopping and loop.call_soon(close_parked):
+            done.wait(wait)
+
     # -- deadlines ----------------------------------------------------------------------------
     def arm(self, sock: socket.socket, *, answering: bool = False, until: float | None = None) -> None:
         """Drop ``sock`` unless it finishes what it is sending (or, ``answering``, takes our answer)
@@ -267,11 +312,17 @@ class Listener:
             self._watching = wanted
 
     def _replanned(self) -> None:
-        """A new plan: watch the port as it says, and release every stall held for an older plan."""
+        """A new plan: watch the port as it says, and release every stall held for an older plan. A
+        plan that refuses (the device went down: a reboot, httpsd stopped) also ends the keep-alive
+        connections clients keep, as a device going down does; a silenced connection stays silent."""
         self._refresh()
+        down = self._down()
         with self._conn_lock:
-            stale = [conn for conn in self._connections if conn.where == "held" and conn.plan is not self._plan]
+            stale = [conn for conn in self._connections if not conn.silenced and (
+                (conn.where == "held" and conn.plan is not self._plan) or (down and conn.where == "parked"))]
         for conn in stale:
+            if conn.where == "parked":
+                cut(conn.sock)  # the FIN now: close() alone waits for the handler's file objects to go
             self._close_idle(conn)
 
     def _detach(self) -> None:
@@ -376,36 +427,81 @@ class Listener:
     def _waiting_ready(self, conn: _Connection) -> None:
         """The first bytes came (or the deadline cut it): on to the handshake."""
         assert self._loop is not None
+        if conn.silenced:  # silenced before this wake: silent now (or already, if the event was stale)
+            self._silence_idle([conn])
+            return
         self._loop.unwatch(conn.sock)
         if self.disarm(conn.sock):
             self._dispatch(conn, self._serve)
         else:  # dropped at its deadline, and journaled so
             self._close(conn)
 
+    def _silence_idle(self, conns: list[_Connection]) -> None:
+        """(loop) The silenced connections the loop keeps (waiting, parked) turn silent now; one a worker
+        has turns silent when the worker gives it back (:meth:`_parked`); a stall stays as it is."""
+        for conn in conns:
+            if conn.where in ("waiting", "parked"):
+                assert self._loop is not None
+                self._loop.unwatch(conn.sock)
+                self._go_silent(conn)
+
+    def _go_silent(self, conn: _Connection) -> None:
+        """(loop) Hold a silenced connection: no deadline, read and drop, until the client leaves."""
+        with self._conn_lock:
+            entry = self._deadlines.pop(conn.sock, None)
+            if entry is not None:
+                entry[0].cancel()
+        self._journal({"client": conn.addr[0], "client_port": conn.addr[1], "event": "silenced"})
+        conn.where = "held"
+        try:
+            conn.sock.setblocking(False)
+        except OSError:
+            pass
+        self._loop_watch(conn, self._held_ready)
+
+    def _down(self) -> bool:
+        """The device is down (a plan that refuses): no request is answered, not even on a kept connection."""
+        return self._plan.fault == "refuse"
+
     def _parked(self, conn: _Connection) -> None:
         """An idle keep-alive connection waits in the loop for its next request."""
-        if self._stopping:
+        if self._stopping or (self._down() and not conn.silenced):
             self._close(conn)
+            return
+        if conn.silenced:  # silence_kept() came while a worker had it
+            self._go_silent(conn)
             return
         conn.where = "parked"
         self._loop_watch(conn, self._parked_ready)
 
     def _parked_ready(self, conn: _Connection) -> None:
         assert self._loop is not None
+        if conn.silenced:  # a request that came after silence_kept(): never answered
+            self._silence_idle([conn])
+            return
         self._loop.unwatch(conn.sock)
+        if self._down():
+            self._close(conn)
+            return
         self._dispatch(conn, self._resume)
 
     def _hold(self, conn: _Connection) -> None:
         """A stall: keep the connection, reading and dropping what the client sends, until it leaves,
-        the plan is replaced or the device stops (or, with ``stall_seconds``, until then)."""
+        the plan is replaced or the device stops (or, with ``stall_seconds``, until then). A late
+        answer (a slow endpoint's ``held_seconds``, or ``stall_seconds`` after the request) is watched
+        the same way, so a client that leaves first frees the connection at once."""
         if self._stopping or conn.plan is not self._plan:  # released before it was held
             self._close(conn)
             return
         assert self._loop is not None
         conn.where = "held"
-        if conn.plan.stall_seconds is not None:
-            conn.timer = self._loop.schedule(time.monotonic() + conn.plan.stall_seconds, self._late, conn)
-            return
+        late = conn.handler.held_seconds if conn.handler is not None else None
+        if late is None:
+            late = conn.plan.stall_seconds
+        if late is not None:
+            conn.timer = self._loop.schedule(time.monotonic() + late, self._late, conn)
+            if conn.handler is None:
+                return  # a late handshake: what the client sent is its ClientHello, left unread
         try:
             conn.sock.setblocking(False)
         except OSError:
@@ -413,6 +509,8 @@ class Listener:
         self._loop_watch(conn, self._held_ready)
 
     def _held_ready(self, conn: _Connection) -> None:
+        if conn.where != "held":  # an event taken just before the hold ended
+            return
         try:
             for _ in range(_READS_PER_WAKE):
                 if not conn.sock.recv(65536):
@@ -429,6 +527,13 @@ class Listener:
         """A late plan's time is up: the handshake or the answer goes on."""
         if conn.where != "held":
             return
+        if conn.handler is not None:  # a late answer was watched for the client leaving meanwhile
+            assert self._loop is not None
+            self._loop.unwatch(conn.sock)
+            try:
+                conn.sock.setblocking(True)
+            except OSError:
+                pass
         conn.since = time.monotonic()  # the handshake's deadline counts from now
         self._dispatch(conn, self._go_on)
 
@@ -526,21 +631,37 @@ class Listener:
         """Serve requests while they come back to back; then park the connection, hold it or close it."""
         handler = conn.handler
         assert handler is not None and self._loop is not None
-        while first or handler.pending or readable_within(conn.sock, KEEPALIVE_LINGER):
+        while first or self._next_request_in(conn, handler):
             first = False
             stays = handler.serve_one()
             if handler.held is not None:  # a stall-response plan: the request is in, the answer never
-                self._journal({"client": conn.addr[0], "client_port": conn.addr[1], "event": "stall-response",
-                               "method": handler.command, "path": handler.path.split("?", 1)[0]})
+                event = {"client": conn.addr[0], "client_port": conn.addr[1], "event": "stall-response",
+                         "method": handler.command, "path": handler.path.split("?", 1)[0]}
+                if handler.held_seconds is not None:  # a slow endpoint: answered, late
+                    event.update(event="answer-held", seconds=handler.held_seconds)
+                self._journal(event)
                 if not self._loop.call_soon(self._hold, conn):
                     self._close(conn)
                 return
             if not stays:
                 self._finish(conn)
                 return
+        if self._down() and not conn.silenced:  # went down while this connection was kept: it ends
+            cut(conn.sock)
+            self._close(conn)
+            return
         self.arm(conn.sock)  # an idle keep-alive connection is closed after request_timeout too
         if not self._loop.call_soon(self._parked, conn):
             self._finish(conn)
+
+    def _next_request_in(self, conn: _Connection, handler: Handler) -> bool:
+        """Whether the next request is here (or comes within the linger) and may be answered: not on a
+        connection silenced meanwhile (silenced while we waited means it came after the silence), nor
+        once the device is down."""
+        if conn.silenced or self._down():
+            return False
+        return ((handler.pending or readable_within(conn.sock, KEEPALIVE_LINGER))
+                and not conn.silenced and not self._down())
 
     def _finish(self, conn: _Connection) -> None:
         if isinstance(conn.sock, ssl.SSLSocket) and conn.handler is not None:

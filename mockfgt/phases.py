@@ -3,12 +3,16 @@
 A scenario's top level is its first phase, ``start``. Each ``[[phases]]`` entry is a later phase: what
 changes on entry (``setup`` operations of the kind, ``set-connection`` and ``set-tls`` included; a
 ``client`` change, such as the agent now holding a stale key; ``reissue_certificate``, a new leaf
-from the same CA), what a correct agent reports in it (``expect``, ``expect_insecure``) and what
-starts it, counted from the start of the phase before:
+from the same CA), what a correct agent reports in it (``expect``, ``expect_insecure``, and
+``expect_pinned`` for an agent that pinned the first certificate) and what starts it, counted from the
+start of the phase before:
 
 - ``after_requests = N``: the request after the N-th is answered in the new phase;
 - ``after_connections = N``: the connection after the N-th is treated in the new phase;
 - ``after_seconds = S``: S seconds on the device's clock (:mod:`mockfgt.clock`), real or advanced;
+- ``at = "HH:MM"`` (UTC) or an ISO date-time: when the device clock's wall time next reaches it;
+- ``on = ACTION`` (``login``, ``logout``, ``lock``, ``write``), ``on_count = N``: right after the N-th
+  such action of a client succeeded (the kinds' wire layers call :func:`notice`);
 - none of these: only when told (``device.advance()``, the control API, ``mockfgt ctl advance``).
 
 ``device.advance()`` also moves on from a phase that has a trigger. Every phase change is journaled
@@ -18,7 +22,10 @@ one and ``device.expect`` its expectation.
 
 from __future__ import annotations
 
+import re
 import threading
+from collections import Counter
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING
 
 from . import schema as s
@@ -29,9 +36,25 @@ if TYPE_CHECKING:
 
 #: The implicit first phase: the scenario's top level.
 START = "start"
-TRIGGERS = ("after_requests", "after_connections", "after_seconds")
+TRIGGERS = ("after_requests", "after_connections", "after_seconds", "at", "on")
+#: What a client does that a phase may wait for (``on``): a password or JSON-RPC login succeeded, a
+#: logout, a FortiManager workspace lock, any successful write.
+ACTIONS = ("login", "logout", "lock", "write")
+_DAILY = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])(?::([0-5][0-9]))?")
 #: Longest phase duration: 400 days (a certificate's lifetime fits; a lockout escalation does too).
 MAX_PHASE_SECONDS = 400 * 86400.0
+
+
+#: The device (and state) whose request this thread answers: set by the device around its kind's app.
+answering = threading.local()
+
+
+def notice(action: str) -> None:
+    """What a kind's wire layer calls when a client's action succeeded (one of :data:`ACTIONS`): the
+    device answering this thread's request hears of it (``Device.notice``). Outside a request: nothing."""
+    device = getattr(answering, "device", None)
+    if device is not None:
+        device.notice(action)
 
 
 def _check_phase(phase: dict, key: str) -> None:
@@ -40,9 +63,36 @@ def _check_phase(phase: dict, key: str) -> None:
         raise s.SchemaError(f"{key}.{given[1]}" if key else given[1],
                             f"a phase starts on one trigger; this one also has {given[0]} (allowed: one of "
                             f"{', '.join(TRIGGERS)}, or none to start only when told)")
+    if phase["on_count"] is not None and phase["on"] is None:
+        raise s.SchemaError(f"{key}.on_count" if key else "on_count",
+                            f"counts the actions named by on, which is not set; add on = one of {', '.join(ACTIONS)}")
     if phase["name"] == START:
         raise s.SchemaError(f"{key}.name" if key else "name",
                             f"'{START}' is the scenario's top level, the first phase; name this one otherwise")
+    check_also_acceptable(phase, key)
+
+
+def _at(key: str, field: str) -> str:
+    return f"{key}.{field}" if key else field
+
+
+def check_also_acceptable(table: dict, key: str = "") -> None:
+    """``also_acceptable`` (a scenario's top level or a phase) needs its reason, the reason its code,
+    and the code must add something."""
+    also, reason = table["also_acceptable"], table["also_acceptable_reason"]
+    if also is None:
+        if reason is not None:
+            raise s.SchemaError(_at(key, "also_acceptable_reason"), "says why a client reports also_acceptable, which "
+                                                                 "is not set; add also_acceptable or remove this key")
+        return
+    if not reason or not reason.strip():
+        raise s.SchemaError(_at(key, "also_acceptable_reason"), f"is required with also_acceptable = '{also}': say "
+                                                             "which clients report it and why, e.g. 'your TLS stack "
+                                                             "accepted the certificate'")
+    if {table["expect"], table["expect_insecure"] or table["expect"]} == {also}:
+        others = ", ".join(c for c in CODES if c != also)
+        raise s.SchemaError(_at(key, "also_acceptable"), f"'{also}' is already what the scenario expects, with and without "
+                                                      f"Insecure; allowed: {others}")
 
 
 def phase_spec(operations: s.Spec, client_change: s.Table) -> s.Table:
@@ -56,8 +106,17 @@ def phase_spec(operations: s.Spec, client_change: s.Table) -> s.Table:
             "after_connections": s.Int(None, min=1, doc="start after this many connections in the phase before"),
             "after_seconds": s.Float(None, max=MAX_PHASE_SECONDS,
                                      doc="start this long after the phase before did, on the device's clock"),
+            "at": s.Parsed(None, max_length=64, parse=schedule, what="a time of day (HH:MM, UTC) or an ISO date-time",
+                           doc="start when the device clock's wall time next reaches this"),
+            "on": s.Str(None, choices=ACTIONS, doc="start right after a client's action succeeded"),
+            "on_count": s.Int(None, min=1, doc="the N-th such action (default 1)"),
             "expect": s.Code(choices=CODES, doc="what a verifying client reports in this phase"),
             "expect_insecure": s.Code(None, choices=CODES),
+            "expect_pinned": s.Code(None, choices=CODES, doc="what an agent that pinned the first certificate "
+                                                             "reports in this phase (default: expect)"),
+            "also_acceptable": s.Code(None, choices=CODES, doc="the other code a correct agent may report in "
+                                                               "this phase, where what it kept decides"),
+            "also_acceptable_reason": s.Str(None, doc="why an agent reports also_acceptable, in the user's words"),
             "setup": s.List(list, item=operations),
             "client": client_change,
             "reissue_certificate": s.Bool(False, doc="present a new leaf certificate from the same CA"),
@@ -72,8 +131,34 @@ def _name(text: str) -> None:
         raise ValueError("use letters, digits, '-', '_' or '.'")
 
 
+def schedule(text: str) -> tuple[str, float]:
+    """``at``: ("daily", seconds into the UTC day) for HH:MM[:SS], ("once", epoch seconds) for an ISO
+    date-time (UTC unless it names its offset). ValueError for anything else."""
+    daily = _DAILY.fullmatch(text)
+    if daily:
+        hours, minutes, secs = (int(g or 0) for g in daily.groups())
+        return "daily", float(3600 * hours + 60 * minutes + secs)
+    try:
+        moment = datetime.fromisoformat(text)
+    except ValueError:
+        raise ValueError("write HH:MM (UTC) or a date-time such as 2026-12-01T09:00:00Z") from None
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return "once", moment.timestamp()
+
+
+def next_time(at: str, since: float) -> float:
+    """When (epoch seconds, device time) ``at`` is next reached after ``since``."""
+    how, value = schedule(at)
+    if how == "once":
+        return value
+    day = datetime.fromtimestamp(since, UTC).replace(hour=0, minute=0, second=0, microsecond=0)
+    moment = day.timestamp() + value
+    return moment if moment > since else (day + timedelta(days=1)).timestamp() + value
+
+
 def check_phases(phases: list[dict]) -> None:
-    """Names unique; expect_insecure filled in."""
+    """Names unique; expect_insecure and expect_pinned filled in (by default, expect)."""
     seen: set[str] = set()
     for i, phase in enumerate(phases):
         if phase["name"] in seen:
@@ -81,6 +166,8 @@ def check_phases(phases: list[dict]) -> None:
         seen.add(phase["name"])
         if phase["expect_insecure"] is None:
             phase["expect_insecure"] = phase["expect"]
+        if phase["expect_pinned"] is None:
+            phase["expect_pinned"] = phase["expect"]
 
 
 def trigger_text(phase: dict) -> str:
@@ -90,15 +177,43 @@ def trigger_text(phase: dict) -> str:
         return f"after {phase['after_connections']} connection(s)"
     if phase["after_seconds"] is not None:
         return f"after {phase['after_seconds']:g} s on the device clock"
+    if phase["at"] is not None:
+        daily = schedule(phase["at"])[0] == "daily"
+        return f"at {phase['at']}{' UTC, the next time' if daily else ''} on the device clock"
+    if phase["on"] is not None:
+        count = phase["on_count"] or 1
+        return f"on the {_ordinal(count)} {phase['on']}" if count > 1 else f"on a {phase['on']}"
     return "when told (advance)"
 
 
+def _ordinal(n: int) -> str:
+    suffix = "th" if 10 <= n % 100 <= 20 else {1: "st", 2: "nd", 3: "rd"}.get(n % 10, "th")
+    return f"{n}{suffix}"
+
+
 def listing(scenario) -> list[dict]:
-    """Every phase of a scenario, the top level first: name, summary, trigger, expect, expect_insecure."""
+    """Every phase of a scenario, the top level first: name, summary, trigger, expect, expect_insecure,
+    expect_pinned (an agent that pinned the first certificate: the top level's is its expect), and
+    also_acceptable with its reason where the phase has one."""
     first = {"name": START, "summary": scenario.summary, "trigger": "at start", "expect": scenario.expect,
-             "expect_insecure": scenario.expect_insecure}
+             "expect_insecure": scenario.expect_insecure, "expect_pinned": scenario.expect,
+             **_also(scenario.also_acceptable, scenario.also_acceptable_reason)}
     return [first] + [{"name": p["name"], "summary": p["summary"], "trigger": trigger_text(p),
-                       "expect": p["expect"], "expect_insecure": p["expect_insecure"]} for p in scenario.phases]
+                       "expect": p["expect"], "expect_insecure": p["expect_insecure"],
+                       "expect_pinned": p["expect_pinned"], **_also(p["also_acceptable"], p["also_acceptable_reason"])}
+                      for p in scenario.phases]
+
+
+def _also(code: str | None, reason: str | None) -> dict:
+    return {} if code is None else {"also_acceptable": code, "also_acceptable_reason": reason}
+
+
+def acceptable(phase: dict, *, insecure: bool = False) -> list[str]:
+    """The codes a correct agent may report in ``phase`` (an entry of :func:`listing`): its expectation,
+    then its ``also_acceptable``."""
+    expect = str(phase["expect_insecure" if insecure else "expect"])
+    also = phase.get("also_acceptable")
+    return [expect] if also is None or also == expect else [expect, also]
 
 
 class PhaseRunner:
@@ -110,7 +225,9 @@ class PhaseRunner:
         self._listing = listing(device.scenario)
         self.index = 0
         self._requests = self._connections = 0
+        self._actions: Counter[str] = Counter()
         self._entered = device.clock.monotonic()
+        self._target = self._schedule()
         self._timer: threading.Timer | None = None
         self._closed = False
         if self._phases:
@@ -137,6 +254,14 @@ class PhaseRunner:
             with self._device._lock:
                 moved = self._settle("connection")
                 self._connections += 1
+            self._tell(moved)
+
+    def on_action(self, action: str) -> None:
+        """A client's ``action`` succeeded (the kinds tell :meth:`Device.notice`)."""
+        if self._phases:
+            with self._device._lock:
+                self._actions[action] += 1
+                moved = self._settle(action)
             self._tell(moved)
 
     def _tick(self) -> None:
@@ -179,10 +304,21 @@ class PhaseRunner:
             return "connections"
         if nxt["after_seconds"] is not None and self._device.clock.monotonic() - self._entered >= nxt["after_seconds"]:
             return "clock"
+        if self._target is not None and self._device.clock.time() >= self._target:
+            return "schedule"
+        if event is not None and event == nxt["on"] and self._actions[event] >= (nxt["on_count"] or 1):
+            return event
         return None
 
+    def _schedule(self) -> float | None:
+        """When (device wall time) the next phase's ``at`` comes, counted from now; None without one."""
+        if self.index >= len(self._phases) or self._phases[self.index]["at"] is None:
+            return None
+        return next_time(self._phases[self.index]["at"], self._device.clock.time())
+
     def _settle(self, event: str | None = None) -> bool:
-        """Enter every phase that is due as ``event`` ("request", "connection", None) arrives; whether any was."""
+        """Enter every phase that is due as ``event`` ("request", "connection", an action, None) arrives;
+        whether any was."""
         moved = False
         while (cause := self._due(event)) is not None:
             self._enter(cause)
@@ -193,7 +329,9 @@ class PhaseRunner:
         device, phase = self._device, self._phases[self.index]
         self.index += 1
         self._requests = self._connections = 0
+        self._actions.clear()
         self._entered = device.clock.monotonic()
+        self._target = self._schedule()
         device._enter_phase(phase)
         device.journal.record({"event": "phase", "phase": phase["name"], "index": self.index, "cause": cause,
                                "expect": phase["expect"], "expect_insecure": phase["expect_insecure"]})
@@ -208,13 +346,21 @@ class PhaseRunner:
                 self._timer = None
             if self._closed or not self._device._started or self.index >= len(self._phases):
                 return  # a stopped device's start() arms it again
-            seconds = self._phases[self.index]["after_seconds"]
-            if seconds is None:
+            left = self._left()
+            if left is None:
                 return
-            left = max(0.0, seconds - (self._device.clock.monotonic() - self._entered))
             self._timer = threading.Timer(left + 0.01, self._tick)
             self._timer.daemon = True
             self._timer.start()
+
+    def _left(self) -> float | None:
+        """Real seconds until the next phase's duration or schedule runs out; None: no such trigger."""
+        clock, seconds = self._device.clock, self._phases[self.index]["after_seconds"]
+        if seconds is not None:
+            return max(0.0, seconds - (clock.monotonic() - self._entered))
+        if self._target is not None:
+            return max(0.0, self._target - clock.time())
+        return None
 
     def suspend(self) -> None:
         """No real-time wake-ups (the device stopped); :meth:`arm` resumes them."""

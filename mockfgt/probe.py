@@ -18,10 +18,10 @@ from dataclasses import dataclass, replace
 
 from .classify import classify
 from .codes import AUTHENTICATION
-from .flows import Agent, Conversation, run_flow
+from .flows import Agent, Conversation, KeptFlow, Outcome, run_flow
 from .transport import UrllibSender
 
-__all__ = ["ProbeResult", "probe", "first_call"]
+__all__ = ["ProbeResult", "ReferenceAgent", "probe", "first_call"]
 
 
 @dataclass(frozen=True)
@@ -54,8 +54,50 @@ def probe(client: Agent, *, kind: str | None = None, timeout: float = 10.0) -> P
     """Run the reference agent once and report the first failure's code, or ``ok``."""
     send = UrllibSender(client.url, client.ssl_context(), timeout)
     agent = client if kind in (None, client.kind) else replace(client, kind=kind)
-    outcome = run_flow(agent, send, _explain, send.cookies)
+    return _result(run_flow(agent, send, _explain, send.cookies))
+
+
+def _result(outcome: Outcome) -> ProbeResult:
     detail = outcome.surface
     if outcome.role == "login" and outcome.code == AUTHENTICATION and not detail.startswith("HTTP "):
         detail = f"login refused: {detail}"  # answered, in the body: LOGIN_FAILED, /logincheck 0, -22
     return ProbeResult(outcome.code, outcome.label, detail, outcome.role)
+
+
+class ReferenceAgent:
+    """The reference agent as one instance that polls: each :meth:`run` is one poll, and its session
+    and cookies live from one to the next (:class:`mockfgt.flows.KeptFlow` says how it recovers).
+    urllib opens a connection per request, so it keeps no connection itself.
+
+        agent = ReferenceAgent(device.client)
+        for step in device.walk_phases():
+            if step.reconfigure:
+                agent.reconfigure(step.reconfigure)
+            step.check(agent.run().code)
+    """
+
+    def __init__(self, client: Agent, *, timeout: float = 10.0) -> None:
+        self.timeout = timeout
+        self._flow = self._new_flow(client)
+
+    def _new_flow(self, client: Agent) -> KeptFlow:
+        send = UrllibSender(client.url, client.ssl_context(), self.timeout)
+        return KeptFlow(client, send, _explain, send.cookies)
+
+    def run(self) -> ProbeResult:
+        self._flow.send.timeout = self.timeout
+        return _result(self._flow.run())
+
+    def reconfigure(self, client: Agent) -> None:
+        """New settings (a remedy's): the old session is logged out, its trust and URL replaced."""
+        self._flow.close()
+        self._flow = self._new_flow(client)
+
+    def close(self) -> None:
+        self._flow.close()
+
+    def __enter__(self) -> ReferenceAgent:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()

@@ -12,7 +12,9 @@ Fixtures, named for what they give:
   ``@pytest.mark.mockfgt_catalogue(kind="fortigate", expect=["202003"], names=[...])`` or the option
   ``--mockfgt-expect=202003``. The device has ``url``, ``token``, ``ca_bundle``, ``client``,
   ``expect``, ``expect_insecure``, ``accepts(code, insecure=False)`` (``expect`` or the row's
-  ``also_acceptable``, where the client's TLS stack decides) and ``remedy()``.
+  ``also_acceptable``, where the client's TLS stack decides) and ``remedy()``. A phased scenario
+  (``phased=True`` in the marker keeps only those) is walked with one agent instance:
+  ``for step in catalogue_device.walk_phases(): step.check(agent.run())`` (:mod:`mockfgt.walk`).
 - ``mockfgt_ca``: the session's harness CA (``.cert_path`` to trust).
 
 Ports are always ephemeral. Under pytest-xdist every worker starts its own devices, and all workers
@@ -49,7 +51,8 @@ def pytest_addoption(parser):
 
 def pytest_configure(config):
     config.addinivalue_line(
-        "markers", "mockfgt_catalogue(kind=None, expect=None, names=None): narrow the catalogue_device parametrisation"
+        "markers", "mockfgt_catalogue(kind=None, expect=None, names=None, phased=None): narrow the catalogue_device "
+        "parametrisation (phased=True: only scenarios with [[phases]], to walk with device.walk_phases())"
     )
 
 
@@ -71,12 +74,14 @@ def pytest_generate_tests(metafunc):
         if (options.get("kind") in (None, sc.kind))
         and (not wanted_codes or sc.expect in {str(c) for c in wanted_codes})
         and (names is None or sc.name in names)
+        and (options.get("phased") is None or bool(sc.phases) == bool(options["phased"]))
     ]
     if not chosen:
         # An empty parametrisation would skip the test and let the run pass with nothing tested.
         folders = ", ".join(str(f) for f in search_path())
         pytest.fail(f"mockfgt: no catalogue scenario matches {metafunc.definition.nodeid} "
-                    f"(kind={options.get('kind')}, expect={sorted(wanted_codes) or None}, names={names}); "
+                    f"(kind={options.get('kind')}, expect={sorted(wanted_codes) or None}, names={names}, "
+                    f"phased={options.get('phased')}); "
                     f"searched {folders}", pytrace=False)
     metafunc.parametrize("catalogue_device", chosen, ids=chosen, indirect=True)
 

@@ -26,7 +26,7 @@ from pathlib import Path
 from . import codes, schema as s
 from .codes import CODES
 from .kinds import DEFAULT_KIND, DeviceKind, KindError, PasswordLogins, registry
-from .phases import check_phases, phase_spec
+from .phases import check_also_acceptable, check_phases, phase_spec
 from .vocabulary import CERTIFICATE_SHAPES, CIPHERS, CONNECTION_FAULTS, RSA_KEY_BITS, TLS_VERSION_NAMES
 
 
@@ -61,6 +61,8 @@ TLS = s.Table(fields={
     "versions": s.List(lambda: ["TLSv1.2", "TLSv1.3"], item=s.Str(choices=TLS_VERSION_NAMES), unique=True, nonempty=True),
     "client_certificate": s.Str("none", choices=("none", "required")),
     "ciphers": s.Str("default", choices=CIPHERS, doc="the cipher suites the device offers up to TLS 1.2"),
+    "valid_days": s.Int(None, min=1, max=36500, doc="a certificate valid in time lasts this many days from when the "
+                                                    "device minted it, on its clock (default: the shape's own)"),
 }, validate=check_tls)
 
 CONNECTION = s.Table(fields={
@@ -72,7 +74,7 @@ CONNECTION = s.Table(fields={
 
 #: The [client] fields every agent has; each kind adds its own (``client_fields`` of its client half).
 CLIENT_FIELDS = {
-    "host": s.Str(None, doc="host name or address the agent connects to (default: the address the device serves on)"),
+    "host": s.Str(None, doc="host name or address the agent connects to (default, or \"\": the address the device serves on)"),
     "scheme": s.Str("https", choices=("https", "http")),
     "user": s.Str(None, doc="which API user's key the agent holds, or with auth = 'password' which admin it "
                             "logs in as (default: the first)"),
@@ -110,12 +112,16 @@ GENERIC_OPERATIONS = {
         "versions": s.List(None, item=s.Str(choices=TLS_VERSION_NAMES), unique=True, nonempty=True),
         "client_certificate": s.Str(None, choices=("none", "required")),
         "ciphers": s.Str(None, choices=CIPHERS),
+        "valid_days": s.Int(None, min=1, max=36500),
     }, validate=check_tls),
-    "set-connection": s.Table(fields={"fault": s.Str(None, choices=CONNECTION_FAULTS), "stall_seconds": s.Float(None)}),
+    "set-connection": s.Table(fields={"fault": s.Str(None, choices=CONNECTION_FAULTS), "stall_seconds": s.Float(None),
+                                      "kept": s.Str(None, choices=("silence",),
+                                                    doc="silence: connections open now are never answered "
+                                                        "again (an HA failover); new ones get the fault")}),
 }
 
 #: The agent's calls a fault can show on (roles of mockfgt.flows): a write-only fault needs a write.
-SHOWN_BY = ("login", "status", "read", "write", "trusthosts")
+SHOWN_BY = ("login", "status", "mode", "read", "lock", "write", "trusthosts")
 
 
 @cache
@@ -188,7 +194,7 @@ class Scenario:
             return "connect"
         if code == codes.TLS or fault in ("stall-handshake", "plaintext"):
             return "tls"
-        return {"login": "login", "write": "write", "trusthosts": "write"}.get(self.shown_by, "read")
+        return {"login": "login", "lock": "write", "write": "write", "trusthosts": "write"}.get(self.shown_by, "read")
 
     def acceptable(self, *, insecure: bool = False) -> tuple[str, ...]:
         """The codes a correct client may report: ``expect`` (or ``expect_insecure``), then ``also_acceptable``."""
@@ -416,7 +422,7 @@ def validate(data: dict, *, name: str, source: str) -> Scenario:
         checked = scenario_spec(kind).check(data, "")
         if checked["expect_insecure"] is None:
             checked["expect_insecure"] = checked["expect"]
-        _check_also_acceptable(checked)
+        check_also_acceptable(checked)
         if checked["shown_by"] is None:
             client = checked["client"]
             logs_in = client["auth"] == "password" and client.get("session") != "expired"  # a kept key: no login
@@ -427,24 +433,6 @@ def validate(data: dict, *, name: str, source: str) -> Scenario:
         raise ScenarioError(source, exc.key, exc.message) from None
     checked.pop("extends")
     return Scenario(name=name, source=source, raw=data, **checked)
-
-
-def _check_also_acceptable(checked: dict) -> None:
-    """``also_acceptable`` needs its reason, the reason its code, and the code must add something."""
-    also, reason = checked["also_acceptable"], checked["also_acceptable_reason"]
-    if also is None:
-        if reason is not None:
-            raise s.SchemaError("also_acceptable_reason", "says why a client reports also_acceptable, which is not "
-                                                          "set; add also_acceptable or remove this key")
-        return
-    if not reason or not reason.strip():
-        raise s.SchemaError("also_acceptable_reason", f"is required with also_acceptable = '{also}': say which clients "
-                                                      "report it and why, e.g. 'your TLS stack accepted the certificate'")
-    expected = {checked["expect"], checked["expect_insecure"]}
-    if expected == {also}:
-        others = ", ".join(c for c in CODES if c != also)
-        raise s.SchemaError("also_acceptable", f"'{also}' is already what the scenario expects, with and without "
-                                               f"Insecure; allowed: {others}")
 
 
 def _dry_run(kind: DeviceKind, checked: dict) -> None:

@@ -184,7 +184,8 @@ def _shown_calls(device: Device) -> tuple[Conversation, list[Call]]:
 
     agent = device.client
     talk = Conversation(agent, send=None)
-    calls = [c for c in agent.calls() if c.when in ("", "logincheck") and talk.wants(c)]
+    calls = [c for c in agent.calls() if (c.when in ("", "logincheck") and talk.wants(c))
+             or c.role == device.scenario.shown_by]  # a conditional call named by shown_by (a lock) too
     shown = next((c for c in calls if c.role == device.scenario.shown_by), calls[0])
     logins = [c for c in calls if c.role == "login" and c.form is not None and shown.role != "login"]
     return talk, [*logins, shown]

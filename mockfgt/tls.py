@@ -14,6 +14,7 @@ and :func:`server_tls` / :func:`server_context` (fresh material and a context, u
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import hashlib
 import ipaddress
@@ -24,6 +25,7 @@ import threading
 import time
 import warnings
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 from typing import cast
 
@@ -160,7 +162,7 @@ class HarnessCA:
             return pair
 
     def server_tls(self, *, shape: str, versions: list[str], client_certificate: bool, hostname: str,
-                   serial: str, kind: str, ciphers: str = "default") -> ServerTLS:
+                   serial: str, kind: str, ciphers: str = "default", valid_days: int | None = None) -> ServerTLS:
         """A device's server TLS: minted once per identity and settings, then shared by every device.
 
         Devices presenting the same certificate (same shape, host name, serial and kind) share one
@@ -169,7 +171,7 @@ class HarnessCA:
         instead of a key, a signature, two file writes and a context (about 5 ms). Material older
         than ``MATERIAL_MAX_AGE`` is minted again, so validity stays relative to now.
         """
-        identity = (shape, hostname, serial, kind)
+        identity = (shape, hostname, serial, kind, valid_days)
         settings = (identity, tuple(versions), client_certificate, ciphers)
         with self._material_lock:
             minted, chain_path, key_path, chain, key = self._certificate(identity)
@@ -179,7 +181,7 @@ class HarnessCA:
             ctx = _context_from_pem(chain_path.parent, chain, key, versions=versions, ciphers=ciphers,
                                     weak=shape in WEAK_SHAPES,
                                     client_ca=self.cert_pem if client_certificate else None)
-            material = ServerTLS(ctx, chain_path, key_path)
+            material = ServerTLS(ctx, chain_path, key_path, chain)
             self._contexts[settings] = (minted, material)
             return material
 
@@ -192,8 +194,8 @@ class HarnessCA:
         cached = self._certificates.get(identity)
         if cached is not None and _fresh(cached[0]):
             return cached
-        shape, hostname, serial, kind = identity
-        chain, key = self.issue(shape, hostname=hostname, serial=serial, kind=kind)
+        shape, hostname, serial, kind, valid_days = identity
+        chain, key = self.issue(shape, hostname=hostname, serial=serial, kind=kind, valid_days=valid_days)
         digest = hashlib.sha256(repr(identity).encode()).hexdigest()[:12]
         castore.own_dir(self.certs_dir / "server")
         chain_path, key_path = write_material(self.certs_dir / "server" / f"{shape}-{digest}", "server", chain, key)
@@ -201,43 +203,61 @@ class HarnessCA:
         self._certificates[identity] = entry
         return entry
 
-    def issue(self, shape: str, *, hostname: str, serial: str, kind: str) -> tuple[bytes, bytes]:
-        """Mint a server certificate of the given shape: returns (chain PEM the server sends, key PEM)."""
+    def issue(self, shape: str, *, hostname: str, serial: str, kind: str, valid_days: int | None = None,
+              window: Window | None = None) -> tuple[bytes, bytes]:
+        """Mint a server certificate of the given shape: returns (chain PEM the server sends, key PEM).
+
+        Its validity is the shape's, counted from now (``valid_days``: valid from a day ago for that many
+        days, where the shape is valid in time), unless ``window`` (not before, not after) places it.
+        """
         now = dt.datetime.now(dt.UTC)
+        window = window or validity(shape, now, valid_days)
         sans = ("localhost", "127.0.0.1", "::1", hostname)
         if shape == "self-signed-factory":
-            return _factory_self_signed(serial, kind, now)
+            return _factory_self_signed(serial, kind, window or (now - _DAY, now + 3650 * _DAY))
+        crafted = window or (now - _DAY, now + 365 * _DAY)
         if shape == "no-san":
-            return _crafted_leaf(self._ca, now, common_name=hostname)
+            return _crafted_leaf(self._ca, crafted, common_name=hostname)
         if shape == "cn-only":
-            return _crafted_leaf(self._ca, now, common_name="localhost")
+            return _crafted_leaf(self._ca, crafted, common_name="localhost")
         if shape in RSA_KEY_BITS:
             key = _rsa_key(RSA_KEY_BITS[shape])
-            return _crafted_leaf(self._ca, now, common_name=sans[0], sans=sans, key=key)
+            return _crafted_leaf(self._ca, crafted, common_name=sans[0], sans=sans, key=key)
         if shape == "sha1-signed":
-            return _crafted_leaf(self._ca, now, common_name=sans[0], sans=sans, sha1=True)
+            return _crafted_leaf(self._ca, crafted, common_name=sans[0], sans=sans, sha1=True)
         names: tuple[str, ...] = sans
-        not_before: dt.datetime | None = None  # None: trustme's own validity window
-        not_after: dt.datetime | None = None
+        not_before, not_after = window or (None, None)  # None: trustme's own validity window
         issuer, send_chain = self._ca, True
         if shape in ("full-chain", "missing-intermediate"):
             issuer, send_chain = self.intermediate, shape == "full-chain"
-        elif shape == "expired":
-            not_before, not_after = now - 60 * _DAY, now - 30 * _DAY
-        elif shape == "not-yet-valid":
-            not_before, not_after = now + _DAY, now + 365 * _DAY
         elif shape == "other-host":
             names = (OTHER_HOST,)
         elif shape == "no-ip-san":
             names = ("localhost", hostname)
         elif shape == "private-ca":
             issuer = self.private_ca
-        elif shape != "valid":
+        elif shape not in ("valid", "expired", "not-yet-valid"):
             raise ValueError(f"unknown certificate shape {shape!r}")
         leaf = issuer.issue_cert(*names, common_name=names[0], organization_name="mockfgt",
                                  not_before=not_before, not_after=not_after)
         pems = leaf.cert_chain_pems if send_chain else leaf.cert_chain_pems[:1]
         return b"".join(p.bytes() for p in pems), leaf.private_key_pem.bytes()
+
+
+#: A certificate's validity: (not before, not after), aware UTC date-times.
+Window = tuple[dt.datetime, dt.datetime]
+
+
+def validity(shape: str, now: dt.datetime, valid_days: int | None = None) -> Window | None:
+    """Where a shape's validity lies when minted at ``now``; None: the issuer's own default (trustme's
+    valid-for-centuries, a factory certificate's ten years, a crafted leaf's year)."""
+    if shape == "expired":
+        return now - 60 * _DAY, now - 30 * _DAY
+    if shape == "not-yet-valid":
+        return now + _DAY, now + 365 * _DAY
+    if valid_days is not None:
+        return now - _DAY, now + valid_days * _DAY
+    return None
 
 
 class _KeyAhead(threading.Thread):
@@ -342,7 +362,7 @@ def _key_pem(key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey) -> bytes:
     )
 
 
-def _factory_self_signed(serial: str, kind: str, now: dt.datetime) -> tuple[bytes, bytes]:
+def _factory_self_signed(serial: str, kind: str, window: Window) -> tuple[bytes, bytes]:
     """The stock certificate Fortinet devices ship: self-signed, CN=<serial>, no SAN."""
     key = ec.generate_private_key(ec.SECP256R1())
     subject = x509.Name([
@@ -360,15 +380,15 @@ def _factory_self_signed(serial: str, kind: str, now: dt.datetime) -> tuple[byte
         .issuer_name(subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - _DAY)
-        .not_valid_after(now + 3650 * _DAY)
+        .not_valid_before(window[0])
+        .not_valid_after(window[1])
         .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
         .sign(key, hashes.SHA256())
     )
     return cert.public_bytes(serialization.Encoding.PEM), _key_pem(key)
 
 
-def _crafted_leaf(ca: trustme.CA, now: dt.datetime, *, common_name: str, sans: tuple[str, ...] = (),
+def _crafted_leaf(ca: trustme.CA, window: Window, *, common_name: str, sans: tuple[str, ...] = (),
                   key: ec.EllipticCurvePrivateKey | rsa.RSAPrivateKey | None = None,
                   sha1: bool = False) -> tuple[bytes, bytes]:
     """A leaf signed by ``ca`` in a shape trustme does not make: returns (certificate PEM, key PEM).
@@ -389,8 +409,8 @@ def _crafted_leaf(ca: trustme.CA, now: dt.datetime, *, common_name: str, sans: t
         .issuer_name(issuer_cert.subject)
         .public_key(key.public_key())
         .serial_number(x509.random_serial_number())
-        .not_valid_before(now - _DAY)
-        .not_valid_after(now + 365 * _DAY)
+        .not_valid_before(window[0])
+        .not_valid_after(window[1])
         .add_extension(x509.BasicConstraints(ca=False, path_length=None), critical=True)
     )
     if sans:
@@ -468,11 +488,36 @@ def _general_name(name: str) -> x509.GeneralName:
 
 @dataclass(frozen=True)
 class ServerTLS:
-    """What a device's TLS layer needs: a ready context and where its material lies on disk."""
+    """What a device's TLS layer needs: a ready context and where its material lies on disk; what a
+    pinning client sees of it (:attr:`fingerprint`, :attr:`pin`) and its validity."""
 
     context: ssl.SSLContext
     chain_path: Path
     key_path: Path
+    chain_pem: bytes = b""
+
+    @cached_property
+    def leaf(self) -> x509.Certificate:
+        """The certificate the device presents (the chain's first)."""
+        return x509.load_pem_x509_certificate(self.chain_pem or self.chain_path.read_bytes())
+
+    @cached_property
+    def fingerprint(self) -> str:
+        """SHA-256 of the leaf's DER, lower-case hex (``openssl x509 -fingerprint -sha256`` without colons)."""
+        return hashlib.sha256(self.leaf.public_bytes(serialization.Encoding.DER)).hexdigest()
+
+    @cached_property
+    def pin(self) -> str:
+        """The leaf's public-key pin as curl's ``--pinnedpubkey`` takes it: ``sha256//`` + base64 of the
+        SHA-256 of its SubjectPublicKeyInfo (HPKP's pin-sha256)."""
+        spki = self.leaf.public_key().public_bytes(serialization.Encoding.DER,
+                                                   serialization.PublicFormat.SubjectPublicKeyInfo)
+        return "sha256//" + base64.b64encode(hashlib.sha256(spki).digest()).decode()
+
+    @cached_property
+    def window(self) -> Window:
+        """The leaf's validity (not before, not after), in real time."""
+        return self.leaf.not_valid_before_utc, self.leaf.not_valid_after_utc
 
 
 SNI_ATTRIBUTE = "mockfgt_sni"  # where the server name a client asked for is kept on its SSLSocket
@@ -521,13 +566,16 @@ def server_tls(
     serial: str,
     kind: str,
     ciphers: str = "default",
+    valid_days: int | None = None,
+    window: Window | None = None,
 ) -> ServerTLS:
-    """Mint fresh material of ``shape``, write it under ``directory`` and build its context.
+    """Mint fresh material of ``shape``, write it under ``directory`` and build its context (``window``:
+    its validity, placed; else the shape's from now).
 
     Devices use :meth:`HarnessCA.server_tls`, which mints once and shares; this always mints.
     """
-    chain, key = ca.issue(shape, hostname=hostname, serial=serial, kind=kind)
+    chain, key = ca.issue(shape, hostname=hostname, serial=serial, kind=kind, valid_days=valid_days, window=window)
     chain_path, key_path = write_material(directory, "server", chain, key)
     ctx = _context_from_pem(chain_path.parent, chain, key, versions=versions, ciphers=ciphers,
                             weak=shape in WEAK_SHAPES, client_ca=ca.cert_pem if client_certificate else None)
-    return ServerTLS(ctx, chain_path, key_path)
+    return ServerTLS(ctx, chain_path, key_path, chain)

@@ -117,8 +117,10 @@ def fetch_first_jsonrpc(client: mockfgt.ClientSettings, timeout: float) -> str:
 
 
 def patience(device) -> float:
-    """1 s where the device stalls on purpose (the client must give up); elsewhere a deadline load cannot reach."""
-    return TIMEOUT if device.scenario.connection["fault"] in ("stall-handshake", "stall-response") else seconds(10)
+    """1 s where the device stalls or is slow on purpose (the client must give up: slow-endpoint answers
+    after 20 s); elsewhere a deadline load cannot reach."""
+    stalls = device.scenario.connection["fault"] in ("stall-handshake", "stall-response")
+    return TIMEOUT if stalls or device.scenario.expect == "202004" else seconds(10)
 
 
 def outcome(device, client) -> str:

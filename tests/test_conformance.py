@@ -40,9 +40,20 @@ def test_every_row_is_checked_by_a_client_that_sees_past_tls(matrix):
 
 
 def test_openssl_checks_the_tls_rows_only(matrix):
+    """Only rows whose every step (a phased row's phases and remedy) expects ok or 202003."""
     for cell in matrix.values():
         if cell.client == "openssl":
-            assert cell.applies == (cell.row.expect in (mockfgt.OK, mockfgt.TLS)), cell.id
+            codes = cell.row.steps or (cell.row.expect,)
+            assert cell.applies == all(code in (mockfgt.OK, mockfgt.TLS) for code in codes), cell.id
+
+
+def test_phased_rows_are_walked_step_by_step(matrix):
+    """A phased row's cell passes only when every step does; it shows each step's code in turn."""
+    phased = [cell for cell in matrix.values() if cell.row.steps and cell.applies]
+    assert phased, "the catalogue has phased rows"
+    for cell in phased:
+        assert len(cell.observed.split(conformance.STEP_ARROW)) == len(cell.row.steps), cell.id
+        assert cell.steps_passed is not None, cell.id
 
 
 def test_client_certificate_rows_cover_both_tls_versions():

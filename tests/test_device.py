@@ -290,3 +290,29 @@ def test_fixtures_reset_state_between_tests(pytester):
     pytester.makepyfile(test_fixture_reset=FIXTURE_TESTS)
     result = pytester.runpytest("-p", "no:randomly", "-q")
     result.assert_outcomes(passed=4)
+
+
+@pytest.mark.parametrize("name", ["../escaped", "a/b", "a\\b", ".hidden", "tab\there", "x" * 129])
+def test_a_device_name_that_is_not_one_folder_is_refused(tmp_path, name):
+    """A device's name becomes a folder under the certificates folder and a control-URL segment:
+    '../escaped' would write key material outside that folder, 'a/b' could never be addressed."""
+    certs = tmp_path / "certs"
+    with pytest.raises(ValueError, match="device name"):
+        mockfgt.FortiGate(name=name, certs_dir=certs)
+    assert not (tmp_path / "escaped").exists()
+    assert not certs.exists() or all(p.parent == certs for p in certs.iterdir())
+
+
+def test_a_device_name_may_have_spaces_and_dots_inside(tmp_path):
+    with mockfgt.FortiGate(name="edge fw 1.2", certs_dir=tmp_path) as fgt:
+        assert fgt.material_dir == tmp_path / "edge fw 1.2"
+        assert status_code(fgt) == 200
+
+
+def test_the_dns_remedy_points_the_agent_at_the_address_the_device_serves_on(tmp_path):
+    """The remedy of dns-unresolvable is "use the device's address": on a device bound to ::1 that is
+    ::1, not a fixed 127.0.0.1 where nothing listens."""
+    with mockfgt.FortiGate("dns-unresolvable", host="::1", certs_dir=tmp_path) as fgt:
+        agent = fgt.remedy()
+        assert agent.url == f"https://[::1]:{fgt.port}"
+        assert status_code(fgt) == 200

@@ -22,6 +22,7 @@ from mockfgt.probe import probe
 from mockfgt.scenario import ScenarioError, catalogue, load
 
 from deadlines import seconds
+from fortios_client import RequestsApi
 
 STATUS = "/api/v2/monitor/system/status"
 BIN = Path(sys.executable).parent
@@ -193,6 +194,38 @@ def test_a_reissued_certificate_is_new_and_trusted_by_the_ca(make_fortigate):
     assert status(fgt) == 200
 
 
+def test_a_kept_connection_silenced_by_a_failover_times_out_and_that_is_acceptable(make_fortigate):
+    """ha-failover's failover phase: a new connection is reset (202000), a call on a connection kept
+    from before is never answered (202004, the phase's also_acceptable); the device accepts either."""
+    fgt = make_fortigate("ha-failover")
+    kept = RequestsApi(fgt)
+    assert kept.get("monitor/system/status").status_code == 200  # its connection stays in the session's pool
+    fgt.clock.advance(seconds=600)
+    assert fgt.phase["name"] == "failover"
+    with pytest.raises(requests.exceptions.ReadTimeout):
+        kept.session.get(kept.base + "monitor/system/status", timeout=1)  # 1 s: the device is silent on purpose
+    with pytest.raises(requests.exceptions.ConnectionError):
+        RequestsApi(fgt).get("monitor/system/status")
+    kept.session.close()
+    assert fgt.accepts("202000") and fgt.accepts("202004") and not fgt.accepts("202001")
+    fgt.check("202004")
+
+
+def test_a_rebooting_device_ends_the_connections_clients_kept(make_fortigate):
+    """device-reboot: while the device is down nothing answers, not even on a connection a client
+    kept alive from before (it is closed as the device goes down); after the boot it answers again."""
+    fgt = make_fortigate("device-reboot")
+    kept = RequestsApi(fgt)
+    assert kept.get("monitor/system/status").status_code == 200
+    fgt.clock.advance(seconds=600)
+    assert fgt.phase["name"] == "rebooting"
+    with pytest.raises(requests.exceptions.ConnectionError):
+        kept.get("monitor/system/status")
+    fgt.clock.advance(seconds=120)
+    assert kept.get("monitor/system/status").status_code == 200
+    kept.session.close()
+
+
 # -- validation --------------------------------------------------------------------------------------
 @pytest.mark.parametrize(("body", "key", "words"), [
     ('[[phases]]\nname = "x"\nexpect = "ok"\nafter_requests = 2\nafter_seconds = 5\n', "phases[0].after_seconds",
@@ -205,6 +238,12 @@ def test_a_reissued_certificate_is_new_and_trusted_by_the_ca(make_fortigate):
     ('[[phases]]\nname = "x"\nexpect = "ok"\nafter_tea = 1\n', "phases[0].after_tea", "allowed here"),
     ('[[phases]]\nname = "x"\nexpect = "ok"\nsetup = [{ op = "regenerate-key", user = "nobody" }]\n',
      "phases[0].setup[0].user", "nobody"),
+    ('[[phases]]\nname = "x"\nexpect = 202000\nalso_acceptable = 202004\n', "phases[0].also_acceptable_reason",
+     "is required"),
+    ('[[phases]]\nname = "x"\nexpect = 202000\nalso_acceptable_reason = "why"\n', "phases[0].also_acceptable_reason",
+     "add also_acceptable"),
+    ('[[phases]]\nname = "x"\nexpect = 202000\nalso_acceptable = 202000\nalso_acceptable_reason = "why"\n',
+     "phases[0].also_acceptable", "allowed: ok"),
 ])
 def test_phase_errors_name_file_key_and_what_is_allowed(tmp_path, body, key, words):
     path = write(tmp_path, "bad", f'summary = "s"\nexpect = "ok"\n{body}')

@@ -22,6 +22,7 @@ import pytest
 import requests
 
 import mockfgt
+from mockfgt.classify import classify_status
 from mockfgt.codes import AUTHENTICATION, AUTHORIZATION, OK, TIMEOUT
 from mockfgt.flows import Call
 from mockfgt.fortimanager.client import judge_jsonrpc
@@ -414,6 +415,49 @@ def test_pyfgt_password_login_flow(fortigate):
     # pyFGT asks /api/v2/authentication for a session key, uses it as Bearer and logs out with DELETE.
     assert fortigate.journal.requests(method="POST", path="/api/v2/authentication", status=200)
     assert fortigate.journal.requests(method="DELETE", path="/api/v2/authentication", status=200)
+
+
+class PyFgtPoller:
+    """An agent built on one pyFGT FortiGate object, polling the status; ``relogin``: on a 401 it logs in
+    again before its next poll. pyFGT answers a 401 as (100, <Response [401]>) and keeps its dead key."""
+
+    def __init__(self, client, ca_bundle: str, *, relogin: bool) -> None:
+        fortigate_module = library("pyFGT.fortigate")
+        self.api = fortigate_module.FortiGate(urlsplit(client.url).netloc, client.user, client.password,
+                                              verify_ssl=ca_bundle, timeout=TIMEOUT_SECONDS,
+                                              disable_request_warnings=True)
+        self.relogin, self.dead = relogin, False
+        self.api.login()
+
+    def run(self) -> str:
+        if self.dead and self.relogin:
+            self.api.login()
+            self.dead = False
+        code, answer = self.api.get("monitor/system/status")
+        if code == "success":
+            return OK
+        status = getattr(answer, "status_code", None)
+        self.dead = status == 401
+        return classify_status(status) if status else f"unexpected {code}"
+
+
+@pytest.mark.parametrize("relogin", [True, False], ids=["logs-in-again", "keeps-its-dead-key"])
+def test_pyfgt_session_walk_passes_only_for_an_agent_that_logs_in_again(make_fortigate, relogin):
+    """session-expires-mid-run walked with one pyFGT object: the library keeps its session key after a
+    401, so the agent around it must log in again; one that does not fails after the remedy."""
+    fgt = make_fortigate("session-expires-mid-run")
+    agent = PyFgtPoller(fgt.client, fgt.ca_bundle, relogin=relogin)
+    seen = []
+    try:
+        for step in fgt.walk_phases():
+            code = agent.run()
+            seen.append((step.name, code))
+            step.check(code)
+    except AssertionError as failed:
+        assert not relogin, failed
+        assert "after the remedy: expected ok, the agent reported 202001" in str(failed)
+    expected = [("start", OK), ("idled-out", AUTHENTICATION), ("remedy", OK if relogin else AUTHENTICATION)]
+    assert seen == expected
 
 
 @needs_fortimanager

@@ -64,6 +64,8 @@ def _client_cert_note(t: Agent) -> str:
 
 def _what(call: Call) -> str:
     url = call.body["params"][0]["url"] if call.body and "params" in call.body else call.path
+    if not url.rstrip("/").endswith(("address", "addrgrp")):
+        return url  # another read a kind checks (FortiManager's /cli/global/system/global)
     return "address groups" if url.rstrip("/").endswith("addrgrp") else "address objects"
 
 

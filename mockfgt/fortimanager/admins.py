@@ -87,6 +87,7 @@ class Admin:
     password: str | None = None
     token: str | None = None
     number: int = 0  # the lock owner id of requests made with the key
+    login_max: int = 32  # sessions the admin may hold at once (set login-max; default 32)
 
     def trusts(self, peer: str) -> bool:
         """A family whose slots are all empty admits any address of that family (as 0.0.0.0/0 does)."""

@@ -174,8 +174,12 @@ class FortiManagerClient(KindClient):
 
     # -- diagnose ------------------------------------------------------------------------------------
     def read_calls(self, agent: Agent) -> list[Call]:
+        """The workspace mode as the agent reads it (a /cli/global/system table: a least-privilege
+        profile without System Settings read is refused there), then the ADOM's addresses and groups."""
         adom = agent.adom or "root"
-        return [_rpc("read", "get", f"/pm/config/adom/{adom}/obj/firewall/{table}") for table in ("address", "addrgrp")]
+        mode = next(c for c in self.calls(agent) if c.role == "mode")
+        return [mode, *(_rpc("read", "get", f"/pm/config/adom/{adom}/obj/firewall/{table}")
+                        for table in ("address", "addrgrp"))]
 
     def data_of(self, body: bytes) -> object:
         return (jsonrpc_result(body) or {}).get("data")
@@ -216,6 +220,12 @@ class FortiManagerClient(KindClient):
                 "the URL (7.4.7/7.6.2 and later) and an admin without rpc-permit: compare the key with the device's.")
 
     def permission_advice(self, agent: Agent, memory: Memory, call: Call, seen: str) -> str:
+        if call.role == "mode":
+            return ("The admin's profile cannot read System Settings (/cli/global/system/...): set system-setting "
+                    "read in its admin profile.")
+        if seen == "code -20055":
+            return ("Another administrator holds the ADOM's workspace lock (the GUI, another script): wait until "
+                    "they unlock it or their session idles out, then retry the lock; reads still work.")
         if seen == "code -10147":
             return "Workspace mode is on: lock the ADOM before writing, then commit and unlock."
         if call.role in ("write", "cleanup"):

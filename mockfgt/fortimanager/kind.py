@@ -54,6 +54,11 @@ NAME = "fortimanager"
 
 # (build, release date) seen in captures (reference B.4); other versions get plausible numbers.
 KNOWN_BUILDS = {"7.2.2": (1317, "230107"), "7.4.3": (2487, "240124")}
+#: The highest ``login_max`` a scenario may give (the device's own range is unconfirmed).
+LOGIN_MAX = 1024
+#: What a login beyond ``login_max`` answers: -22 "Login fail" (the choice) or -11 (docs/fortimanager.md).
+LOGIN_MAX_CODES = (-22, -11)
+SESSION_VIA = ("jsonrpc", "gui")
 FORTIGATE_BUILDS = {"7.0.2": 234, "7.2.2": 1255, "7.2.4": 1396, "7.4.5": 2702, "7.6.3": 3510}
 
 
@@ -78,6 +83,7 @@ _ADMIN = s.Table(
         "trusthosts": s.List(list, item=_trusthost(), doc="up to 10 IPv4 and 10 IPv6 networks; none = anywhere"),
         "password": s.Str(None, doc="a local admin's password (default: a random one at every start)"),
         "token": s.Str(None, doc="an API user's fixed key (default: a fresh key of 32 [a-z0-9] at every start)"),
+        "login_max": s.Int(32, min=1, max=LOGIN_MAX, doc="sessions the admin may hold at once (set login-max)"),
     },
     required=("name",),
 )
@@ -100,6 +106,10 @@ _MANAGED = s.Table(
 
 
 def _check_device(device: dict, key: str) -> None:
+    code = device["settings"]["login_max_code"]
+    if code not in LOGIN_MAX_CODES:
+        raise s.SchemaError(f"{key}.settings.login_max_code" if key else "settings.login_max_code",
+                            f"{code} is not allowed; allowed: {', '.join(map(str, LOGIN_MAX_CODES))}")
     _check_profiles(device, key)
     _check_admins(device, key)
     adoms = device["adoms"]
@@ -169,6 +179,12 @@ DEVICE = s.Table(
                                     doc="normal: writes need the ADOM lock (exec .../workspace/lock)"),
             "adom_status": s.Bool(True, doc="ADOMs enabled (adom-status in /cli/global/system/global)"),
             "idle_timeout_api": s.Float(900.0, doc="seconds a login session may stay unused before it expires"),
+            "idle_timeout_gui": s.Float(900.0, doc="seconds a GUI session (lock-adom via gui) may stay unused"),
+            "login_max_code": s.Int(-22, min=-1000000, max=0,
+                                    doc="status of a login beyond the admin's login_max: -22 or -11"),
+            "parallel_key_conflict": s.Bool(False, doc="-11 for a key request while another with the same key "
+                                                       "is in flight (FortiManager 7.4.x before 7.4.8)"),
+            "keyed_call_hold_ms": s.Int(0, min=0, max=60000, doc="milliseconds the device holds each key request"),
             "access_token_query": s.Bool(None, doc="accept ?access_token= (default: before 7.4.7 / 7.6.2 only)"),
             "task_polls": s.Int(1, min=0, max=100, doc="polls of /task/task/<id> that see an install still running"),
             "global_adom": s.Bool(True, doc="the global ADOM exists next to device.adoms (/dvmdb/global, "
@@ -204,6 +220,10 @@ OPERATIONS: dict[str, Operation] = {
                        lambda state, op: state.set_rpc_permit(op["user"], op["rpc_permit"])),
     "set-profile": (s.Table(fields={"user": _USER, "profile": s.Str()}, required=("user", "profile")),
                     lambda state, op: state.set_profile(op["user"], op["profile"])),
+    "set-permission": (s.Table(fields={"profile": s.Str(doc="a built-in or device.profiles profile"),
+                                       "group": s.Str(choices=tuple(PERMISSION_GROUPS)),
+                                       "level": s.Str(choices=ACCESS_LEVELS)}, required=("profile", "group", "level")),
+                       lambda state, op: state.set_permission(op["profile"], op["group"], op["level"])),
     "assign-adom": (s.Table(fields={"user": _USER, "adom": s.Str()}, required=("user", "adom")),
                     lambda state, op: state.assign_adom(op["user"], op["adom"])),
     "set-trusthosts": (s.Table(fields={"user": _USER, "trusthosts": s.List(item=_trusthost())},
@@ -216,11 +236,20 @@ OPERATIONS: dict[str, Operation] = {
                          _set_setting("idle_timeout_api", "seconds")),
     "set-query-token": (s.Table(fields={"enabled": s.Bool()}, required=("enabled",)),
                         _set_setting("access_token_query", "enabled")),
-    "login": (s.Table(fields={"user": _USER}, required=("user",)),
-              lambda state, op: state.open_session(op["user"])),
-    "expire-sessions": (s.Table(), lambda state, op: state.expire_sessions()),
-    "lock-adom": (s.Table(fields={"user": _USER, "adom": s.Str("root")}, required=("user",)),
-                  lambda state, op: state.lock_as(op["user"], op["adom"])),
+    "login": (s.Table(fields={"user": _USER, "count": s.Int(1, min=1, max=LOGIN_MAX)}, required=("user",)),
+              lambda state, op: state.open_session(op["user"], op["count"])),
+    "set-login-max": (s.Table(fields={"user": _USER, "count": s.Int(min=1, max=LOGIN_MAX)},
+                              required=("user", "count")),
+                      lambda state, op: state.set_login_max(op["user"], op["count"])),
+    "set-parallel-key-conflict": (s.Table(fields={"enabled": s.Bool()}, required=("enabled",)),
+                                  _set_setting("parallel_key_conflict", "enabled")),
+    "expire-sessions": (s.Table(fields={"user": s.Str(None, doc="only this admin's sessions (default: everyone's)")}),
+                        lambda state, op: state.expire_sessions(op["user"])),
+    "lock-adom": (s.Table(fields={"user": _USER, "adom": s.Str("root"),
+                                  "via": s.Str("jsonrpc", choices=SESSION_VIA,
+                                               doc="gui: the lock holder's session idles out after idle_timeout_gui")},
+                          required=("user",)),
+                  lambda state, op: state.lock_as(op["user"], op["adom"], op["via"])),
     "unlock-adom": (s.Table(fields={"adom": s.Str("root")}), lambda state, op: state.release_adom(op["adom"])),
     "set-device": (s.Table(fields={"device": s.Str(), "conn_status": s.Str(None, choices=("up", "down")),
                                    "proxy_status": s.Int(None, min=200, max=599)}, required=("device",)),
@@ -247,7 +276,7 @@ def _admin(spec: dict) -> Admin:
         name=spec["name"], user_type=spec["user_type"], profile=spec["profile"], rpc_permit=spec["rpc_permit"],
         adoms=list(spec["adoms"]), trusthost=v4, ip6_trusthost=v6,
         password=None if api else (spec["password"] or new_password()),
-        token=(spec["token"] or new_token()) if api else None,
+        token=(spec["token"] or new_token()) if api else None, login_max=spec["login_max"],
     )
 
 

@@ -45,7 +45,7 @@ from .errors import (
     FMGError,
 )
 from .proxy import Fleet
-from .sessions import Session, Sessions
+from .sessions import KeyCalls, Session, Sessions
 from .store import ObjectStore
 from .system import Identity
 from .tasks import Tasks
@@ -76,6 +76,7 @@ class FortiManagerState:
         self.people = AdminBook(admins, profiles, numbers)
         self.profiles = self.people.profiles
         self.logins = Sessions(self.people.admins, self.settings, numbers, self._session_ended)
+        self.key_calls = KeyCalls(self.settings)
         if self.settings.get("global_adom", True) and GLOBAL not in adoms:
             adoms = [*adoms, GLOBAL]  # a factory-fresh device has it next to root (reference H.16)
         self.workspace = Workspace(adoms, self.settings, self.profiles, oids, self.identity.version)
@@ -145,9 +146,17 @@ class FortiManagerState:
         with self.lock:
             return self.identity.status(self.settings)
 
-    def global_settings(self, principal: Principal) -> dict:
+    def cli_status(self, principal: Principal) -> dict:
+        """``/cli/global/system/status``: a CLI table, so the profile's system-setting read is needed,
+        where ``/sys/status`` is open to every admin with rpc-permit (fmg-probe-needs-sys-read)."""
         with self.lock:
-            require_api_access(principal)
+            require(self.profiles, principal, "system-setting", write=False)
+            return self.identity.status(self.settings)
+
+    def global_settings(self, principal: Principal) -> dict:
+        """``/cli/global/system/global``: system-setting read, as every ``/cli/global/system`` table."""
+        with self.lock:
+            require(self.profiles, principal, "system-setting", write=False)
             return self.identity.system_global(self.settings)
 
     def update_global(self, principal: Principal, data) -> None:
@@ -183,6 +192,11 @@ class FortiManagerState:
         with self.lock:
             return self.logins.authenticate_key(token, peer)
 
+    def keyed_call(self, key: str):
+        """A context manager around one request made with an API key: yields True when the device
+        refuses it for another request with the same key in flight (``parallel_key_conflict``)."""
+        return self.key_calls.call(key)
+
     def authenticate_session(self, sid, peer: str) -> Principal:
         with self.lock:
             return self.logins.authenticate(sid, peer)
@@ -197,15 +211,30 @@ class FortiManagerState:
             if principal.session is not None:
                 self.logins.end(principal.session)
 
-    def expire_sessions(self) -> None:
-        """Every login session ends, as the idle timeout would end them."""
+    def expire_sessions(self, user: str | None = None) -> None:
+        """Every login session ends (or every one of ``user``'s), as the idle timeout would end them."""
         with self.lock:
-            self.logins.end_all()
+            if user is None:
+                self.logins.end_all()
+            else:
+                self.logins.end_for(self.people.get(user).name)
 
-    def open_session(self, user: str) -> str:
-        """A session for ``user`` as if it had logged in (scenario operation ``login``)."""
+    def open_session(self, user: str, count: int = 1) -> str:
+        """``count`` sessions for ``user`` as if it had logged in and never logged out (scenario
+        operation ``login``); the last one's id."""
         with self.lock:
-            return self.logins.open(self.people.get(user))
+            admin = self.people.get(user)
+            return [self.logins.open(admin) for _ in range(count)][-1]
+
+    def session_count(self, user: str) -> int:
+        """How many live sessions ``user`` holds now."""
+        with self.lock:
+            self.logins.expire_idle()
+            return self.logins.count(user)
+
+    def set_login_max(self, user: str, count: int) -> None:
+        with self.lock:
+            self.people.get(user).login_max = count
 
     def live_session(self, user: str) -> str | None:
         with self.lock:
@@ -239,6 +268,13 @@ class FortiManagerState:
     def set_profile(self, name: str, profile: str) -> None:
         with self.lock:
             self.people.set_profile(name, profile)
+
+    def set_permission(self, profile: str, group: str, level: str) -> None:
+        """``config system admin profile / edit <profile> / set <group> <level>``."""
+        with self.lock:
+            if profile not in self.profiles:
+                raise FMGError(NOT_FOUND, f"no profile {profile}")
+            self.profiles[profile] = {**self.profiles[profile], group: level}
 
     def assign_adom(self, name: str, adom: str) -> None:
         with self.lock:
@@ -296,11 +332,12 @@ class FortiManagerState:
         with self.lock:
             return self.workspace.dirty(principal, name)
 
-    def lock_as(self, user: str, adom: str) -> None:
-        """Another admin's session locks the ADOM (scenario operation ``lock-adom``)."""
+    def lock_as(self, user: str, adom: str, via: str = "jsonrpc") -> None:
+        """Another admin's session locks the ADOM (scenario operation ``lock-adom``); ``via = "gui"``: a
+        GUI session, which idles out after ``idle_timeout_gui`` and takes the lock with it."""
         with self.lock:
             admin = self.people.get(user)
-            sid = self.logins.open(admin)
+            sid = self.logins.open(admin, via)
             self.workspace.lock(Principal(admin, self.logins.number(sid), sid), adom)
 
     def release_adom(self, name: str) -> None:

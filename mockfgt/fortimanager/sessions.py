@@ -11,7 +11,10 @@ calls them under its own.
 from __future__ import annotations
 
 import hmac
+import threading
+import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 from ..clock import REAL, Clock
@@ -26,6 +29,7 @@ class Session:
     number: int
     admin: str
     last_used: float
+    via: str = "jsonrpc"  # or "gui": which idle timeout ends it
 
 
 class Sessions:
@@ -39,6 +43,7 @@ class Sessions:
         self.ended: dict[str, str] = {}  # admin -> the id of its last session that ended
 
     def authenticate_key(self, token: str, peer: str) -> Principal:
+        self.expire_idle()  # sessions idle out whoever asks: a GUI admin's lock goes for a key agent too
         found = None
         for admin in self.admins.values():  # compare with every key: no early exit
             if admin.token and hmac.compare_digest(admin.token.encode(), token.encode()):
@@ -67,20 +72,30 @@ class Sessions:
             raise FMGError(LOGIN_FAILED)
         if admin.rpc_permit == "none":
             raise FMGError(NO_PERMISSION)
+        self.expire_idle()
+        if self.count(admin.name) >= admin.login_max:
+            raise FMGError(self.settings["login_max_code"])
         return self.open(admin)
 
-    def open(self, admin: Admin) -> str:
-        """A new session for ``admin``; its id."""
-        session = Session(new_session_id(), next(self.numbers), admin.name, self.clock.monotonic())
+    def count(self, admin: str) -> int:
+        """How many live sessions ``admin`` holds (expired ones are gone once ``expire_idle`` ran)."""
+        return sum(1 for s in self.live.values() if s.admin == admin)
+
+    def open(self, admin: Admin, via: str = "jsonrpc") -> str:
+        """A new session for ``admin``; its id. Not capped: the scenario operations open leaked sessions."""
+        session = Session(new_session_id(), next(self.numbers), admin.name, self.clock.monotonic(), via)
         self.live[session.sid] = session
         return session.sid
 
     def number(self, sid: str) -> int:
         return self.live[sid].number
 
+    def idle_timeout(self, session: Session) -> float:
+        return self.settings["idle_timeout_gui" if session.via == "gui" else "idle_timeout_api"]
+
     def expire_idle(self) -> None:
-        timeout, now = self.settings["idle_timeout_api"], self.clock.monotonic()
-        for sid in [s.sid for s in self.live.values() if now - s.last_used >= timeout]:
+        now = self.clock.monotonic()
+        for sid in [s.sid for s in self.live.values() if now - s.last_used >= self.idle_timeout(s)]:
             self.end(sid)
 
     def end(self, sid: str) -> None:
@@ -104,3 +119,38 @@ class Sessions:
         self.expire_idle()
         mine = [s for s in self.live.values() if s.admin == admin]
         return mine[-1].sid if mine else None
+
+
+class KeyCalls:
+    """The key requests being answered now, for the parallel-key conflict of FortiManager 7.4.x.
+
+    Its own lock, not the device state's: a held request must not hold up the rest of the device.
+    """
+
+    def __init__(self, settings: dict) -> None:
+        self.settings = settings
+        self._lock = threading.Lock()
+        self.in_flight: dict[str, int] = {}
+
+    @contextmanager
+    def call(self, key: str):
+        """Around one HTTP request made with ``key``: yields whether the device refuses it (-11) because
+        another request with the same key is in flight. An admitted request is held ``keyed_call_hold_ms``."""
+        with self._lock:
+            refused = bool(self.settings["parallel_key_conflict"]) and self.in_flight.get(key, 0) > 0
+            if not refused:
+                self.in_flight[key] = self.in_flight.get(key, 0) + 1
+        try:
+            if not refused and self.settings["keyed_call_hold_ms"]:
+                time.sleep(self.settings["keyed_call_hold_ms"] / 1000)  # the device's own slowness, not its clock
+            yield refused
+        finally:
+            if not refused:
+                with self._lock:
+                    self.in_flight[key] -= 1
+                    if not self.in_flight[key]:
+                        del self.in_flight[key]
+
+    def busy(self, key: str) -> int:
+        with self._lock:
+            return self.in_flight.get(key, 0)

@@ -21,9 +21,10 @@ from werkzeug.http import HTTP_STATUS_CODES
 
 from .. import bodies
 from ..httpsd import HTML_TYPE, NOT_FOUND_HTML
+from ..phases import notice
 from .access import Principal
 from .enums import render
-from .errors import INTERNAL_ERROR, INVALID_DATA, INVALID_URL, MESSAGES, OK, FMGError
+from .errors import INTERNAL_ERROR, INVALID_DATA, INVALID_URL, MESSAGES, NO_PERMISSION, OK, FMGError
 from .models import FortiManagerState
 from .objects import ADDRGRP, OBJECT_TABLES
 from .workspace import GLOBAL
@@ -40,6 +41,7 @@ TOO_LARGE_HTML = (
 ALL_METHODS = ["GET", "POST", "PUT", "DELETE", "PATCH", "HEAD", "OPTIONS"]
 #: JSON-RPC methods FortiManager knows; anything else is refused per params item.
 METHODS = ("get", "set", "add", "update", "delete", "exec", "clone", "move", "replace", "unset")
+WRITES = ("set", "add", "update", "delete", "clone", "move", "replace", "unset")  # a phase's on = "write"
 
 
 def create_app(get_state: Callable[[], FortiManagerState]) -> Flask:
@@ -148,7 +150,20 @@ def handle(state: FortiManagerState, req) -> Response:
     if not isinstance(params, list) or not params or body.get("method") not in METHODS:
         return _json(envelope_error(body.get("id") if isinstance(body, dict) else None, INVALID_DATA))
 
-    authenticate = _authenticator(state, req, body)
+    key = key_of(state, req)
+    if key is None:
+        return _json(answer_all(state, req, body, params, _authenticator(state, req, body)))
+    with state.keyed_call(key) as refused:  # FortiManager 7.4.x: -11 for a key already in flight
+        authenticate = _refused if refused else _authenticator(state, req, body)
+        return _json(answer_all(state, req, body, params, authenticate))
+
+
+def _refused() -> Principal:
+    raise FMGError(NO_PERMISSION)
+
+
+def answer_all(state: FortiManagerState, req, body: dict, params: list, authenticate) -> dict:
+    """The envelope answering a parsed request, one ``result`` entry per ``params`` item."""
     results, new_session = [], None
     for item in params:
         entry, session = answer_item(state, req, body, item, authenticate)
@@ -158,7 +173,7 @@ def handle(state: FortiManagerState, req) -> Response:
     number = None if new_session else session_number(authenticate)
     if new_session or number is not None:
         payload["session"] = new_session or number
-    return _json(payload)
+    return payload
 
 
 def session_number(authenticate: Callable[[], Principal]) -> int | None:
@@ -189,15 +204,24 @@ def _authenticator(state: FortiManagerState, req, body: dict) -> Callable[[], Pr
     return authenticate
 
 
-def principal_for(state: FortiManagerState, req, body: dict) -> Principal:
-    """Bearer key (7.2.2+), then ``?access_token=`` where the version still takes it, then the session."""
-    peer = req.remote_addr or ""
+def key_of(state: FortiManagerState, req) -> str | None:
+    """The API key a request authenticates with: Bearer (7.2.2+), then ``?access_token=`` where the
+    version still takes it; None for a session request."""
     scheme, _, value = req.headers.get("Authorization", "").partition(" ")
     if scheme.lower() == "bearer" and value.strip() and state.api_keys_supported():
-        return state.authenticate_key(value.strip(), peer)
+        return value.strip()
     query = parse_qs(req.environ.get("QUERY_STRING", ""))
     if query.get("access_token") and state.query_token_allowed():
-        return state.authenticate_key(query["access_token"][0], peer)
+        return query["access_token"][0]
+    return None
+
+
+def principal_for(state: FortiManagerState, req, body: dict) -> Principal:
+    """The request's API key (:func:`key_of`), else the session in the body."""
+    peer = req.remote_addr or ""
+    key = key_of(state, req)
+    if key is not None:
+        return state.authenticate_key(key, peer)
     return state.authenticate_session(body.get("session"), peer)
 
 
@@ -215,6 +239,8 @@ def answer_item(state, req, body, item, authenticate) -> tuple[dict, str | None]
         result = handler(call)
     except FMGError as exc:
         return {"status": status(exc.code, exc.message), "url": url}, None
+    if call.method in WRITES:
+        notice("write")
     answer = result if isinstance(result, Answer) else Answer(result)
     entry = {} if answer.data is None else {"data": render(answer.data, table, call.verbose)}
     entry.update(status=status(OK), url=url)
@@ -225,16 +251,23 @@ def answer_item(state, req, body, item, authenticate) -> tuple[dict, str | None]
 def _login(call: Call) -> Answer:
     data = call.data[0] if isinstance(call.data, list) and call.data else call.data
     data = data if isinstance(data, dict) else {}
-    return Answer(None, call.state.login(data.get("user"), data.get("passwd"), call.peer))
+    session = call.state.login(data.get("user"), data.get("passwd"), call.peer)
+    notice("login")  # a phase may wait for it (mockfgt.phases)
+    return Answer(None, session)
 
 
 def _logout(call: Call) -> None:
     call.state.logout(call.principal)
+    notice("logout")
 
 
 def _status(call: Call) -> dict:
     call.state.require_api_access(call.principal)
     return shape_one(call.state.status(), call.item)
+
+
+def _cli_status(call: Call) -> dict:
+    return shape_one(call.state.cli_status(call.principal), call.item)
 
 
 def _global_get(call: Call) -> dict:
@@ -279,8 +312,11 @@ def _workspace(action: str) -> Handler:
     def run(call: Call):
         principal, adom = call.principal, call.captures[0]
         state = call.state
-        return {"lock": state.lock_adom, "unlock": state.unlock_adom, "commit": state.commit_adom,
+        done = {"lock": state.lock_adom, "unlock": state.unlock_adom, "commit": state.commit_adom,
                 "lockinfo": state.lock_info, "dirty": state.dirty}[action](principal, adom)
+        if action == "lock":
+            notice("lock")
+        return done
 
     return run
 
@@ -387,7 +423,7 @@ ROUTES: list[tuple[tuple[str, ...], dict[str, Handler], str | None]] = [
     (("sys", "login", "user"), {"exec": _login}, None),
     (("sys", "logout"), {"exec": _logout}, None),
     (("sys", "status"), {"get": _status}, None),
-    (("cli", "global", "system", "status"), {"get": _status}, None),
+    (("cli", "global", "system", "status"), {"get": _cli_status}, None),
     (("cli", "global", "system", "global"),
      {"get": _global_get, "set": _global_set, "update": _global_set}, "global"),
     (("cli", "global", "system", "admin", "user"), {"get": _admin_users}, "admin"),

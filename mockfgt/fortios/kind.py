@@ -21,6 +21,7 @@ from .models import (
     new_token,
     parse_trusthost,
 )
+from .schedules import DAYS, Schedule, parse_time_of_day, parse_wall_time
 from .sessions import DEFAULT_ADMIN_TIMEOUT, Admin, parse_admin_trusthost
 from .tables import TABLES, factory_rows
 
@@ -58,6 +59,10 @@ def _check_device(device: dict, key: str) -> None:
         if admin["name"] in api_names:
             raise s.SchemaError(f"{key}.admins[{i}].name",
                                 f"'{admin['name']}' is already an API user; admins and API users need distinct names")
+    for i, user in enumerate(device["api_users"]):
+        if user["schedule"] and user["schedule"] not in device["schedules"]:
+            raise s.SchemaError(f"{key}.api_users[{i}].schedule", f"'{user['schedule']}' is not in device.schedules "
+                                f"({', '.join(device['schedules']) or 'none'})")
     for path in device["cmdb"]:
         if path not in TABLES:
             raise s.SchemaError(f"{key}.cmdb.{path}", f"unknown table; emulated: {', '.join(TABLES)}{s.suggest(path, TABLES)}")
@@ -97,11 +102,25 @@ DEVICE = s.Table(
             "admin_timeout": s.Int(DEFAULT_ADMIN_TIMEOUT, min=1, max=480 * 60,
                                    doc="seconds of idleness before an admin session ends (FortiOS admintimeout, 5 min)"),
             "post_login_banner": s.Bool(False, doc="admins must accept the post-login disclaimer before any API call"),
+            "password_expire_days": s.Int(None, min=1, max=999, doc="config system password-policy expire-day: an "
+                                          "admin password this old (device clock) must be changed at login"),
+            "system_time": s.Parsed(None, parse=parse_wall_time, what="an ISO date and time like 2026-01-05T09:00:00",
+                                    doc="the device's wall time at start (execute date/time), read by schedules; "
+                                        "it then runs with the device clock (default: the real time)"),
+            "slow_paths": s.MapOf(value=s.Float(min=0, max=3600), doc="URL path prefix -> seconds its authenticated "
+                                  "answers take (a slow endpoint; the answer is dropped if the client leaves first)"),
         }),
         "accprofiles": s.MapOf(value=_ACCESS),
+        # config firewall schedule recurring: name -> weekdays, start and end time of day.
+        "schedules": s.MapOf(value=s.Table(
+            fields={"days": s.List(item=s.Str(choices=DAYS), unique=True, nonempty=True),
+                    "start": s.Parsed(parse=parse_time_of_day, what="a time of day like 08:00"),
+                    "end": s.Parsed(parse=parse_time_of_day, what="a time of day like 18:00")},
+            required=("days", "start", "end"))),
         "api_users": s.List(
             lambda: [{"name": "agent", "accprofile": "agent_rw", "vdoms": ["root"], "trusthosts": [],
-                      "enabled": True, "token": None, "comments": ""}],
+                      "enabled": True, "token": None, "comments": "", "scope": "global",
+                      "schedule": ""}],
             item=s.Table(
                 fields={
                     "name": s.Str(),
@@ -111,6 +130,11 @@ DEVICE = s.Table(
                     "enabled": s.Bool(True),
                     "token": s.Str(None, doc="fixed API key; by default a fresh 30-character key at every start"),
                     "comments": s.Str(""),
+                    "schedule": s.Str("", max_length=35, doc="a recurring schedule of device.schedules: "
+                                                              "outside it the key is refused (401)"),
+                    "scope": s.Str("global", choices=("global", "vdom"),
+                                   doc="the scope of its admin profile: 'vdom' refuses global-scope calls "
+                                       "(?scope=global) with 403"),
                 },
                 required=("name",),
             ),
@@ -149,6 +173,16 @@ def _set_setting(key: str, field: str):
     return run
 
 
+def build_number(version: str, build: int | None = None) -> int:
+    """The build a version reports: the scenario's, the one seen in captures, else a plausible number."""
+    parsed = parse_version(version)
+    return build or KNOWN_BUILDS.get(version, 1000 + 100 * parsed[1] + parsed[2])
+
+
+def _set_version(state: FortiOSState, op: dict) -> None:
+    state.upgrade(op["version"], build_number(op["version"], op.get("build")))
+
+
 OPERATIONS: dict[str, Operation] = {
     "regenerate-key": (s.Table(fields={"user": _USER}, required=("user",)),
                        lambda state, op: state.regenerate_key(op["user"])),
@@ -171,6 +205,23 @@ OPERATIONS: dict[str, Operation] = {
                          required=("address",)),
                  lambda state, op: state.lock_out(op["address"], op.get("seconds"))),
     "clear-lockouts": (s.Table(), lambda state, op: state.clear_lockouts()),
+    "failed-attempts": (s.Table(fields={"address": s.Str(doc="the source address the attempts come from"),
+                                        "count": s.Int(3, min=1, max=100, doc="how many")},
+                                required=("address",)),
+                        lambda state, op: state.failed_attempts(op["address"], op["count"])),
+    "set-slow-path": (s.Table(fields={"prefix": s.Str(doc="a URL path prefix, e.g. /api/v2/cmdb/firewall/address"),
+                                      "seconds": s.Float(min=0, max=3600, doc="how long its answers take; 0: at once")},
+                              required=("prefix", "seconds")),
+                      lambda state, op: state.set_slow_path(op["prefix"], op["seconds"])),
+    "set-system-time": (s.Table(fields={"time": s.Parsed(parse=parse_wall_time, what="an ISO date and time")},
+                                required=("time",)),
+                        lambda state, op: state.set_system_time(op["time"])),
+    "set-schedule": (s.Table(fields={"user": _USER, "schedule": s.Str(doc="a schedule of device.schedules; '' removes it")},
+                             required=("user", "schedule")),
+                     lambda state, op: state.set_schedule(op["user"], op["schedule"])),
+    "set-version": (s.Table(fields={"version": _version(doc="the FortiOS version after the upgrade, e.g. 7.4.5"),
+                                    "build": s.Int(None, min=1)}, required=("version",)),
+                    _set_version),
     "set-admin-password": (s.Table(fields={"admin": s.Str(doc="admin name"), "password": s.Str()},
                                    required=("admin", "password")),
                            lambda state, op: state.sessions.set_password(op["admin"], op["password"])),
@@ -190,18 +241,20 @@ def build_state(device: dict) -> FortiOSState:
         hostname=device["hostname"],
         serial=device["serial"],
         version=device["version"],
-        build=device["build"] or KNOWN_BUILDS.get(device["version"], 1000 + 100 * version[1] + version[2]),
+        build=build_number(device["version"], device["build"]),
         settings=settings,
         accprofiles={name: AccProfile(name, dict(access)) for name, access in profiles.items()},
         api_users=[
             ApiUser(
                 name=u["name"], accprofile=u["accprofile"], vdoms=list(u["vdoms"]),
                 token=u["token"] or new_token(), trusthosts=[parse_trusthost(t) for t in u["trusthosts"]],
-                enabled=u["enabled"], comments=u["comments"],
+                enabled=u["enabled"], comments=u["comments"], scope=u["scope"], schedule=u["schedule"],
             )
             for u in device["api_users"]
         ],
         vdoms=device["vdoms"],
+        schedules=[Schedule(name, tuple(sc["days"]), parse_time_of_day(sc["start"]), parse_time_of_day(sc["end"]))
+                   for name, sc in device["schedules"].items()],
         external_resources=device["external_resources"],
         admins=[
             Admin(name=a["name"], password=a["password"], accprofile=a["accprofile"], vdoms=list(a["vdoms"]),

@@ -20,8 +20,9 @@ from ..clock import REAL, Clock
 from ..kernel import parse_version
 from .access import new_token, parse_trusthost, trusted
 from .errors import AuthFailure, FortiOSError
+from .schedules import Schedule, WallTime, parse_wall_time
 from .sessions import AdminSessions
-from .tables import TABLES, TableSpec
+from .tables import TABLES, TableSpec, factory_rows
 
 ACCESS_LEVELS = ("none", "read", "read-write")
 #: Access groups of a FortiOS accprofile that the emulation checks.
@@ -48,6 +49,11 @@ class ApiUser:
     trusthosts: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = field(default_factory=list)
     enabled: bool = True
     comments: str = ""
+    #: The scope of its admin profile (FortiOS ``config system accprofile / set scope``): "global" may
+    #: make global-scope calls (``?scope=global``), "vdom" works only inside its VDOMs.
+    scope: str = "global"
+    #: A recurring schedule's name (:mod:`mockfgt.fortios.schedules`): outside it the key is refused.
+    schedule: str = ""
 
     def trusts(self, address: str) -> bool:
         """No trusthost entries means any source may use the key."""
@@ -78,10 +84,14 @@ class FortiOSState:
         vdoms: list[str],
         external_resources: list[str],
         admins: list | None = None,
+        schedules: list[Schedule] | None = None,
     ) -> None:
         self.lock = threading.RLock()
+        self.schedules: dict[str, Schedule] = {sc.name: sc for sc in schedules or []}
+        start = settings.get("system_time")
+        self._system_time = parse_wall_time(start) if start else None
         #: The device's clock (lockouts, admin sessions); a device sets its own, see mockfgt.clock.
-        self.clock: Clock = REAL
+        self.clock = REAL
         self.hostname, self.serial, self.build = hostname, serial, build
         self.version = parse_version(version)
         self.settings = dict(settings)
@@ -97,6 +107,36 @@ class FortiOSState:
         self._revision_seed = secrets.token_hex(8)
         self._revisions = itertools.count(1)
         self.revision = self._next_revision()
+
+    # -- time ----------------------------------------------------------------------------------
+    @property
+    def clock(self) -> Clock:
+        return self._clock
+
+    @clock.setter
+    def clock(self, clock: Clock) -> None:
+        """The device sets its own clock after building the state; the wall time (schedules) starts
+        then, at ``settings.system_time`` if the scenario set one."""
+        self._clock = clock
+        self.wall = WallTime(clock, self._system_time)
+        self.started = clock.monotonic()  # passwords set by the scenario date from here (password expiry)
+
+    def set_system_time(self, moment: str) -> None:
+        """``execute date`` / ``execute time``: the wall time moves forward to ``moment`` (never back)."""
+        with self.lock:
+            self.wall.move_to(parse_wall_time(moment))
+
+    def set_schedule(self, user: str, schedule: str) -> None:
+        """Give an API user a schedule ('' removes it: the key works at any time)."""
+        with self.lock:
+            if schedule and schedule not in self.schedules:
+                raise KeyError(schedule)
+            self.user(user).schedule = schedule
+
+    def in_schedule(self, user: ApiUser) -> bool:
+        with self.lock:
+            schedule = self.schedules.get(user.schedule) if user.schedule else None
+            return schedule is None or schedule.contains(self.wall.now())
 
     # -- identity -----------------------------------------------------------------------------
     @property
@@ -131,6 +171,8 @@ class FortiOSState:
             if not user.trusts(peer):
                 self.count_failure(peer)
                 raise AuthFailure(401, f"Peer not trusted: {peer}")
+            if not self.in_schedule(user):  # the right key at the wrong time: refused, not counted
+                raise AuthFailure(401, f"outside the schedule {user.schedule!r} of API user {user.name}")
             self.forget_failures(peer)
             return user
 
@@ -173,6 +215,18 @@ class FortiOSState:
         with self.lock:
             duration = self.settings["admin_lockout_duration"] if seconds is None else seconds
             self._locked_until[address] = self.clock.monotonic() + duration
+
+    def failed_attempts(self, address: str, count: int, token: str | None = None) -> int:
+        """``count`` requests from ``address`` with a key the device does not know (a stale agent), through
+        the same check a request goes through: each counts toward the lockout, and once the source is
+        locked out the rest are refused before any check. Returns how many were refused as locked out."""
+        refused = 0
+        for _ in range(count):
+            try:
+                self.authenticate(token or new_token(), address)
+            except AuthFailure as exc:
+                refused += exc.http_status == 429
+        return refused
 
     def clear_lockouts(self) -> None:
         with self.lock:
@@ -227,9 +281,46 @@ class FortiOSState:
         with self.lock:
             self.accprofiles[profile].access[group] = access
 
+    # -- slow endpoints ----------------------------------------------------------------------
+    def slowness(self, path: str) -> float:
+        """Seconds an answer to ``path`` takes (the longest matching prefix of ``slow_paths``; 0: at once)."""
+        with self.lock:
+            paths = self.settings.get("slow_paths") or {}
+            matching = [p for p in paths if path == p.rstrip("/") or path.startswith(p.rstrip("/") + "/")]
+            return float(paths[max(matching, key=len)]) if matching else 0.0
+
+    def set_slow_path(self, prefix: str, seconds: float) -> None:
+        """Answers under ``prefix`` take ``seconds`` from now on (0: at once again)."""
+        with self.lock:
+            paths = dict(self.settings.get("slow_paths") or {})
+            if seconds > 0:
+                paths[prefix] = seconds
+            else:
+                paths.pop(prefix, None)
+            self.settings["slow_paths"] = paths
+
+    # -- firmware ------------------------------------------------------------------------------
+    def upgrade(self, version: str, build: int) -> None:
+        """A firmware upgrade (or downgrade): the device reports the new version and behaves as it does
+        wherever behaviour depends on the version (cookie names, envelopes, logins). The configuration
+        is kept: settings, users, profiles, objects (the new version's factory objects are added where
+        missing). The reboot ends every admin session and lockout."""
+        with self.lock:
+            self.version, self.build = parse_version(version), build
+            for vdom in self.vdoms:
+                rows = self.vdoms[vdom].tables
+                for path, row in factory_rows(self.version):
+                    rows[path].setdefault(row["name"], row)
+            self.sessions.end_all()
+            self._locked_until.clear()
+            self._failures.clear()
+
     # -- VDOM scoping ---------------------------------------------------------------------------
-    def vdoms_for(self, user: ApiUser, requested: str | None) -> list[str]:
-        """The VDOMs a request addresses; 403 for one the user may not use (or that does not exist)."""
+    def vdoms_for(self, user: ApiUser, requested: str | None, scope: str | None = None) -> list[str]:
+        """The VDOMs a request addresses; 403 for one the user may not use (or that does not exist), and
+        for a global-scope call (``scope=global``) by a VDOM-scoped user."""
+        if scope == "global" and getattr(user, "scope", "global") != "global":
+            raise FortiOSError(403)
         if requested is None:
             return [user.vdoms[0]]
         if requested == "*":

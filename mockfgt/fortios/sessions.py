@@ -30,6 +30,10 @@ class LoginRefused(Exception):
     """Wrong name or password, or a source outside the admin's trusted hosts (the device does not say which)."""
 
 
+class PasswordExpired(Exception):
+    """The right password, older than the password policy's expire-day: the admin must change it first."""
+
+
 def _bytes(text: str) -> bytes:
     # JSON may carry lone surrogates ("\ud800"); they must compare unequal, not crash.
     return text.encode("utf-8", "surrogatepass")
@@ -49,6 +53,8 @@ class Admin:
     accprofile: str
     vdoms: list[str]
     trusthosts: list[ipaddress.IPv4Network | ipaddress.IPv6Network] = field(default_factory=list)
+    #: When the password was last set, on the device clock's monotonic scale (None: as the device started).
+    password_changed: float | None = None
 
     def trusts(self, address: str) -> bool:
         """The same rule as for API users: no entries means any source."""
@@ -90,6 +96,8 @@ class AdminSessions:
                 self.state.count_failure(peer)
                 raise LoginRefused(f"login refused for {username!r} from {peer}")
             self.state.forget_failures(peer)
+            if self._password_expired(admin):
+                raise PasswordExpired(f"the password of {username!r} has expired")
             session = Session(
                 secret=new_token() if by_key else secrets.token_urlsafe(32),
                 admin=admin,
@@ -100,6 +108,15 @@ class AdminSessions:
             )
             self._sessions[session.secret] = session
             return session
+
+    def _password_expired(self, admin: Admin) -> bool:
+        """``config system password-policy``: ``expire-day`` days after the password was set, the login
+        must change it. Read on the device clock, so a test moves 90 days on instead of waiting."""
+        days = self.state.settings.get("password_expire_days")
+        if days is None:
+            return False
+        changed = admin.password_changed if admin.password_changed is not None else self.state.started
+        return self.state.clock.monotonic() - changed >= days * 86400
 
     def _admin_for(self, username, password) -> Admin | None:
         if not isinstance(username, str) or not isinstance(password, str):
@@ -175,12 +192,18 @@ class AdminSessions:
             if name not in self.admins:
                 raise KeyError(name)
             self.admins[name].password = password
+            self.admins[name].password_changed = self.state.clock.monotonic()
 
     def expire_all(self) -> None:
         """Age every session past the admin timeout, as if the agent had been idle that long."""
         with self.state.lock:
             for session in self._sessions.values():
                 session.last_used = -float("inf")
+
+    def end_all(self) -> None:
+        """Forget every session (a reboot): their keys and cookies are refused from now on."""
+        with self.state.lock:
+            self._sessions.clear()
 
     def expired_session_key(self, name: str) -> str:
         """A session key from an earlier login of ``name`` that has idled out since (for stale agents)."""

@@ -15,7 +15,9 @@ from flask import Flask, Response, request
 from werkzeug.exceptions import HTTPException
 
 from .. import bodies
+from ..http11 import ANSWER_AFTER
 from ..httpsd import HTML_TYPE
+from ..phases import notice
 from . import WRITE_METHODS, logins, system
 from .models import AuthFailure, FortiOSError, FortiOSState
 from .tables import SUBTABLES, TABLES
@@ -218,16 +220,22 @@ def handle(state: FortiOSState, req) -> Response:
         user, session = logins.authenticate(state, req, bearer_token(req, query, state))
     except AuthFailure as exc:
         return auth_refused(state, exc)
+    slow = state.slowness("/" + "/".join(segments))
+    if slow:  # an authenticated call to a slow endpoint: answered, late (the connection layer holds it)
+        req.environ[ANSWER_AFTER] = slow
 
     call, handler = route(req.method, segments[2], segments[3:])
     if handler is _cmdb_system and not system.CMDB[f"{call.path}/{call.name}"].exists(state):
         handler = None
     # An empty ?vdom= means the default VDOM, as if it were absent.
     requested = "*" if query.get("global", ["0"])[0] in ("1", "true") else (query.get("vdom", [""])[0] or None)
+    scope = query.get("scope", [""])[0] or None
     try:
-        vdoms = state.vdoms_for(user, requested)
+        vdoms = state.vdoms_for(user, requested, scope)
     except FortiOSError:
-        return vdom_forbidden(call, requested or "")
+        # UNCONFIRMED for scope=global: the captured VDOM refusal's body (ref A.2, KB ta-p/344460),
+        # naming the VDOM the call addressed (the user's own when it named none); see docs/fortios.md.
+        return vdom_forbidden(call, requested or getattr(user, "vdoms", [""])[0])
     if logins.csrf_refused(session, req):  # httpsd: "no valid CSRF token found", API error 403
         return _json(error_envelope(state, call, vdoms[0], FortiOSError(403)), 403)
     if handler is None:
@@ -242,6 +250,8 @@ def handle(state: FortiOSState, req) -> Response:
         except FortiOSError as exc:
             payload, status = error_envelope(state, call, vdom, exc), exc.http_status
         answers.append((payload, status))
+    if req.method in WRITE_METHODS and all(status == 200 for _, status in answers):
+        notice("write")  # a phase may wait for it (mockfgt.phases)
     if requested is not None and (requested == "*" or "," in requested):
         return _json([a[0] for a in answers], answers[0][1] if answers else 200)
     return _json(*answers[0])
