@@ -135,6 +135,17 @@ class Agent:
             ctx.load_cert_chain(*self.cert)
         return ctx
 
+    def curl_trust(self) -> list[str]:
+        """curl's options for what the agent trusts and presents: --insecure or --cacert, --cert/--key."""
+        args = []
+        if self.verify is False:
+            args.append("--insecure")
+        elif isinstance(self.verify, str):
+            args += ["--cacert", self.verify]
+        if self.cert:
+            args += ["--cert", self.cert[0], "--key", self.cert[1]]
+        return args
+
     def document(self, *, insecure: bool = False, timeout: float | None = None) -> dict:
         """The agent's whole configuration as JSON values, named as in a scenario's ``[client]``
         table but resolved: the URL, the key itself, the CA file, the kept session. This is the

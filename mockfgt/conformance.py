@@ -274,14 +274,7 @@ def clean_env() -> dict[str, str]:
 
 
 def curl_trust(agent: Agent) -> list[str]:
-    args = []
-    if agent.verify is False:
-        args.append("--insecure")
-    elif isinstance(agent.verify, str):
-        args += ["--cacert", agent.verify]
-    if agent.cert:
-        args += ["--cert", agent.cert[0], "--key", agent.cert[1]]
-    return args
+    return agent.curl_trust()
 
 
 @contextmanager

@@ -49,14 +49,16 @@ from __future__ import annotations
 
 import hmac
 import json
-
-from flask import Flask, Response, jsonify, request
-from werkzeug.exceptions import HTTPException
+import threading
+from typing import TYPE_CHECKING
 
 from . import bodies
 from .hosts import is_loopback, url_host
 from .scenario import ScenarioError, load
 from .schema import shown
+
+if TYPE_CHECKING:
+    from flask import Flask
 
 #: Larger bodies are refused (413) unread: no control request needs more than a few hundred bytes.
 MAX_CONTROL_BODY = 1024 * 1024
@@ -75,8 +77,37 @@ class ControlError(Exception):
         self.status = status
 
 
-def create_control_app(harness) -> Flask:
+class ControlApp:
+    """The control API as a WSGI app whose Flask app is built on its first request (or :meth:`build`).
+
+    ``mockfgt serve`` writes its manifest before it imports Flask: a cold start pays for the web
+    framework once the devices are listening, not before (docs/performance.md).
+    """
+
+    def __init__(self, harness) -> None:
+        self._harness = harness
+        self._app: Flask | None = None
+        self._lock = threading.Lock()
+
+    def build(self) -> Flask:
+        with self._lock:
+            if self._app is None:
+                self._app = _flask_app(self._harness)
+            return self._app
+
+    def __call__(self, environ, start_response):
+        return (self._app or self.build())(environ, start_response)
+
+
+def create_control_app(harness) -> ControlApp:
     """The control app of ``harness``: its ``control_token``, and its ``control_address`` once bound."""
+    return ControlApp(harness)
+
+
+def _flask_app(harness) -> Flask:
+    from flask import Flask, Response, jsonify, request
+    from werkzeug.exceptions import HTTPException
+
     app = Flask("mockfgt.control")
     app.config["MAX_CONTENT_LENGTH"] = MAX_CONTROL_BODY  # a second bound, should the WSGI server be another
 

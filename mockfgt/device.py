@@ -369,6 +369,8 @@ class Device:
         # with the old state or the new app with the new state, never a FortiOS app with a
         # FortiManager's state (make stress found that mix once).
         self._serving = (shared_app(kind), state)
+        if BUILD_APPS_AT_INSTALL:
+            warm_up(kind)
         if hasattr(self, "_phases"):
             self._phases.close()
         self._phases = PhaseRunner(self)
@@ -534,14 +536,45 @@ def _current_state():
     return state
 
 
+#: Whether installing a scenario builds what its first request needs (its kind's app, the HTTP
+#: handler), so no request pays for it. ``mockfgt serve`` turns it off: it writes its manifest first
+#: and calls :func:`warm_up` right after (docs/performance.md, cold start).
+BUILD_APPS_AT_INSTALL = True
+
+
+def warm_up(kind) -> None:
+    """Build what a request to a device of ``kind`` needs: Werkzeug's request handler and the kind's app."""
+    from . import http11  # noqa: F401 - the listener imports it on the first connection otherwise
+
+    shared_app(kind).build()
+
+
 @cache
 def shared_app(kind):
     """One WSGI app per device kind and process, shared by every device of that kind.
 
     Building the Flask app (Werkzeug compiles every URL rule) costs about a millisecond per device
     and per kind; the app holds no device state, since ``get_state()`` is looked up per request.
+    It is built on the kind's first request (or by ``build()``): a process that starts devices
+    imports the web framework only once one is asked something (docs/performance.md, cold start).
     """
-    return kind.create_app(_current_state)
+    return _KindApp(kind)
+
+
+class _KindApp:
+    """``kind.create_app(get_state)``, made once on first use."""
+
+    def __init__(self, kind) -> None:
+        self._kind, self._app, self._lock = kind, None, threading.Lock()
+
+    def build(self):
+        with self._lock:
+            if self._app is None:
+                self._app = self._kind.create_app(_current_state)
+            return self._app
+
+    def __call__(self, environ, start_response):
+        return (self._app or self.build())(environ, start_response)
 
 
 def _port(environ) -> int | None:

@@ -116,6 +116,18 @@ class Harness:
         self._serving = True
         return self
 
+    def warm_up(self) -> None:
+        """Build now what the first requests would build: the HTTP handler, each kind's app and the
+        control app (``mockfgt serve`` calls it once the manifest is written; docs/performance.md)."""
+        from .device import warm_up
+        from .kinds import get
+
+        for kind in dict.fromkeys(d.kind for d in self.devices.values()):
+            warm_up(get(kind))
+        build = getattr(self._control.app, "build", None) if self._control is not None else None
+        if build is not None:  # the control app, made on its first request otherwise
+            build()
+
     def _phase_changed(self, device: Device) -> None:
         """A device moved to another phase by itself: the manifest says which (only while it exists)."""
         if self._serving:

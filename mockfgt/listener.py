@@ -35,11 +35,14 @@ import threading
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from . import acceptloop
-from .http11 import ConnectionServer, Handler, alert, lingering_close, tls_failure
 from .ports import bind, close_notify, cut, has_data, listen, readable_within, tls_summary
 from .tls import SNI_ATTRIBUTE
+
+if TYPE_CHECKING:
+    from .http11 import Handler
 
 log = logging.getLogger("mockfgt")
 
@@ -575,6 +578,10 @@ class Listener:
 
     def _open(self, conn: _Connection) -> bool:
         """TLS (unless plaintext) and a handler; False if the connection ended (and was journaled)."""
+        # Werkzeug (under http11) loads with the first connection, not with the listener: a cold
+        # `mockfgt serve` writes its manifest without it (docs/performance.md).
+        from .http11 import ConnectionServer, Handler, alert, lingering_close, tls_failure
+
         raw, plan = conn.sock, conn.plan
         client = {"client": conn.addr[0], "client_port": conn.addr[1]}
         tls_info = None

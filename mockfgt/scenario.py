@@ -14,11 +14,12 @@ else (lists included) replaces.
 from __future__ import annotations
 
 import copy
+import datetime as dt
 import json
 import os
 import re
 import tomllib
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field, fields as dataclass_fields, replace
 from functools import cache
 from pathlib import Path
 
@@ -123,7 +124,9 @@ GENERIC_OPERATIONS = {
 SHOWN_BY = ("login", "status", "mode", "read", "lock", "write", "trusthosts")
 
 
+@cache
 def scenario_spec(kind: DeviceKind) -> s.Table:
+    """The schema of a scenario of this kind (made once per kind: every load checks against it)."""
     ops = s.OneOf(variants={**GENERIC_OPERATIONS, **{name: spec for name, (spec, _) in kind.OPERATIONS.items()}})
     return s.Table(
         fields={
@@ -321,13 +324,24 @@ def _read(path: Path) -> dict:
     return _copy(cached[1])  # callers merge and keep what they get
 
 
+_IMMUTABLE = (str, int, float, bool, type(None), dt.date, dt.time)  # what else TOML holds: dates, times
+
+
 def _copy(value):
     """A copy of parsed TOML: new tables and arrays, the same immutable values (deepcopy is 5x slower)."""
     if isinstance(value, dict):
         return {key: _copy(item) for key, item in value.items()}
     if isinstance(value, list):
         return [_copy(item) for item in value]
-    return value
+    if isinstance(value, _IMMUTABLE):
+        return value
+    return copy.deepcopy(value)  # anything a kind's schema made that is neither
+
+
+def _copy_scenario(validated: Scenario) -> Scenario:
+    """A caller's own copy of a validated scenario: its tables and lists new, as deepcopy would make them."""
+    return replace(validated, **{f.name: _copy(getattr(validated, f.name)) for f in dataclass_fields(validated)
+                                 if isinstance(getattr(validated, f.name), (dict, list))})
 
 
 def merge(base: dict, over: dict) -> dict:
@@ -387,7 +401,7 @@ def load(ref: str | os.PathLike, *, search: list[Path] | None = None, names_only
         if len(_VALIDATED) >= VALIDATED_CACHE_SIZE:
             _VALIDATED.pop(next(iter(_VALIDATED)), None)  # the oldest entry
         _VALIDATED[key] = validated
-    return copy.deepcopy(validated)
+    return _copy_scenario(validated)
 
 
 VALIDATED_CACHE_SIZE = 256

@@ -10,16 +10,19 @@ import errno
 import os
 import shlex
 import signal
+import socket  # noqa: F401 - before ssl: a Ctrl+C while _ssl imports _socket becomes an ImportError
 import ssl
 import sys
+import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from . import codes
+from . import codes, device as device_module
 from .device import Device
 from .harness import Harness
 from .kinds import PasswordLogins
-from .scenario import catalogue, expand, kinds
+from .scenario import Scenario, catalogue, expand, kinds
+from .tls import prepare_rsa_keys
 
 if TYPE_CHECKING:
     from .flows import Call, Conversation
@@ -53,6 +56,8 @@ def cmd_serve(args) -> int:
         print(f"mockfgt: --base-port {args.base_port} leaves no room for {len(refs)} devices (ports end at 65535)",
               file=sys.stderr)
         return 2
+    prepare_rsa_keys(r.tls["certificate"] for r in refs if isinstance(r, Scenario))  # in threads, meanwhile
+    device_module.BUILD_APPS_AT_INSTALL = False  # built once the manifest is out (harness.warm_up below)
     stopping = stop_signals()
     signal.pthread_sigmask(signal.SIG_BLOCK, stopping)  # threads started from here on inherit it
     try:
@@ -66,6 +71,9 @@ def cmd_serve(args) -> int:
         with harness:
             harness.start(manifest=args.manifest)
             print(ready_text(harness), flush=True)
+            # Every device answers from here on; what its first request would build is built now,
+            # while the agent reads the manifest and starts (the cold start: docs/performance.md).
+            threading.Thread(target=harness.warm_up, name="mockfgt-warm-up", daemon=True).start()
             signal.sigwait(stopping)
     finally:
         signal.pthread_sigmask(signal.SIG_UNBLOCK, stopping)
@@ -148,13 +156,11 @@ def curl_line(device: Device) -> str:
     A cookie-session agent's ``/logincheck`` login goes first in the same command: curl keeps its
     cookies across ``--next``, so the call after it carries the session as the agent's would.
     """
-    from .conformance import curl_trust  # the client side loads only for a one-device banner
-
     requests = agent_requests(device)
     parts = ["curl"]
     for i, (method, url, headers, body) in enumerate(requests):
         parts += ["--next"] if i else []
-        parts += ["--max-time", str(AGENT_TIMEOUT), *curl_trust(device.client)]
+        parts += ["--max-time", str(AGENT_TIMEOUT), *device.client.curl_trust()]
         parts += ["--cookie", ""] if len(requests) > 1 else []  # an empty jar: the cookie engine, in memory
         if method not in ("GET", "POST") or (method == "POST" and body is None):
             parts += ["-X", method]

@@ -221,7 +221,7 @@ class HarnessCA:
         if shape == "cn-only":
             return _crafted_leaf(self._ca, crafted, common_name="localhost")
         if shape in RSA_KEY_BITS:
-            key = rsa.generate_private_key(public_exponent=65537, key_size=RSA_KEY_BITS[shape])
+            key = _rsa_key(RSA_KEY_BITS[shape])
             return _crafted_leaf(self._ca, crafted, common_name=sans[0], sans=sans, key=key)
         if shape == "sha1-signed":
             return _crafted_leaf(self._ca, crafted, common_name=sans[0], sans=sans, sha1=True)
@@ -258,6 +258,58 @@ def validity(shape: str, now: dt.datetime, valid_days: int | None = None) -> Win
     if valid_days is not None:
         return now - _DAY, now + valid_days * _DAY
     return None
+
+
+class _KeyAhead(threading.Thread):
+    """An RSA key being made in a thread of its own; :meth:`key` waits for it."""
+
+    def __init__(self, bits: int) -> None:
+        super().__init__(name="mockfgt-rsa-key", daemon=True)
+        self.bits = bits
+        self._key: rsa.RSAPrivateKey | None = None
+        self._error: BaseException | None = None
+
+    def run(self) -> None:
+        try:
+            self._key = rsa.generate_private_key(public_exponent=65537, key_size=self.bits)
+        except BaseException as exc:  # raised in the device that waits for the key
+            self._error = exc
+
+    def key(self) -> rsa.RSAPrivateKey:
+        self.join()
+        if self._key is None:
+            raise self._error or RuntimeError("no RSA key was made")
+        return self._key
+
+
+#: RSA keys made ahead by :func:`prepare_rsa_keys`, by size: each is handed out once.
+_keys_ahead: dict[int, list[_KeyAhead]] = {}
+_keys_ahead_lock = threading.Lock()
+
+
+def prepare_rsa_keys(shapes) -> None:
+    """Start making the RSA keys these certificate shapes will need, one thread per key.
+
+    OpenSSL lets go of the GIL while it searches for primes, so on a machine with a core to spare a
+    key that takes 50 ms is ready by the time the device that needs it is built (``mockfgt serve``
+    asks for its scenarios' keys before it builds them).
+    """
+    for shape in shapes:
+        if shape in RSA_KEY_BITS:
+            ahead = _KeyAhead(RSA_KEY_BITS[shape])
+            with _keys_ahead_lock:
+                _keys_ahead.setdefault(ahead.bits, []).append(ahead)
+            ahead.start()
+
+
+def _rsa_key(bits: int) -> rsa.RSAPrivateKey:
+    """A new RSA key of ``bits``: one made ahead if there is one, else made now."""
+    with _keys_ahead_lock:
+        waiting = _keys_ahead.get(bits)
+        ahead = waiting.pop(0) if waiting else None
+    if ahead is not None:
+        return ahead.key()
+    return rsa.generate_private_key(public_exponent=65537, key_size=bits)
 
 
 def _fresh(minted: float) -> bool:

@@ -11,7 +11,7 @@ Each library also runs its own password login against the mock: fortigate-api th
 with cookies and the CSRF header, pyFGT through /api/v2/authentication session keys, pyFMG through
 exec /sys/login/user; and meets a wrong password.
 
-``make test`` runs these in a second pass; ``pytest -m thirdparty`` runs them alone.
+``make test`` runs these with the rest of the suite; ``pytest -m thirdparty`` runs them alone.
 """
 
 from __future__ import annotations
