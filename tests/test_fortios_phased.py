@@ -399,3 +399,10 @@ def test_password_expire_days_out_of_range_names_the_key(tmp_path):
     with pytest.raises(ScenarioError) as caught:
         load(str(path))
     assert caught.value.key == "device.settings.password_expire_days" and str(path) in caught.value.source
+
+
+def test_told_to_start_early_the_expired_phase_ages_the_passwords(make_fortigate):
+    fgt = make_fortigate("password-expires-mid-run")
+    fgt.advance()  # not the clock: the phase's expire-passwords does what 90 days would
+    assert logincheck(fgt, fgt.client.password).text == "4"
+    assert probe(fgt.client, kind="fortigate").code == "202001"

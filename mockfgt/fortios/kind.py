@@ -228,6 +228,9 @@ OPERATIONS: dict[str, Operation] = {
     "set-banner": (s.Table(fields={"post_login": s.Bool()}, required=("post_login",)),
                    _set_setting("post_login_banner", "post_login")),
     "expire-sessions": (s.Table(), lambda state, op: state.sessions.expire_all()),
+    # Every admin password as old as the password policy allows, and every session idled out: what
+    # expire-day days on the clock do, for a phase told to start early.
+    "expire-passwords": (s.Table(), lambda state, op: state.sessions.expire_passwords()),
 }
 
 

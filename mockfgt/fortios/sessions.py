@@ -194,6 +194,13 @@ class AdminSessions:
             self.admins[name].password = password
             self.admins[name].password_changed = self.state.clock.monotonic()
 
+    def expire_passwords(self) -> None:
+        """Date every admin password back past any expire-day, and idle every session out."""
+        with self.state.lock:
+            for admin in self.admins.values():
+                admin.password_changed = -float("inf")
+            self.expire_all()
+
     def expire_all(self) -> None:
         """Age every session past the admin timeout, as if the agent had been idle that long."""
         with self.state.lock:
