@@ -83,6 +83,8 @@ class Device:
     ``journal_capacity`` events and at most ``journal_bytes`` of them (weighed as JSON; by default
     16 MiB, more if the capacity is raised past 10,000: see :class:`mockfgt.journal.Journal`). Each
     request's body and headers are stored cut to a few KiB, their true sizes recorded.
+    ``build_app=False`` leaves building the kind's web app to the first request (or
+    :func:`warm_up`): ``mockfgt serve`` writes its manifest first that way.
     """
 
     default_scenario = "fgt-healthy"
@@ -102,8 +104,10 @@ class Device:
         request_timeout: float = REQUEST_TIMEOUT,
         journal_capacity: int = DEFAULT_CAPACITY,
         journal_bytes: int | None = None,
+        build_app: bool = True,
     ) -> None:
         self._scenario_dirs = [Path(p) for p in scenario_dirs or []]
+        self._build_app = build_app
         self.ca = ca or (HarnessCA(certs_dir) if certs_dir else default_ca())
         first = self._load(scenario or self.default_scenario)
         self.name = _checked_name(name or f"{first.name}-{next(_device_numbers)}")
@@ -369,7 +373,7 @@ class Device:
         # with the old state or the new app with the new state, never a FortiOS app with a
         # FortiManager's state (make stress found that mix once).
         self._serving = (shared_app(kind), state)
-        if BUILD_APPS_AT_INSTALL:
+        if self._build_app:
             warm_up(kind)
         if hasattr(self, "_phases"):
             self._phases.close()
@@ -534,12 +538,6 @@ def _current_state():
     if state is None:
         raise RuntimeError("a device kind's app asked for its state outside a request to a device")
     return state
-
-
-#: Whether installing a scenario builds what its first request needs (its kind's app, the HTTP
-#: handler), so no request pays for it. ``mockfgt serve`` turns it off: it writes its manifest first
-#: and calls :func:`warm_up` right after (docs/performance.md, cold start).
-BUILD_APPS_AT_INSTALL = True
 
 
 def warm_up(kind) -> None:

@@ -44,6 +44,7 @@ class Harness:
         control_port: int | None = 0,
         allow_remote_control: bool = False,
         scenario_dirs: list[Path] | None = None,
+        build_apps: bool = True,
     ) -> None:
         if control_port is not None and not allow_remote_control and not is_loopback(control_host):
             raise ValueError(f"the control API would listen on {control_host}, which is not loopback; "
@@ -53,6 +54,9 @@ class Harness:
         self.host = host
         self.base_port = base_port
         self.scenario_dirs = [Path(p) for p in scenario_dirs or []]
+        #: Whether adding a device builds its kind's app at once (no request pays for it); ``mockfgt
+        #: serve`` says no, writes its manifest first, then calls :meth:`warm_up` (docs/performance.md).
+        self.build_apps = build_apps
         self.devices: dict[str, Device] = {}
         self.manifest_path: Path | None = None
         self.run_id = uuid.uuid4().hex  # tells this run's manifest from any other's at the same path
@@ -79,7 +83,7 @@ class Harness:
                 raise ValueError(f"a device named {name!r} already exists")
             if port is None:
                 port = self.base_port + len(self.devices) if self.base_port else 0
-            device = Device(loaded, host=self.host, port=port, name=name, ca=self.ca,
+            device = Device(loaded, host=self.host, port=port, name=name, ca=self.ca, build_app=self.build_apps,
                             scenario_dirs=self.scenario_dirs)
             self.devices[name] = device
         device.on_phase.append(self._phase_changed)

@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
-from . import codes, device as device_module
+from . import codes
 from .device import Device
 from .harness import Harness
 from .kinds import PasswordLogins
@@ -57,7 +57,6 @@ def cmd_serve(args) -> int:
               file=sys.stderr)
         return 2
     prepare_rsa_keys(r.tls["certificate"] for r in refs if isinstance(r, Scenario))  # in threads, meanwhile
-    device_module.BUILD_APPS_AT_INSTALL = False  # built once the manifest is out (harness.warm_up below)
     stopping = stop_signals()
     signal.pthread_sigmask(signal.SIG_BLOCK, stopping)  # threads started from here on inherit it
     try:
@@ -94,7 +93,8 @@ def _build(args, refs: list) -> Harness | None:
     single_port = 8443 if args.port is None else args.port
     harness = Harness(certs_dir=Path(args.certs_dir), host=args.host, base_port=args.base_port,
                       control_host=args.control_host, control_port=args.control_port,
-                      allow_remote_control=args.allow_remote_control)
+                      allow_remote_control=args.allow_remote_control,
+                      build_apps=False)  # built once the manifest is out (harness.warm_up)
     for i, ref in enumerate(refs):
         port = single_port if len(refs) == 1 else (args.base_port + i if args.base_port else 0)
         try:
