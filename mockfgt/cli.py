@@ -234,7 +234,8 @@ def explain(sc) -> str:
             entering += [f"client {k} = {v}" for k, v in declared["client"].items() if v is not None]
             entering += ["a new leaf certificate from the same CA"] if declared["reissue_certificate"] else []
             if entering:
-                lines.append("      on entry: " + "; ".join(entering))
+                used = f"the fault of {declared['use']}: " if declared["use"] else ""
+                lines.append("      on entry: " + used + "; ".join(entering))
     lines.append(f"  Remedy: {sc.remedy['summary'] or '-'}")
     for op in sc.remedy["device"]:
         lines.append(f"    device: {_op(op)}")

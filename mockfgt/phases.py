@@ -3,9 +3,10 @@
 A scenario's top level is its first phase, ``start``. Each ``[[phases]]`` entry is a later phase: what
 changes on entry (``setup`` operations of the kind, ``set-connection`` and ``set-tls`` included; a
 ``client`` change, such as the agent now holding a stale key; ``reissue_certificate``, a new leaf
-from the same CA), what a correct agent reports in it (``expect``, ``expect_insecure``, and
-``expect_pinned`` for an agent that pinned the first certificate) and what starts it, counted from the
-start of the phase before:
+from the same CA; ``use``, another catalogue scenario's fault, taken over when the scenario loads),
+what a correct agent reports in it (``expect``, ``expect_insecure``, and ``expect_pinned`` for an
+agent that pinned the first certificate) and what starts it, counted from the start of the phase
+before:
 
 - ``after_requests = N``: the request after the N-th is answered in the new phase;
 - ``after_connections = N``: the connection after the N-th is treated in the new phase;
@@ -120,6 +121,8 @@ def phase_spec(operations: s.Spec, client_change: s.Table) -> s.Table:
             "setup": s.List(list, item=operations),
             "client": client_change,
             "reissue_certificate": s.Bool(False, doc="present a new leaf certificate from the same CA"),
+            "use": s.Str(None, doc="enter this catalogue scenario's fault: its [tls], [connection], setup and "
+                                   "[client] come first among this phase's changes (see docs/scenarios.md)"),
         },
         required=("name", "expect"),
         validate=_check_phase,

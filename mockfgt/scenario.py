@@ -391,6 +391,7 @@ def load(ref: str | os.PathLike, *, search: list[Path] | None = None, names_only
         where = f"{exc.key}: " if exc.key else ""
         raise ScenarioError(str(path), "extends", f"{exc.source}, which it extends, is broken: {where}{exc.message}") from None
     data.pop("extends", None)
+    _take_over_uses(data, path, folders)
     # Validating (the schema, then a dry run that builds the device) costs most of a load, and a
     # device's every swap and start by name loads: the same content validates once per process.
     # The key is the merged content itself, so a rewritten file is seen; each caller gets a copy.
@@ -402,6 +403,53 @@ def load(ref: str | os.PathLike, *, search: list[Path] | None = None, names_only
             _VALIDATED.pop(next(iter(_VALIDATED)), None)  # the oldest entry
         _VALIDATED[key] = validated
     return _copy_scenario(validated)
+
+
+#: What a phase's ``use`` takes from the named scenario's own file: its fault, where it is not in [device].
+USE_TABLES = ("tls", "connection", "setup", "client")
+
+
+def _take_over_uses(data: dict, path: Path, folders: list[Path]) -> None:
+    """A phase's ``use = "expired-cert"`` enters that scenario's fault: its own file's [tls] and
+    [connection] (as set-tls / set-connection), its setup operations and its [client] changes come
+    first among the phase's, and its expect is the phase's unless the phase says otherwise. The
+    device's state (keys, sessions, accounts) is kept, which is why a scenario whose fault lies in its
+    [device] seed cannot be used: taking that over would replace every credential the agent holds."""
+    phases = data.get("phases")
+    if not isinstance(phases, list):
+        return
+    data["phases"] = [_taken_over(phase, f"phases[{i}].use", data, path, folders)
+                      if isinstance(phase, dict) and "use" in phase else phase for i, phase in enumerate(phases)]
+
+
+def _taken_over(phase: dict, key: str, data: dict, path: Path, folders: list[Path]) -> dict:
+    name = phase["use"]
+    if not isinstance(name, str):
+        raise ScenarioError(str(path), key, "expected the name of a catalogue scenario, e.g. \"expired-cert\"")
+    try:
+        used = _locate(name, folders, names_only=True)
+        own, merged = _read(used), _resolve(used, folders)
+    except ScenarioError as exc:
+        raise ScenarioError(str(path), key, exc.message) from None
+    for table in ("device", "phases"):
+        if table in own:
+            raise ScenarioError(str(path), key, f"'{name}' has its fault in [{table}], which a phase cannot take over "
+                                                "(a phase keeps the device's keys and sessions); write the change "
+                                                "as the phase's setup operations, or use one whose fault is in "
+                                                f"{', '.join(USE_TABLES)}")
+    kind = (data.get("device") or {}).get("kind", DEFAULT_KIND)
+    used_kind = (merged.get("device") or {}).get("kind", DEFAULT_KIND)
+    if used_kind != kind:
+        raise ScenarioError(str(path), key, f"'{name}' is a {used_kind} scenario; this device is a {kind}")
+    out = dict(phase)
+    out["setup"] = ([{"op": "set-tls", **own["tls"]}] if own.get("tls") else []) + (
+        [{"op": "set-connection", **own["connection"]}] if own.get("connection") else []) + [
+        *own.get("setup", []), *phase.get("setup", [])]
+    out["client"] = {**own.get("client", {}), **phase.get("client", {})}
+    if "expect" not in phase:  # the used scenario's expectations, both, or the phase's own
+        out.update({k: merged[k] for k in ("expect", "expect_insecure", "also_acceptable", "also_acceptable_reason")
+                    if k in merged})
+    return out
 
 
 VALIDATED_CACHE_SIZE = 256

@@ -226,6 +226,54 @@ def test_a_rebooting_device_ends_the_connections_clients_kept(make_fortigate):
     kept.session.close()
 
 
+@pytest.mark.filterwarnings("ignore:Unverified HTTPS request")  # Insecure on purpose, once
+def test_a_phase_uses_another_scenarios_fault_and_keeps_the_keys(make_fortigate, tmp_path):
+    """``use = "expired-cert"``: that scenario's [tls] on this device, its expectations the phase's;
+    the API key is the same one, so an agent with verification off still gets 200."""
+    path = write(tmp_path, "cert-dies", """
+summary = "the certificate expires after 2 requests, then the key is regenerated"
+extends = "fgt-healthy"
+expect = "ok"
+[[phases]]
+name = "expired"
+after_requests = 2
+use = "expired-cert"
+[[phases]]
+name = "renewed-and-rotated"
+use = "token-regenerated"
+setup = [{ op = "set-tls", certificate = "valid" }]
+""")
+    fgt = make_fortigate(str(path))
+    assert [(p["name"], p["expect"], p["expect_insecure"]) for p in fgt.phases[1:]] == [
+        ("expired", "202003", "ok"), ("renewed-and-rotated", "202001", "202001")]
+    token = fgt.token
+    # The third request moves the device on, over a connection made before: the fourth meets the certificate.
+    assert [status(fgt) for _ in range(3)] == [200, 200, 200]
+    with pytest.raises(requests.exceptions.SSLError, match="expired"):
+        status(fgt)
+    insecure = requests.get(fgt.url + "/api/v2/monitor/system/status", headers={"Authorization": f"Bearer {token}"},
+                            verify=False, timeout=seconds(5))
+    assert insecure.status_code == 200 and fgt.phase["name"] == "expired"
+    fgt.advance()
+    assert status(fgt, token) == 401 and fgt.token != token  # the regenerated key; the agent holds the old
+    assert fgt.client.token == token and fgt.check("202001") is None
+
+
+@pytest.mark.parametrize(("use", "words"), [
+    ("expired-certs", "no scenario named 'expired-certs'"),
+    ("read-only-profile", "its fault in [device]"),
+    ("device-reboot", "its fault in [phases]"),
+    ("fmg-invalid-token", "is a fortimanager scenario; this device is a fortigate"),
+    ("../etc/passwd", "not a scenario name"),
+])
+def test_a_phase_that_uses_what_it_cannot_names_the_key(tmp_path, use, words):
+    path = write(tmp_path, "bad-use", f'summary = "s"\nexpect = "ok"\n[[phases]]\nname = "x"\nuse = "{use}"\n')
+    with pytest.raises(ScenarioError) as caught:
+        load(str(path))
+    assert caught.value.source == str(path) and caught.value.key == "phases[0].use"
+    assert words in caught.value.message
+
+
 # -- validation --------------------------------------------------------------------------------------
 @pytest.mark.parametrize(("body", "key", "words"), [
     ('[[phases]]\nname = "x"\nexpect = "ok"\nafter_requests = 2\nafter_seconds = 5\n', "phases[0].after_seconds",
@@ -377,3 +425,12 @@ setup = [{ op = "set-connection", fault = "refuse" }]
     assert any(e["event"] == "reset" for e in fgt.journal.events())
     with pytest.raises(ConnectionRefusedError):
         socket.create_connection((fgt.host, fgt.port), timeout=seconds(5)).close()
+
+
+def test_the_documented_use_example_loads_with_the_used_expectations(tmp_path):
+    text = (Path(__file__).resolve().parents[1] / "docs" / "scenarios.md").read_text()
+    section = text.split("## Entering another scenario's fault", 1)[1]
+    phases = section.split("```toml\n", 1)[1].split("```", 1)[0]
+    path = write(tmp_path, "documented-use", f'summary = "s"\nextends = "fgt-healthy"\nexpect = "ok"\n{phases}')
+    assert [(p["expect"], p["expect_insecure"]) for p in listing(load(str(path)))] == [
+        ("ok", "ok"), ("202003", "ok"), ("202001", "202001")]
