@@ -195,18 +195,6 @@ def _flask_app(harness) -> Flask:
                                f"again ({exc.strerror or exc}); it refuses connections", 409) from None
         return changed(dev)
 
-    @app.post("/devices/<name>/remedy")
-    def remedy(name):
-        dev = device(name)
-        dev.remedy()
-        return changed(dev)
-
-    @app.post("/devices/<name>/reset")
-    def reset(name):
-        dev = device(name)
-        dev.reset()
-        return changed(dev)
-
     @app.post("/devices/<name>/regenerate-key")
     def regenerate_key(name):
         dev = device(name)
@@ -222,23 +210,24 @@ def _flask_app(harness) -> Flask:
         dev.apply({"op": "set-trusthosts", "user": data.get("user") or dev.client_user, "trusthosts": hosts})
         return changed(dev)
 
-    @app.post("/devices/<name>/expire-sessions")
-    def expire_sessions(name):
-        dev = device(name)
-        dev.apply({"op": "expire-sessions"})
-        return changed(dev)
-
     @app.post("/devices/<name>/op")
     def operation(name):
         dev = device(name)
         dev.apply(body())
         return changed(dev)
 
-    @app.post("/devices/<name>/advance")
-    def advance(name):
-        dev = device(name)
-        dev.advance()
-        return changed(dev)
+    def acting(run):
+        def view(name):
+            dev = device(name)
+            run(dev)
+            return changed(dev)
+        return view
+
+    # The calls that take no arguments: each does one thing to the device and answers its entry.
+    for action, run in (("remedy", lambda dev: dev.remedy()), ("reset", lambda dev: dev.reset()),
+                        ("expire-sessions", lambda dev: dev.apply({"op": "expire-sessions"})),
+                        ("advance", lambda dev: dev.advance())):
+        app.add_url_rule(f"/devices/<name>/{action}", endpoint=action, view_func=acting(run), methods=["POST"])
 
     @app.post("/devices/<name>/clock")
     def clock(name):
