@@ -312,14 +312,12 @@ class Listener:
             self._watching = wanted
 
     def _replanned(self) -> None:
-        """A new plan: watch the port as it says, and release every stall held for an older plan. A
-        plan that refuses (the device went down: a reboot, httpsd stopped) also ends the keep-alive
-        connections clients keep, as a device going down does; a silenced connection stays silent."""
+        """A new plan: watch the port as it says, release every stall held for an older plan, and end
+        the keep-alive connections the plan ends (:meth:`_ended`)."""
         self._refresh()
-        down = self._down()
         with self._conn_lock:
             stale = [conn for conn in self._connections if not conn.silenced and (
-                (conn.where == "held" and conn.plan is not self._plan) or (down and conn.where == "parked"))]
+                (conn.where == "held" and conn.plan is not self._plan) or (conn.where == "parked" and self._ended(conn)))]
         for conn in stale:
             if conn.where == "parked":
                 cut(conn.sock)  # the FIN now: close() alone waits for the handler's file objects to go
@@ -459,13 +457,15 @@ class Listener:
             pass
         self._loop_watch(conn, self._held_ready)
 
-    def _down(self) -> bool:
-        """The device is down (a plan that refuses): no request is answered, not even on a kept connection."""
-        return self._plan.fault == "refuse"
+    def _ended(self, conn: _Connection) -> bool:
+        """Whether a kept connection ends now: the device went down (a plan that refuses: a reboot, its
+        HTTPS daemon stopped), or its HTTPS identity changed since the connection was made (a new
+        certificate or TLS settings: FortiOS restarts the daemon). A silenced connection stays silent."""
+        return not conn.silenced and (self._plan.fault == "refuse" or conn.plan.ssl_context is not self._plan.ssl_context)
 
     def _parked(self, conn: _Connection) -> None:
         """An idle keep-alive connection waits in the loop for its next request."""
-        if self._stopping or (self._down() and not conn.silenced):
+        if self._stopping or self._ended(conn):
             self._close(conn)
             return
         if conn.silenced:  # silence_kept() came while a worker had it
@@ -480,7 +480,7 @@ class Listener:
             self._silence_idle([conn])
             return
         self._loop.unwatch(conn.sock)
-        if self._down():
+        if self._ended(conn):
             self._close(conn)
             return
         self._dispatch(conn, self._resume)
@@ -646,7 +646,7 @@ class Listener:
             if not stays:
                 self._finish(conn)
                 return
-        if self._down() and not conn.silenced:  # went down while this connection was kept: it ends
+        if self._ended(conn):  # the device went down or changed its certificate meanwhile
             cut(conn.sock)
             self._close(conn)
             return
@@ -657,11 +657,11 @@ class Listener:
     def _next_request_in(self, conn: _Connection, handler: Handler) -> bool:
         """Whether the next request is here (or comes within the linger) and may be answered: not on a
         connection silenced meanwhile (silenced while we waited means it came after the silence), nor
-        once the device is down."""
-        if conn.silenced or self._down():
+        on one the device ended meanwhile (:meth:`_ended`)."""
+        if conn.silenced or self._ended(conn):
             return False
         return ((handler.pending or readable_within(conn.sock, KEEPALIVE_LINGER))
-                and not conn.silenced and not self._down())
+                and not conn.silenced and not self._ended(conn))
 
     def _finish(self, conn: _Connection) -> None:
         if isinstance(conn.sock, ssl.SSLSocket) and conn.handler is not None:

@@ -274,6 +274,22 @@ def test_a_phase_that_uses_what_it_cannot_names_the_key(tmp_path, use, words):
     assert words in caught.value.message
 
 
+def test_a_new_certificate_ends_the_connections_clients_kept(make_fortigate):
+    """cert-expires-mid-run: a client that kept its connection from before meets the expired
+    certificate on its next call, as a device restarting its HTTPS daemon for the new one ends it."""
+    fgt = make_fortigate("cert-expires-mid-run")
+    kept = RequestsApi(fgt)
+    assert kept.get("monitor/system/status").status_code == 200
+    fgt.advance()
+    deadline = time.monotonic() + seconds(5)
+    while fgt.connections and time.monotonic() < deadline:  # ended once its keep-alive linger is over
+        time.sleep(0.01)
+    assert fgt.connections == 0
+    with pytest.raises(requests.exceptions.SSLError, match="expired"):
+        kept.get("monitor/system/status")  # the pool finds its connection closed and makes a new one
+    kept.session.close()
+
+
 # -- validation --------------------------------------------------------------------------------------
 @pytest.mark.parametrize(("body", "key", "words"), [
     ('[[phases]]\nname = "x"\nexpect = "ok"\nafter_requests = 2\nafter_seconds = 5\n', "phases[0].after_seconds",
