@@ -149,6 +149,9 @@ class DeviceKind(KindClient):
 
     #: The name scenarios use (``[device] kind = ...``).
     name: ClassVar[str]
+    #: The client actions its wire layer reports (:func:`mockfgt.phases.notice`), which a phase may
+    #: wait for (``on``); None: all of :data:`mockfgt.phases.ACTIONS`.
+    actions: ClassVar[tuple[str, ...] | None] = None
 
     # -- server half ---------------------------------------------------------------------------------
     @property

@@ -160,10 +160,14 @@ def next_time(at: str, since: float) -> float:
     return moment if moment > since else (day + timedelta(days=1)).timestamp() + value
 
 
-def check_phases(phases: list[dict]) -> None:
-    """Names unique; expect_insecure and expect_pinned filled in (by default, expect)."""
+def check_phases(phases: list[dict], actions: tuple[str, ...] | None = None) -> None:
+    """Names unique; ``on`` one of the kind's ``actions`` (None: any); expect_insecure and
+    expect_pinned filled in (by default, expect)."""
     seen: set[str] = set()
     for i, phase in enumerate(phases):
+        if actions is not None and phase["on"] is not None and phase["on"] not in actions:
+            raise s.SchemaError(f"phases[{i}].on", f"'{phase['on']}' never happens on this kind of device, so the "
+                                                    f"phase would never start; allowed: {', '.join(actions)}")
         if phase["name"] in seen:
             raise s.SchemaError(f"phases[{i}].name", f"'{phase['name']}' names an earlier phase too; names are unique")
         seen.add(phase["name"])

@@ -475,7 +475,7 @@ def validate(data: dict, *, name: str, source: str) -> Scenario:
             client = checked["client"]
             logs_in = client["auth"] == "password" and client.get("session") != "expired"  # a kept key: no login
             checked["shown_by"] = "login" if logs_in else "status"
-        check_phases(checked["phases"])
+        check_phases(checked["phases"], kind.actions)
         _dry_run(kind, checked)
     except s.SchemaError as exc:
         raise ScenarioError(source, exc.key, exc.message) from None

@@ -197,19 +197,28 @@ expect = "ok"
 
 def test_notice_by_hand_moves_the_device_and_refuses_other_actions(make_fortigate, tmp_path):
     path = write(tmp_path, "told-by-hand", """
-summary = "a lock, told by hand"
+summary = "a write, told by hand"
 extends = "fgt-healthy"
 expect = "ok"
 [[phases]]
-name = "locked"
-on = "lock"
+name = "written"
+on = "write"
 expect = "ok"
 """)
     fgt = make_fortigate(str(path))
     with pytest.raises(ValueError, match="allowed: login, logout, lock, write"):
         fgt.notice("reboot")
-    fgt.notice("lock")  # a FortiGate has no workspace locks: a test can still say one happened
-    assert fgt.phase["name"] == "locked" and [e["action"] for e in events(fgt, "action")] == ["lock"]
+    fgt.notice("write")  # a test may say an action happened that it made some other way
+    assert fgt.phase["name"] == "written" and [e["action"] for e in events(fgt, "action")] == ["write"]
+
+
+def test_a_phase_waiting_for_an_action_the_kind_never_reports_is_refused(tmp_path):
+    """A FortiGate has no workspace to lock: a phase with on = "lock" would never start."""
+    path = write(tmp_path, "never", 'summary = "s"\nextends = "fgt-healthy"\nexpect = "ok"\n'
+                                   '[[phases]]\nname = "locked"\non = "lock"\nexpect = "ok"\n')
+    with pytest.raises(ScenarioError) as caught:
+        load(str(path))
+    assert caught.value.key == "phases[0].on" and "allowed: login, logout, write" in caught.value.message
 
 
 # -- schedules ---------------------------------------------------------------------------------------

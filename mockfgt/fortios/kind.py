@@ -306,6 +306,7 @@ class FortiGateKind(FortiGateClient, DeviceKind, PasswordLogins):
     """A FortiGate: FortiOS REST API v2, API users with tokens, admins with password sessions."""
 
     name = NAME
+    actions = ("login", "logout", "write")  # a FortiGate has no workspace to lock
 
     @property
     def DEVICE(self) -> s.Table:
