@@ -130,6 +130,11 @@ def event_line(event: dict) -> str:
         return f"TLS handshake failed: {tls.get('error')}{alert}"
     if kind == "phase":
         return f"phase '{event.get('phase')}' began ({event.get('cause')}): a correct agent reports {event.get('expect')}"
+    if kind == "action":
+        return f"the client's {event.get('action')} succeeded"
+    if kind == "certificate":  # the clock crossed the certificate's start or end: a new one presented
+        return (f"the device's clock moved: it now presents a certificate that is {event.get('validity')} "
+                f"(valid {event.get('not_before')} to {event.get('not_after')})")
     if kind == "dropped":
         return f"connection dropped: {event.get('reason')}"
     if kind == "answer-held":  # a slow endpoint (fortios settings.slow_paths)

@@ -83,3 +83,19 @@ def test_pytest_shows_the_explanation_and_the_catalogue_device_is_named_for_its_
     assert "expired-cert: expected 202003 (TLS/SSL certificate error), the agent reported 202000" in out
     assert "the device saw:" in out and "TLS handshake failed" in out
     assert "remedy: Renew the device's HTTPS certificate." in out
+
+
+def test_the_explanation_names_client_actions_and_certificates_the_clock_changed(tmp_path):
+    """What the device saw includes a login it accepted and a certificate its clock ran past."""
+    scenario = tmp_path / "short-lived.toml"
+    scenario.write_text('extends = "fgt-healthy"\nsummary = "s"\nexpect = "ok"\n[tls]\nvalid_days = 1\n')
+    with FortiGate(str(scenario), certs_dir=tmp_path / "certs") as device:
+        login = requests.post(device.url + "/logincheck", data={"username": "netops", "secretkey": "Fortinet-Lab-2024!"},
+                              verify=device.ca_bundle, timeout=seconds(5))
+        assert login.text.startswith("1")
+        device.clock.advance(days=2)
+        with pytest.raises(AssertionError) as caught:
+            device.check("202003")  # the scenario expects ok: a mismatch, explained
+    text = str(caught.value)
+    assert "the client's login succeeded" in text
+    assert "now presents a certificate that is expired" in text
