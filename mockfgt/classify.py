@@ -46,7 +46,9 @@ def classify_status(status: int) -> str:
 
 
 #: FortiManager URLs every admin with API access may call: a -11 there is the credential's fault.
-JSONRPC_OPEN_URLS = ("sys/status", "cli/global/system/status")
+#: Not /cli/global/system/status: it needs System Settings read (fmg-probe-needs-sys-read), so a -11
+#: there is the profile's fault once /sys/status has taken the credential.
+JSONRPC_OPEN_URLS = ("sys/status",)
 JSONRPC_LOGIN_URL = "sys/login/user"
 JSONRPC_READ_METHODS = ("get",)
 
