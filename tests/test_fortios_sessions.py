@@ -651,3 +651,30 @@ def test_probe_reports_a_refused_login_and_a_lockout(fortigate):
     results = [probe(wrong, timeout=seconds(5)) for _ in range(4)]
     assert [r.code for r in results] == ["202001"] * 4
     assert "login refused" in results[0].detail and results[-1].detail == "HTTP 429"
+
+
+def logincheck(device, password: str = PASSWORD) -> requests.Response:
+    return requests.post(device.url + "/logincheck", data={"username": ADMIN, "secretkey": password},
+                         verify=device.ca_bundle, timeout=seconds(5))
+
+
+def test_admin_login_max_refuses_a_login_past_it_until_one_ends(fortigate_at):
+    """config system global admin-login-max: a login past it is refused like a failed one (answer
+    unconfirmed), counts nothing toward a lockout, and works again once a session ends or idles out."""
+    fgt = fortigate_at(admin_login_max=2)
+    first, second = logincheck(fgt), logincheck(fgt)
+    assert first.text.startswith("1") and second.text.startswith("1")
+    assert [logincheck(fgt).text for _ in range(4)] == ["0"] * 4  # four refusals: no lockout (threshold 3)
+    requests.post(fgt.url + "/logout", cookies=first.cookies, verify=fgt.ca_bundle, timeout=seconds(5))
+    assert logincheck(fgt).text.startswith("1")
+    fgt.clock.advance(seconds=301)  # every session idles out (admintimeout, 5 min)
+    assert logincheck(fgt).text.startswith("1")
+
+
+def test_a_client_logging_in_without_end_keeps_the_session_table_bounded(fortigate_at):
+    fgt = fortigate_at()
+    with requests.Session() as client:
+        answers = [client.post(fgt.url + "/logincheck", data={"username": ADMIN, "secretkey": PASSWORD},
+                               verify=fgt.ca_bundle, timeout=seconds(5)).text[:1] for _ in range(130)]
+    assert answers == ["1"] * 100 + ["0"] * 30
+    assert fgt.state.sessions.live_count() == 100

@@ -22,7 +22,7 @@ from .models import (
     parse_trusthost,
 )
 from .schedules import DAYS, Schedule, parse_time_of_day, parse_wall_time
-from .sessions import DEFAULT_ADMIN_TIMEOUT, Admin, parse_admin_trusthost
+from .sessions import ADMIN_LOGIN_MAX, DEFAULT_ADMIN_TIMEOUT, Admin, parse_admin_trusthost
 from .tables import TABLES, factory_rows
 
 NAME = "fortigate"
@@ -102,6 +102,10 @@ DEVICE = s.Table(
             "admin_timeout": s.Int(DEFAULT_ADMIN_TIMEOUT, min=1, max=480 * 60,
                                    doc="seconds of idleness before an admin session ends (FortiOS admintimeout, 5 min)"),
             "post_login_banner": s.Bool(False, doc="admins must accept the post-login disclaimer before any API call"),
+            "admin_login_max": s.Int(ADMIN_LOGIN_MAX, min=1, max=ADMIN_LOGIN_MAX,
+                                     doc="config system global admin-login-max: admin sessions open at once; a "
+                                         "login past it is refused as a failed login is, without counting toward "
+                                         "a lockout"),
             "password_expire_days": s.Int(None, min=1, max=999, doc="config system password-policy expire-day: an "
                                           "admin password this old (device clock) must be changed at login"),
             "system_time": s.Parsed(None, parse=parse_wall_time, what="an ISO date and time like 2026-01-05T09:00:00",

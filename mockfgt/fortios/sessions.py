@@ -24,10 +24,16 @@ from .errors import AuthFailure
 
 #: FortiOS ``admintimeout`` defaults to 5 minutes of idleness.
 DEFAULT_ADMIN_TIMEOUT = 300
+#: config system global admin-login-max: admin sessions open at once (FortiOS: 1 to 100, default 100).
+ADMIN_LOGIN_MAX = 100
 
 
 class LoginRefused(Exception):
     """Wrong name or password, or a source outside the admin's trusted hosts (the device does not say which)."""
+
+
+class SessionsFull(LoginRefused):
+    """The right password, but ``admin-login-max`` sessions are open already (no failure is counted)."""
 
 
 class PasswordExpired(Exception):
@@ -98,6 +104,8 @@ class AdminSessions:
             self.state.forget_failures(peer)
             if self._password_expired(admin):
                 raise PasswordExpired(f"the password of {username!r} has expired")
+            if self._prune() >= self.state.settings.get("admin_login_max", ADMIN_LOGIN_MAX):
+                raise SessionsFull(f"admin-login-max sessions are open; {username!r} is refused")
             session = Session(
                 secret=new_token() if by_key else secrets.token_urlsafe(32),
                 admin=admin,
@@ -175,6 +183,14 @@ class AdminSessions:
             session.last_used = self.state.clock.monotonic()
             self.state.forget_failures(peer)  # a session-authenticated call is a success (ref H.14)
             return session.admin, session
+
+    def _prune(self) -> int:
+        """Forget the sessions that idled out; how many are left. Keeps the table as small as the
+        device's admin-login-max, whatever a client sends."""
+        now, timeout = self.state.clock.monotonic(), self._timeout()
+        for secret in [k for k, s in self._sessions.items() if now - s.last_used > timeout]:
+            del self._sessions[secret]
+        return len(self._sessions)
 
     def _timeout(self) -> float:
         return self.state.settings.get("admin_timeout", DEFAULT_ADMIN_TIMEOUT)
