@@ -678,3 +678,20 @@ def test_a_client_logging_in_without_end_keeps_the_session_table_bounded(fortiga
                                verify=fgt.ca_bundle, timeout=seconds(5)).text[:1] for _ in range(130)]
     assert answers == ["1"] * 100 + ["0"] * 30
     assert fgt.state.sessions.live_count() == 100
+
+
+def test_failures_from_many_sources_are_forgotten_once_stale(fortigate_at):
+    """Every loopback address can be a source (127.0.0.0/8): the failure and lockout tables forget
+    sources whose window ran out, so they stay as small as the sources failing now."""
+    from mockfgt.fortios.models import SOURCES_KEPT
+
+    fgt = fortigate_at()
+    state = fgt.state
+    for i in range(SOURCES_KEPT + 500):
+        state.count_failure(f"127.{i // 65536}.{i // 256 % 256}.{i % 256 + 1}")
+    assert len(state._failures) + len(state._locked_until) > SOURCES_KEPT  # all within the window: kept
+    fgt.clock.advance(seconds=61)  # admin-lockout-duration: every one of them is stale now
+    state.count_failure("127.9.9.9")
+    assert list(state._failures) == ["127.9.9.9"] and not state._locked_until
+    assert requests.get(fgt.url + "/api/v2/monitor/system/status", headers={"Authorization": f"Bearer {fgt.token}"},
+                        verify=fgt.ca_bundle, timeout=seconds(5)).status_code == 200

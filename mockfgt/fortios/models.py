@@ -68,6 +68,10 @@ class Vdom:
         self.tables: dict[str, dict[str, dict]] = {path: {} for path in TABLES}
 
 
+#: Above this many sources with failures or lockouts on record, the stale ones are forgotten.
+SOURCES_KEPT = 1024
+
+
 class FortiOSState:
     """Everything a mock FortiGate remembers. Thread-safe: every public method takes the lock."""
 
@@ -199,11 +203,19 @@ class FortiOSState:
                 found = user
         return found
 
+    def _forget_stale_sources(self, now: float, duration: float) -> None:
+        """Sources whose failures are older than the lockout window, or whose lockout ran out, are
+        forgotten: the tables stay as small as the sources failing now, whatever clients send."""
+        self._failures = {p: ts for p, ts in self._failures.items() if ts and now - ts[-1] < duration}
+        self._locked_until = {p: until for p, until in self._locked_until.items() if until > now}
+
     def _count_failure(self, peer: str, now: float) -> None:
         threshold = self.settings["admin_lockout_threshold"]
         if threshold <= 0:
             return
         duration = self.settings["admin_lockout_duration"]
+        if len(self._failures) + len(self._locked_until) > SOURCES_KEPT:
+            self._forget_stale_sources(now, duration)
         recent = [t for t in self._failures.get(peer, []) if now - t < duration] + [now]
         self._failures[peer] = recent
         if len(recent) >= threshold:
