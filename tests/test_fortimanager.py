@@ -429,3 +429,15 @@ def test_non_post_and_other_paths_get_the_web_server_pages(fortimanager):
 def test_a_params_item_without_url(fortimanager):
     answer = key_rpc(fortimanager).call("get", {"data": {}}, {"url": "/sys/status"})
     assert [r["status"]["code"] for r in answer["result"]] == [-6, 0]
+
+
+def test_the_task_log_keeps_the_newest_tasks_only(fortimanager, monkeypatch):
+    """Install tasks are kept up to TASKS_KEPT (1,000); older records go, as the device's task log
+    rotates, so a client installing in a loop cannot grow the device without end."""
+    from mockfgt.fortimanager import tasks
+
+    monkeypatch.setattr(tasks, "TASKS_KEPT", 3)
+    rpc = key_rpc(fortimanager)
+    ids = [ok(rpc.one("exec", "/securityconsole/install/package", {"adom": "root", "pkg": "default"}))["data"]["task"]
+           for _ in range(5)]
+    assert [rpc.code("get", f"/task/task/{task}") for task in ids] == [-3, -3, 0, 0, 0]

@@ -391,3 +391,18 @@ def test_curl_creates_and_reads_an_address(api, curl):
                          text=True, env={"PATH": "/usr/bin:/bin"}).stdout
     body, code = out.rsplit("\n", 1)
     assert code == "200" and '"subnet":"192.0.2.77 255.255.255.255"' in body
+
+
+def test_a_full_table_refuses_the_next_entry_with_error_minus_4(tmp_path, make_fortigate):
+    """A CMDB table holds table_max_entries (a model's table size) and no more: error -4, "Maximum
+    number of entries has been reached" (ref A.2.2); a deletion makes room. It also bounds memory."""
+    path = write_scenario(tmp_path, "small-table", "[device.settings]\ntable_max_entries = 30\n")
+    api = RequestsApi(make_fortigate(str(path)))
+    present = len(api.get(ADDRESS.path).json()["results"])  # the factory objects count too
+    assert present < 30
+    for i in range(30 - present):
+        assert api.post(ADDRESS.path, json={"name": f"h{i}", "subnet": f"192.0.2.{i + 1}/32"}).status_code == 200
+    full = api.post(ADDRESS.path, json={"name": "one-more", "subnet": "192.0.2.200/32"})
+    assert full.status_code == 500 and full.json()["error"] == -4
+    assert api.delete(f"{ADDRESS.path}/h0").status_code == 200
+    assert api.post(ADDRESS.path, json={"name": "one-more", "subnet": "192.0.2.200/32"}).status_code == 200

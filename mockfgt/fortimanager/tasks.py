@@ -32,6 +32,10 @@ class Task:
     end_tm: int = 0
 
 
+#: Install tasks whose records the device keeps; older ones are forgotten (and memory stays bounded).
+TASKS_KEPT = 1000
+
+
 class Tasks:
     """Install tasks by id, and the packages an install names."""
 
@@ -63,6 +67,8 @@ class Tasks:
         task = Task(next(self._ids), f"Install {what.capitalize()}", f"install {what}", principal.name,
                     adom, lines, self.settings["task_polls"], int(self.clock.time()), secrets.randbelow(30000) + 1000)
         self.tasks[task.id] = task
+        while len(self.tasks) > TASKS_KEPT:  # the oldest task's record goes, as the device's task log rotates
+            del self.tasks[next(iter(self.tasks))]
         return task.id
 
     def _scope(self, adom: Adom, scope) -> list[dict]:

@@ -14,6 +14,7 @@ from .client import FortiGateClient
 from .models import (
     ACCESS_GROUPS,
     ACCESS_LEVELS,
+    TABLE_MAX_ENTRIES,
     AccProfile,
     ApiUser,
     FortiOSError,
@@ -106,6 +107,9 @@ DEVICE = s.Table(
                                      doc="config system global admin-login-max: admin sessions open at once; a "
                                          "login past it is refused as a failed login is, without counting toward "
                                          "a lockout"),
+            "table_max_entries": s.Int(TABLE_MAX_ENTRIES, min=1, max=TABLE_MAX_ENTRIES * 10,
+                                       doc="entries a CMDB table holds; a POST past it answers error -4, "
+                                           "'Maximum number of entries has been reached'"),
             "password_expire_days": s.Int(None, min=1, max=999, doc="config system password-policy expire-day: an "
                                           "admin password this old (device clock) must be changed at login"),
             "system_time": s.Parsed(None, parse=parse_wall_time, what="an ISO date and time like 2026-01-05T09:00:00",

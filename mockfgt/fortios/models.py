@@ -68,6 +68,9 @@ class Vdom:
         self.tables: dict[str, dict[str, dict]] = {path: {} for path in TABLES}
 
 
+#: Entries a CMDB table holds at most (a model's table size: mid-range FortiGates allow about 10,000
+#: addresses; the exact figure is per model and unconfirmed). Also what keeps a device's memory bounded.
+TABLE_MAX_ENTRIES = 10_000
 #: Above this many sources with failures or lockouts on record, the stale ones are forgotten.
 SOURCES_KEPT = 1024
 
@@ -367,6 +370,8 @@ class FortiOSState:
                 raise FortiOSError(500, -651, "name: Input value is invalid")
             if name in rows:
                 raise FortiOSError(500, -5, mkey=name)
+            if len(rows) >= self.settings.get("table_max_entries", TABLE_MAX_ENTRIES):
+                raise FortiOSError(500, -4, mkey=name)  # "Maximum number of entries has been reached" (ref A.2.2)
             row = spec.build(data, self._version_allows_empty_groups())
             self._check_members(vdom, spec, row)
             rows[name] = row
