@@ -28,7 +28,7 @@ from .agent import Agent
 from .clock import Clock
 from .explain import Expectation
 from .hosts import url_host
-from .journal import DEFAULT_CAPACITY, Journal, request_body, request_event, request_headers_size
+from .journal import DEFAULT_CAPACITY, Journal, client_of, request_body, request_event, request_headers_size
 from .listener import REQUEST_TIMEOUT, ConnectionPlan, Listener
 from .phases import ACTIONS, PhaseRunner, acceptable as phase_acceptable, answering
 from .scenario import Scenario
@@ -203,7 +203,7 @@ class Device:
         if action not in ACTIONS:
             raise ValueError(f"'{action}' is not a client action; allowed: {', '.join(ACTIONS)}")
         environ = getattr(_answering, "environ", None) if getattr(_answering, "device", None) is self else None
-        who = {} if environ is None else {"client": environ.get("REMOTE_ADDR"), "client_port": _port(environ)}
+        who = {} if environ is None else client_of(environ)
         self.journal.record({"event": "action", "action": action, **who})  # who: as its request's entry says
         self._phases.on_action(action)
 
@@ -573,13 +573,6 @@ class _KindApp:
 
     def __call__(self, environ, start_response):
         return (self._app or self.build())(environ, start_response)
-
-
-def _port(environ) -> int | None:
-    try:
-        return int(environ.get("REMOTE_PORT"))
-    except (TypeError, ValueError):
-        return None
 
 
 def _validity_state(moment: datetime, window: Window) -> str:

@@ -163,8 +163,7 @@ def request_event(environ, body: bytes, status: int, response_body: bytes, start
         truncated.append("result")
     return {
         "event": "request",
-        "client": environ.get("REMOTE_ADDR"),
-        "client_port": _int(environ.get("REMOTE_PORT")),
+        **client_of(environ),
         "tls": environ.get("mockfgt.tls"),
         "method": environ.get("REQUEST_METHOD"),
         "path": path,
@@ -415,6 +414,11 @@ def emulated_result(response_body: bytes):
 
 def _envelope_summary(envelope: dict) -> dict:
     return {k: envelope[k] for k in ("status", "http_status", "error", "mkey", "vdom") if k in envelope}
+
+
+def client_of(environ) -> dict:
+    """``client`` and ``client_port`` of the request ``environ`` describes, as every entry names them."""
+    return {"client": environ.get("REMOTE_ADDR"), "client_port": _int(environ.get("REMOTE_PORT"))}
 
 
 def _int(value) -> int | None:

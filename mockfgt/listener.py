@@ -233,7 +233,6 @@ class Listener:
             with self._conn_lock:
                 idle = [conn for conn in self._connections if conn.where == "parked"]
             for conn in idle:
-                cut(conn.sock)  # the FIN now: close() alone waits for the handler's file objects to go
                 self._close_idle(conn)
             done.set()
 
@@ -319,8 +318,6 @@ class Listener:
             stale = [conn for conn in self._connections if not conn.silenced and (
                 (conn.where == "held" and conn.plan is not self._plan) or (conn.where == "parked" and self._ended(conn)))]
         for conn in stale:
-            if conn.where == "parked":
-                cut(conn.sock)  # the FIN now: close() alone waits for the handler's file objects to go
             self._close_idle(conn)
 
     def _detach(self) -> None:
@@ -545,6 +542,9 @@ class Listener:
             conn.timer.cancel()
         assert self._loop is not None
         self._loop.unwatch(conn.sock)
+        if conn.where == "parked":
+            # A kept connection ends: the FIN now, as close() alone waits for the handler's file objects.
+            cut(conn.sock)
         self._close(conn)
 
     # -- connections on a worker -----------------------------------------------------------------

@@ -109,20 +109,20 @@ def walk(device: Device, *, clock: bool = True, remedy: bool = True, insecure: b
 
     A steady scenario is one step (and its remedy step when it expects a fault).
     """
-    phases = device.phases
+    listing = device.phases  # not `phases`: that names the module here
     while True:
         index = device.phase["index"]
-        current = phases[index]
+        current = listing[index]
         off = device.client.insecure if insecure is None else insecure
         step = Step(device, index, current["name"], current["summary"], device.client, insecure=off)
         yield step
         step._end = now = device.phase["index"]
         if now != index:
             continue  # a trigger moved it during the run: the next step runs where it is now
-        if now + 1 >= len(phases):
+        if now + 1 >= len(listing):
             break
         _move_on(device, now, clock)
-    last = phases[device.phase["index"]]
+    last = listing[device.phase["index"]]
     off = device.client.insecure if insecure is None else insecure
     if remedy and last["expect_insecure" if off else "expect"] != codes.OK:
         fixed = device.remedy()
