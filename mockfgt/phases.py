@@ -61,14 +61,14 @@ def notice(action: str) -> None:
 def _check_phase(phase: dict, key: str) -> None:
     given = [t for t in TRIGGERS if phase[t] is not None]
     if len(given) > 1:
-        raise s.SchemaError(f"{key}.{given[1]}" if key else given[1],
+        raise s.SchemaError(_at(key, given[1]),
                             f"a phase starts on one trigger; this one also has {given[0]} (allowed: one of "
                             f"{', '.join(TRIGGERS)}, or none to start only when told)")
     if phase["on_count"] is not None and phase["on"] is None:
-        raise s.SchemaError(f"{key}.on_count" if key else "on_count",
+        raise s.SchemaError(_at(key, "on_count"),
                             f"counts the actions named by on, which is not set; add on = one of {', '.join(ACTIONS)}")
     if phase["name"] == START:
-        raise s.SchemaError(f"{key}.name" if key else "name",
+        raise s.SchemaError(_at(key, "name"),
                             f"'{START}' is the scenario's top level, the first phase; name this one otherwise")
     check_also_acceptable(phase, key)
 
