@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ipaddress
 import secrets
+from datetime import UTC, datetime
 
 Network = ipaddress.IPv4Network | ipaddress.IPv6Network
 
@@ -37,6 +38,13 @@ def parse_network(value: object) -> Network:
     else:
         raise ValueError(f"{value!r} is not an address with a mask")
     return ipaddress.ip_network(text, strict=False)
+
+
+def parse_moment(text: str) -> datetime:
+    """An ISO 8601 date and time ('2026-01-05T09:00:00', a 'Z' or an offset allowed) in UTC; naive
+    means UTC. ValueError otherwise."""
+    moment = datetime.fromisoformat(text)
+    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
 
 
 def source_address(peer: str) -> ipaddress.IPv4Address | ipaddress.IPv6Address:

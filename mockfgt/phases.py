@@ -31,6 +31,7 @@ from typing import TYPE_CHECKING
 
 from . import schema as s
 from .codes import CODES
+from .kernel import parse_moment
 
 if TYPE_CHECKING:
     from .device import Device
@@ -142,12 +143,9 @@ def schedule(text: str) -> tuple[str, float]:
         hours, minutes, secs = (int(g or 0) for g in daily.groups())
         return "daily", float(3600 * hours + 60 * minutes + secs)
     try:
-        moment = datetime.fromisoformat(text)
+        return "once", parse_moment(text).timestamp()
     except ValueError:
         raise ValueError("write HH:MM (UTC) or a date-time such as 2026-12-01T09:00:00Z") from None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return "once", moment.timestamp()
 
 
 def next_time(at: str, since: float) -> float:

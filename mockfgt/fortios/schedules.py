@@ -12,9 +12,10 @@ scenario is inside or outside its schedule whatever the real time is. It only mo
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
+from datetime import datetime, time, timedelta
 
 from ..clock import Clock
+from ..kernel import parse_moment
 
 DAYS = ("monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday")  # datetime.weekday() order
 
@@ -29,10 +30,8 @@ def parse_time_of_day(text: str) -> time:
     return time(int(hours), int(minutes))
 
 
-def parse_wall_time(text: str) -> datetime:
-    """An ISO 8601 date and time ('2026-01-05T09:00:00', a 'Z' or offset allowed); naive means UTC."""
-    moment = datetime.fromisoformat(text)
-    return moment.replace(tzinfo=UTC) if moment.tzinfo is None else moment.astimezone(UTC)
+#: ``execute date`` / ``execute time`` and ``settings.system_time``: an ISO date and time, naive is UTC.
+parse_wall_time = parse_moment
 
 
 @dataclass
